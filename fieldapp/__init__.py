@@ -1,0 +1,57 @@
+"""fieldapp: recognise a crisis, request a CIT officer, hold the scene until one arrives."""
+import os
+import secrets
+import time
+from pathlib import Path
+
+from flask import Flask
+
+
+def _instance_secret(app, filename, make):
+    """Read a secret from the instance folder, generating it there on first run."""
+    path = Path(app.instance_path) / filename
+    if not path.exists():
+        path.write_text(make())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def create_app(test_config=None):
+    """Build the app: config, database, content, areas and background worker."""
+    # Tests and deployments may put the instance folder (secrets, database) elsewhere.
+    instance_path = (test_config or {}).get("INSTANCE_PATH") or os.environ.get("FIELDAPP_INSTANCE_PATH")
+    app = Flask(__name__, instance_relative_config=True, instance_path=instance_path)
+    app.config.from_mapping(
+        DATABASE=os.path.join(app.instance_path, "fieldapp.db"),
+        CONTENT_DIR=str(Path(app.root_path).parent / "content"),
+        CONTENT_DIRS="",
+        CLOCK=time.time,
+        MAX_CONTENT_LENGTH=64 * 1024,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        LOGIN_MAX_FAILURES=5,
+        LOGIN_LOCK_SECONDS=15 * 60,
+        WORKER_IN_PROCESS=False,
+        STABILISATION_TOPIC="scene-stabilisation",
+    )
+    if test_config is None:
+        app.config.from_pyfile("config.py", silent=True)
+    else:
+        app.config.from_mapping(test_config)
+    app.config.from_prefixed_env("FIELDAPP")
+    os.makedirs(app.instance_path, exist_ok=True)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _instance_secret(app, "secret_key", lambda: secrets.token_hex(32))
+
+    from . import auth, content, db, demo, errors, home, htmx, pwa, reference
+
+    db.init_app(app)
+    htmx.init_app(app)
+    auth.init_app(app)
+    content.init_app(app)
+    errors.init_app(app)
+    pwa.init_app(app)
+    demo.init_app(app)
+    for area in (auth, home, reference, pwa):
+        app.register_blueprint(area.bp)
+    return app

@@ -1,0 +1,202 @@
+"""Accounts: signing in and out, roles, and the `users` commands."""
+import functools
+from urllib.parse import urlsplit
+
+import click
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from .clock import now
+from .db import ROLES, connect, get_db, one
+
+bp = Blueprint("auth", __name__)
+login_manager = LoginManager()
+login_manager.login_view = "auth.login"
+login_manager.login_message = "Please sign in to continue."
+
+
+class User(UserMixin):
+    """A signed-in person, built from a row of `users`."""
+
+    def __init__(self, row):
+        self.row = row
+        self.id = row["id"]
+        self.username = row["username"]
+        self.display_name = row["display_name"]
+        self.role = row["role"]
+        self.unit = row["unit"]
+        self.phone = row["phone"]
+
+    @property
+    def is_active(self):
+        return not self.row["disabled"]
+
+    def has_role(self, *roles):
+        """True when this user holds one of `roles`."""
+        return self.role in roles
+
+
+@login_manager.user_loader
+def load_user(user_id):
+    row = one(get_db(), "SELECT * FROM users WHERE id = ?", [user_id])
+    return User(row) if row else None
+
+
+def role_required(*roles):
+    """Allow a view only to signed-in users holding one of `roles`; others get 403."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        @login_required
+        def wrapped(*args, **kwargs):
+            if not current_user.has_role(*roles):
+                abort(403, description="Your role does not give access to this page.")
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def create_user(db, username, password, role, display_name=None, unit="", phone=""):
+    """Create an account and return its id; raises ValueError on bad input."""
+    username = (username or "").strip()
+    if not username or len(username) > 64 or not username.replace(".", "").replace("-", "").replace("_", "").isalnum():
+        raise ValueError("A username is 1 to 64 letters, digits, dots, hyphens or underscores.")
+    if role not in ROLES:
+        raise ValueError(f"Role must be one of: {', '.join(ROLES)}.")
+    if len(password or "") < 8:
+        raise ValueError("A password has at least 8 characters.")
+    if one(db, "SELECT id FROM users WHERE username = ?", [username]):
+        raise ValueError(f"The username {username!r} is taken.")
+    cursor = db.execute(
+        "INSERT INTO users (username, display_name, role, password_hash, unit, phone, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [username, display_name or username, role, generate_password_hash(password), unit, phone, now()],
+    )
+    return cursor.lastrowid
+
+
+def _safe_next(target):
+    """Only same-site relative paths may be redirected to after sign-in."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
+
+
+def check_login(db, username, password):
+    """Return the user row when the credentials are good, else None.
+
+    Failures count towards a lock-out; the caller's message stays generic
+    so it never tells which half was wrong.
+    """
+    row = one(db, "SELECT * FROM users WHERE username = ?", [username])
+    t = now()
+    if row is None or row["disabled"]:
+        # Hash anyway so a missing account takes as long as a wrong password.
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    if row["locked_until"] and row["locked_until"] > t:
+        return None
+    if not check_password_hash(row["password_hash"], password):
+        failures = row["failed_logins"] + 1
+        locked_until = None
+        if failures >= current_app.config["LOGIN_MAX_FAILURES"]:
+            locked_until = t + current_app.config["LOGIN_LOCK_SECONDS"]
+            current_app.logger.warning("Account %s locked after %d failed sign-ins", username, failures)
+            failures = 0
+        db.execute(
+            "UPDATE users SET failed_logins = ?, locked_until = ? WHERE id = ?",
+            [failures, locked_until, row["id"]],
+        )
+        return None
+    db.execute("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?", [row["id"]])
+    return row
+
+
+_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    """The sign-in form."""
+    next_url = _safe_next(request.values.get("next"))
+    if current_user.is_authenticated:
+        return redirect(next_url or url_for("home.index"))
+    error = None
+    status = 200
+    if request.method == "POST":
+        username = request.form.get("username", "")[:64].strip()
+        password = request.form.get("password", "")[:256]
+        row = check_login(get_db(), username, password) if username and password else None
+        if row:
+            login_user(User(row), remember=False)
+            return redirect(next_url or url_for("home.index"))
+        error = "Sign-in failed. Check your username and password, or ask your supervisor."
+        status = 401
+    return render_template("auth/login.html", error=error, next_url=next_url), status
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    """Sign out and go back to the sign-in form."""
+    logout_user()
+    flash("You are signed out.")
+    return redirect(url_for("auth.login", signed_out=1))
+
+
+@click.group("users")
+def users_cli():
+    """Manage accounts."""
+
+
+@users_cli.command("create")
+@click.argument("username")
+@click.option("--role", type=click.Choice(ROLES), required=True, help="What the person does.")
+@click.option("--name", "display_name", help="The name shown to others, e.g. 'Ofc. Dana Reyes'.")
+@click.option("--unit", default="", help="Unit or call sign.")
+@click.option("--phone", default="", help="A phone number others may call on a scene.")
+@click.option("--password-file", type=click.File("r"), help="Read the password from this file instead of prompting.")
+def users_create(username, role, display_name, unit, phone, password_file):
+    """Create an account; the password is prompted for unless --password-file is given."""
+    if password_file:
+        password = password_file.read().strip()
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    db = connect(current_app.config["DATABASE"])
+    try:
+        create_user(db, username, password, role, display_name, unit, phone)
+    except ValueError as e:
+        raise click.ClickException(str(e))
+    click.echo(f"Created {username} ({role}).")
+
+
+@users_cli.command("list")
+def users_list():
+    """List every account with its role and whether it is disabled."""
+    db = connect(current_app.config["DATABASE"])
+    for row in db.query("SELECT username, role, display_name, disabled FROM users ORDER BY username"):
+        flag = "  (disabled)" if row["disabled"] else ""
+        click.echo(f"{row['username']:<20} {row['role']:<12} {row['display_name']}{flag}")
+
+
+@users_cli.command("disable")
+@click.argument("username")
+def users_disable(username):
+    """Disable an account: it can no longer sign in and is never alerted."""
+    db = connect(current_app.config["DATABASE"])
+    cursor = db.execute("UPDATE users SET disabled = 1 WHERE username = ?", [username])
+    if cursor.rowcount == 0:
+        raise click.ClickException(f"No account named {username!r}.")
+    db.execute("UPDATE duty SET on_duty = 0 WHERE user_id = (SELECT id FROM users WHERE username = ?)", [username])
+    click.echo(f"Disabled {username}.")
+
+
+def init_app(app):
+    """Wire flask-login and the `users` commands into the app."""
+    login_manager.init_app(app)
+    app.cli.add_command(users_cli)

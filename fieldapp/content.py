@@ -1,0 +1,363 @@
+"""Field content: loading and checking the Markdown topics in `content/`.
+
+Topics are read once at start-up. A malformed file stops start-up with its
+file name and the problem, because an officer must never meet a half-broken
+card on a scene. Full-text search runs on an in-memory SQLite FTS5 index
+built from the same topics, so the files stay the one source of truth.
+"""
+import dataclasses
+import datetime
+import hashlib
+import re
+import sqlite3
+import sys
+import threading
+from pathlib import Path
+
+import click
+import frontmatter
+import yaml
+from flask import current_app
+from markdown_it import MarkdownIt
+from sqlite_utils import Database
+
+KINDS = {
+    "checklist": "Recognition checklists",
+    "prompt": "De-escalation prompts",
+    "resources": "Community resources",
+    "phrases": "Phrases",
+}
+# Word budgets: a scene is no place for long reading.
+WORD_BUDGETS = {"checklist": 400, "prompt": 250, "resources": 600, "phrases": 400}
+MAX_ITEMS = 40
+SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+PHONE_RE = re.compile(r"^\+?[0-9 ()\-]+$")
+INTERNAL_LINK_RE = re.compile(r"\]\(/reference/([^)#?\s]*)")
+BANNED_TERMS = ("excited delirium",)
+
+_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": True})
+
+
+class ContentError(Exception):
+    """One or more content files are malformed; `problems` lists (file, message)."""
+
+    def __init__(self, problems):
+        self.problems = problems
+        super().__init__("\n".join(f"{name}: {message}" for name, message in problems))
+
+
+@dataclasses.dataclass
+class Topic:
+    """One card of field content."""
+
+    slug: str
+    title: str
+    kind: str
+    summary: str
+    reviewed: datetime.date
+    reviewer: str
+    sources: list
+    body_html: str
+    body_text: str
+    path: str
+    related: list = dataclasses.field(default_factory=list)
+    pinned: bool = False
+    order: int = 100
+    items: list = dataclasses.field(default_factory=list)
+    say: list = dataclasses.field(default_factory=list)
+    do: list = dataclasses.field(default_factory=list)
+    avoid: list = dataclasses.field(default_factory=list)
+    entries: list = dataclasses.field(default_factory=list)
+    language: str = ""
+    phrases: list = dataclasses.field(default_factory=list)
+
+    def words(self):
+        """Every word a reader meets on this card, for the length budget."""
+        parts = [self.summary, self.body_text]
+        parts += [i["text"] + " " + i.get("ask", "") for i in self.items]
+        parts += self.say + self.do + self.avoid
+        parts += [" ".join(str(v) for v in e.values()) for e in self.entries]
+        parts += [" ".join(str(v) for v in p.values()) for p in self.phrases]
+        return len(" ".join(parts).split())
+
+    def item_text(self, item_id):
+        """The text of checklist item `item_id`, or None."""
+        return next((i["text"] for i in self.items if i["id"] == item_id), None)
+
+
+def _item_id(text, taken):
+    base = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40].strip("-") or "item"
+    candidate, n = base, 2
+    while candidate in taken:
+        candidate, n = f"{base}-{n}", n + 1
+    taken.add(candidate)
+    return candidate
+
+
+def _strings(meta, key, problems):
+    value = meta.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        problems.append(f"'{key}' must be a list of non-empty strings")
+        return []
+    return [v.strip() for v in value]
+
+
+def parse_topic(path):
+    """Read one topic file; return (Topic or None, [problems])."""
+    path = Path(path)
+    problems = []
+    slug = path.stem
+    if not SLUG_RE.match(slug):
+        return None, [f"the file name must be a slug (lowercase letters, digits, hyphens), not {slug!r}"]
+    try:
+        post = frontmatter.load(path)
+    except (yaml.YAMLError, UnicodeDecodeError, ValueError) as e:
+        return None, [f"the front matter does not parse: {e}".splitlines()[0]]
+    meta = post.metadata
+    if not meta:
+        return None, ["there is no YAML front matter"]
+    for key in ("title", "kind", "summary", "reviewed", "reviewer", "sources"):
+        if key not in meta or meta[key] in (None, "", []):
+            problems.append(f"missing field '{key}'")
+    kind = meta.get("kind")
+    if kind is not None and kind not in KINDS:
+        problems.append(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
+    reviewed = meta.get("reviewed")
+    if reviewed is not None and not isinstance(reviewed, datetime.date):
+        try:
+            reviewed = datetime.date.fromisoformat(str(reviewed))
+        except ValueError:
+            problems.append(f"'reviewed' must be a date YYYY-MM-DD, not {reviewed!r}")
+    sources = meta.get("sources") or []
+    if not isinstance(sources, list):
+        problems.append("'sources' must be a list")
+        sources = []
+    for n, source in enumerate(sources, 1):
+        if not isinstance(source, dict) or not all(source.get(k) for k in ("title", "publisher", "year", "url")):
+            problems.append(f"source {n} needs title, publisher, year and url")
+        elif not str(source["url"]).startswith("https://"):
+            problems.append(f"source {n} url must start with https://")
+    related = meta.get("related", [])
+    if not isinstance(related, list):
+        problems.append("'related' must be a list of slugs")
+        related = []
+
+    items = []
+    taken = set()
+    if kind == "checklist":
+        raw_items = meta.get("items")
+        if not isinstance(raw_items, list) or not raw_items:
+            problems.append("a checklist needs at least one item")
+            raw_items = []
+        if len(raw_items) > MAX_ITEMS:
+            problems.append(f"a checklist has at most {MAX_ITEMS} items, this one has {len(raw_items)}")
+        for n, item in enumerate(raw_items, 1):
+            if isinstance(item, str):
+                item = {"text": item}
+            if not isinstance(item, dict) or not str(item.get("text") or "").strip():
+                problems.append(f"checklist item {n} has no text")
+                continue
+            entry = {"text": str(item["text"]).strip(), "id": _item_id(str(item["text"]), taken)}
+            if item.get("ask"):
+                entry["ask"] = str(item["ask"]).strip()
+            items.append(entry)
+    say = _strings(meta, "say", problems)
+    do = _strings(meta, "do", problems)
+    avoid = _strings(meta, "avoid", problems)
+    if kind == "prompt" and not (say or do or avoid):
+        problems.append("a prompt card needs at least one of 'say', 'do' or 'avoid'")
+
+    entries = []
+    if kind == "resources":
+        raw_entries = meta.get("entries")
+        if not isinstance(raw_entries, list) or not raw_entries:
+            problems.append("a resources file needs at least one entry")
+            raw_entries = []
+        for n, entry in enumerate(raw_entries, 1):
+            if not isinstance(entry, dict):
+                problems.append(f"resource {n} must be a mapping")
+                continue
+            for key in ("name", "phone", "hours", "takes", "scope"):
+                if not entry.get(key):
+                    problems.append(f"resource {n} is missing '{key}'")
+            phone = str(entry.get("phone", ""))
+            digits = re.sub(r"\D", "", phone)
+            if phone and (not PHONE_RE.match(phone) or not 3 <= len(digits) <= 15):
+                problems.append(f"resource {n} has a malformed phone number {phone!r}")
+            if entry.get("scope") not in (None, "national", "example"):
+                problems.append(f"resource {n} scope must be 'national' or 'example'")
+            entries.append({k: str(v) for k, v in entry.items()} | {"tel": "+" + digits if phone.startswith("+") else digits})
+
+    phrases = []
+    if kind == "phrases":
+        raw_phrases = meta.get("phrases")
+        if not isinstance(raw_phrases, list) or not raw_phrases:
+            problems.append("a phrases card needs at least one phrase")
+            raw_phrases = []
+        for n, phrase in enumerate(raw_phrases, 1):
+            if not isinstance(phrase, dict) or not all(phrase.get(k) for k in ("text", "say", "means")):
+                problems.append(f"phrase {n} needs text, say and means")
+            else:
+                phrases.append({k: str(phrase[k]) for k in ("text", "say", "means")})
+
+    body = post.content.strip()
+    lowered = (body + " " + str(meta)).lower()
+    for term in BANNED_TERMS:
+        if term in lowered:
+            problems.append(f"uses the term {term!r}, which we do not use")
+    if problems:
+        return None, problems
+    topic = Topic(
+        slug=slug,
+        title=str(meta["title"]).strip(),
+        kind=kind,
+        summary=str(meta["summary"]).strip(),
+        reviewed=reviewed,
+        reviewer=str(meta["reviewer"]).strip(),
+        sources=sources,
+        body_html=_markdown.render(body),
+        body_text=body,
+        path=str(path),
+        related=[str(r) for r in related],
+        pinned=bool(meta.get("pinned", False)),
+        order=int(meta.get("order", 100)),
+        items=items,
+        say=say,
+        do=do,
+        avoid=avoid,
+        entries=entries,
+        language=str(meta.get("language", "")),
+        phrases=phrases,
+    )
+    if topic.words() > WORD_BUDGETS[kind]:
+        return None, [f"{topic.words()} words is over the {WORD_BUDGETS[kind]}-word budget for a {kind}"]
+    return topic, []
+
+
+def content_dirs(app):
+    """Our content folder first, then the agency's own folders, which override ours."""
+    dirs = [Path(app.config["CONTENT_DIR"])]
+    extra = app.config.get("CONTENT_DIRS") or ""
+    if isinstance(extra, str):
+        extra = [d for d in extra.split(":") if d]
+    return dirs + [Path(d) for d in extra]
+
+
+def load_topics(dirs):
+    """Load every topic under `dirs`; raise ContentError listing every problem found."""
+    topics, problems = {}, []
+    for directory in dirs:
+        if not directory.is_dir():
+            problems.append((str(directory), "content folder not found"))
+            continue
+        for path in sorted(directory.glob("*.md")):
+            if path.name.lower() == "readme.md":
+                continue
+            topic, file_problems = parse_topic(path)
+            problems += [(str(path), p) for p in file_problems]
+            if topic:
+                topics[topic.slug] = topic
+    for topic in topics.values():
+        for target in topic.related:
+            if target not in topics:
+                problems.append((topic.path, f"related topic {target!r} does not exist"))
+        for target in INTERNAL_LINK_RE.findall(topic.body_text):
+            if target and target not in topics:
+                problems.append((topic.path, f"broken internal link /reference/{target}"))
+    if problems:
+        raise ContentError(problems)
+    return topics
+
+
+class Library:
+    """The loaded topics, their search index and a hash that versions them."""
+
+    def __init__(self, topics):
+        self.topics = topics
+        self.version = hashlib.sha256(
+            "".join(Path(t.path).read_text(encoding="utf-8") for t in sorted(topics.values(), key=lambda t: t.slug)).encode()
+        ).hexdigest()[:12]
+        # An in-memory FTS5 index: content is read-only while the process runs.
+        self._lock = threading.Lock()
+        self._index = Database(sqlite3.connect(":memory:", check_same_thread=False))
+        table = self._index["topics"]
+        table.create({"slug": str, "title": str, "kind": str, "summary": str, "text": str}, pk="slug")
+        table.insert_all(
+            (
+                {
+                    "slug": t.slug,
+                    "title": t.title,
+                    "kind": t.kind,
+                    "summary": t.summary,
+                    "text": " ".join([t.body_text] + [i["text"] + " " + i.get("ask", "") for i in t.items] + t.say + t.do + t.avoid),
+                }
+                for t in topics.values()
+            ),
+        )
+        table.enable_fts(["title", "summary", "text"], tokenize="porter", create_triggers=False)
+
+    def get(self, slug):
+        """The topic called `slug`, or None."""
+        return self.topics.get(slug)
+
+    def by_kind(self):
+        """[(kind, label, [topics])] in display order, skipping empty kinds."""
+        groups = []
+        for kind, label in KINDS.items():
+            members = sorted((t for t in self.topics.values() if t.kind == kind), key=lambda t: (t.order, t.title))
+            if members:
+                groups.append((kind, label, members))
+        return groups
+
+    def pinned(self):
+        """Topics flagged for the officer's home screen."""
+        return sorted((t for t in self.topics.values() if t.pinned), key=lambda t: (t.order, t.title))
+
+    def search(self, query, limit=20):
+        """Topics matching `query`, best first; words are matched as prefixes."""
+        words = re.findall(r"\w+", query.lower())
+        if not words:
+            return []
+        # Quote every word so user input can never be FTS5 syntax.
+        fts_query = " ".join(f'"{w}"*' for w in words)
+        with self._lock:
+            rows = list(self._index["topics"].search(fts_query, columns=["slug"], limit=limit))
+        return [self.topics[r["slug"]] for r in rows]
+
+
+def get_library():
+    """The running app's content library."""
+    return current_app.extensions["fieldapp.content"]
+
+
+@click.group("content")
+def content_cli():
+    """Field content commands."""
+
+
+@content_cli.command("check")
+def content_check():
+    """Validate every content file (ours and the agency's) without serving."""
+    try:
+        topics = load_topics(content_dirs(current_app))
+    except ContentError as e:
+        for name, message in e.problems:
+            click.echo(f"{name}: {message}", err=True)
+        raise click.ClickException(f"{len(e.problems)} problem(s) in the content.")
+    click.echo(f"{len(topics)} topics OK.")
+
+
+def init_app(app):
+    """Load and check the content; a bad file stops start-up here."""
+    app.cli.add_command(content_cli)
+    try:
+        topics = load_topics(content_dirs(app))
+    except ContentError as e:
+        # `flask content check` must still get to run and list the problems;
+        # Flask's CLI builds the app before it knows which command it runs.
+        if sys.argv[-2:] == ["content", "check"]:
+            app.logger.error("Content problems:\n%s", e)
+            topics = {}
+        else:
+            raise
+    app.extensions["fieldapp.content"] = Library(topics)

@@ -1,0 +1,244 @@
+"""The database: one SQLite file, opened through sqlite-utils, and its migrations.
+
+Every area of the app reaches the database through `get_db()` inside a request,
+or `connect()` in a background thread. Schema changes are new functions at the
+bottom of the migration list, never edits to old ones.
+"""
+import contextlib
+import sqlite3
+
+import click
+from flask import current_app, g
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("fieldapp")
+
+ROLES = ("officer", "cit", "supervisor", "coordinator")
+
+
+def connect(path):
+    """Open the database at `path` with the settings every connection needs."""
+    # check_same_thread=False: the in-process worker hands rows between threads,
+    # but each thread still opens its own connection.
+    conn = sqlite3.connect(str(path), timeout=10, check_same_thread=False)
+    db = Database(conn)
+    db.execute("PRAGMA foreign_keys = ON")
+    db.execute("PRAGMA busy_timeout = 10000")
+    # Full sync is unnecessary in WAL mode: NORMAL still never corrupts, and a
+    # power cut loses at most the last transaction.
+    db.execute("PRAGMA synchronous = NORMAL")
+    return db
+
+
+def get_db():
+    """The request's database connection, opened on first use."""
+    if "db" not in g:
+        g.db = connect(current_app.config["DATABASE"])
+    return g.db
+
+
+def close_db(e=None):
+    """Close the request's connection, if one was opened."""
+    db = g.pop("db", None)
+    if db is not None:
+        db.close()
+
+
+@contextlib.contextmanager
+def write_transaction(db):
+    """A transaction that takes the write lock at once (BEGIN IMMEDIATE).
+
+    A deferred transaction that reads first and writes later can fail with
+    SQLITE_BUSY in WAL mode when another writer got in between; taking the
+    lock up front makes the busy timeout apply instead.
+    """
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.conn.execute("ROLLBACK")
+        raise
+    else:
+        db.conn.execute("COMMIT")
+
+
+def migrate(db):
+    """Apply every pending migration; WAL is switched on first."""
+    db.enable_wal()
+    migrations.apply(db)
+
+
+def one(db, sql, params=()):
+    """The first row of a read query as a dict, or None."""
+    return next(iter(db.query(sql, params)), None)
+
+
+@migrations()
+def m001_accounts(db):
+    db.executescript(
+        f"""
+        CREATE TABLE users (
+            id INTEGER PRIMARY KEY,
+            username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            display_name TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ({", ".join(repr(r) for r in ROLES)})),
+            password_hash TEXT NOT NULL,
+            unit TEXT NOT NULL DEFAULT '',
+            phone TEXT NOT NULL DEFAULT '',
+            disabled INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL,
+            failed_logins INTEGER NOT NULL DEFAULT 0,
+            locked_until REAL
+        );
+        """
+    )
+
+
+@migrations()
+def m002_duty(db):
+    db.executescript(
+        """
+        CREATE TABLE districts (
+            name TEXT PRIMARY KEY,
+            lat REAL NOT NULL,
+            lon REAL NOT NULL
+        );
+        -- One row per specialist: whether they are on duty and their last known position.
+        CREATE TABLE duty (
+            user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+            on_duty INTEGER NOT NULL DEFAULT 0,
+            district TEXT REFERENCES districts(name),
+            since REAL,
+            lat REAL,
+            lon REAL,
+            accuracy_m REAL,
+            position_at REAL,
+            position_source TEXT
+        );
+        CREATE INDEX duty_on_duty ON duty(on_duty, lat, lon);
+        CREATE TABLE push_subscriptions (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            endpoint TEXT NOT NULL UNIQUE,
+            p256dh TEXT NOT NULL,
+            auth TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            last_success_at REAL
+        );
+        CREATE INDEX push_subscriptions_user ON push_subscriptions(user_id);
+        -- Bearer tokens for a department's vehicle-location (AVL/MDT) feed, stored hashed.
+        CREATE TABLE device_tokens (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            token_hash TEXT NOT NULL UNIQUE,
+            label TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL
+        );
+        """
+    )
+
+
+@migrations()
+def m003_requests(db):
+    db.executescript(
+        """
+        CREATE TABLE cit_requests (
+            id INTEGER PRIMARY KEY,
+            client_id TEXT UNIQUE,
+            requester_id INTEGER NOT NULL REFERENCES users(id),
+            state TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            lat REAL,
+            lon REAL,
+            accuracy_m REAL,
+            location_text TEXT NOT NULL DEFAULT '',
+            note TEXT NOT NULL DEFAULT '',
+            weapon INTEGER NOT NULL DEFAULT 0,
+            medical INTEGER NOT NULL DEFAULT 0,
+            juvenile INTEGER NOT NULL DEFAULT 0,
+            observations TEXT NOT NULL DEFAULT '[]',
+            policy TEXT NOT NULL,
+            escalation_step INTEGER NOT NULL DEFAULT 0,
+            next_escalation_at REAL,
+            unanswered INTEGER NOT NULL DEFAULT 0,
+            assigned_id INTEGER REFERENCES users(id),
+            accepted_at REAL,
+            on_scene_at REAL,
+            stabilised_at REAL,
+            closed_at REAL,
+            disposition TEXT,
+            cancel_reason TEXT,
+            updated_at REAL NOT NULL
+        );
+        CREATE INDEX cit_requests_open ON cit_requests(state, next_escalation_at);
+        CREATE INDEX cit_requests_requester ON cit_requests(requester_id, created_at);
+        -- Append-only: who moved a request, to what, when.
+        CREATE TABLE request_events (
+            id INTEGER PRIMARY KEY,
+            request_id INTEGER NOT NULL REFERENCES cit_requests(id),
+            at REAL NOT NULL,
+            actor_id INTEGER REFERENCES users(id),
+            event TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX request_events_request ON request_events(request_id, id);
+        CREATE TRIGGER request_events_append_only_update BEFORE UPDATE ON request_events
+        BEGIN SELECT RAISE(ABORT, 'request_events is append-only'); END;
+        CREATE TRIGGER request_events_append_only_delete BEFORE DELETE ON request_events
+        BEGIN SELECT RAISE(ABORT, 'request_events is append-only'); END;
+        -- Who was alerted for a request, at which escalation step, and what they said.
+        CREATE TABLE alerts (
+            id INTEGER PRIMARY KEY,
+            request_id INTEGER NOT NULL REFERENCES cit_requests(id),
+            user_id INTEGER NOT NULL REFERENCES users(id),
+            step INTEGER NOT NULL,
+            distance_m REAL,
+            at REAL NOT NULL,
+            declined_at REAL,
+            decline_reason TEXT,
+            UNIQUE (request_id, user_id)
+        );
+        -- Push messages waiting to be sent; the worker leases rows so two workers never send the same one.
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            request_id INTEGER REFERENCES cit_requests(id),
+            user_id INTEGER NOT NULL REFERENCES users(id),
+            subscription_id INTEGER REFERENCES push_subscriptions(id) ON DELETE SET NULL,
+            payload TEXT NOT NULL,
+            topic TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL NOT NULL,
+            lease_owner TEXT,
+            lease_until REAL,
+            created_at REAL NOT NULL,
+            sent_at REAL,
+            last_status INTEGER
+        );
+        CREATE INDEX outbox_due ON outbox(state, next_attempt_at);
+        CREATE TABLE push_attempts (
+            id INTEGER PRIMARY KEY,
+            outbox_id INTEGER NOT NULL REFERENCES outbox(id),
+            at REAL NOT NULL,
+            status INTEGER,
+            error TEXT NOT NULL DEFAULT '',
+            duration_ms REAL
+        );
+        """
+    )
+
+
+@click.command("migrate")
+def migrate_command():
+    """Create or upgrade the database to the newest schema."""
+    db = connect(current_app.config["DATABASE"])
+    pending = [m.name for m in migrations.pending(db)]
+    migrate(db)
+    click.echo(f"Database {current_app.config['DATABASE']}: applied {len(pending)} migration(s).")
+
+
+def init_app(app):
+    """Register the connection teardown and the `migrate` command."""
+    app.teardown_appcontext(close_db)
+    app.cli.add_command(migrate_command)

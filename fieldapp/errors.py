@@ -1,0 +1,28 @@
+"""Error pages: every failure answers in the app's own style, never a bare 500."""
+from flask import current_app, render_template, request
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+
+def wants_json():
+    """API callers (devices, feeds, scripts) get JSON errors; people get pages."""
+    return request.path.startswith(("/api/", "/push/")) or request.accept_mimetypes.best == "application/json"
+
+
+def handle_http_error(error):
+    """Render any HTTP error with its status and a plain message."""
+    message = error.description or error.name
+    if wants_json():
+        return {"error": message, "status": error.code}, error.code
+    return render_template("errors.html", error=error, message=message), error.code
+
+
+def handle_unexpected(error):
+    """Log the cause; show the user a calm page without internals."""
+    current_app.logger.exception("Unhandled error on %s %s", request.method, request.path)
+    return handle_http_error(InternalServerError())
+
+
+def init_app(app):
+    """Register the handlers."""
+    app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(Exception, handle_unexpected)

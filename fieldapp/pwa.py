@@ -1,0 +1,125 @@
+"""The installable app: manifest, service worker, offline page and versioned assets.
+
+The service worker's precache is keyed by a hash of the content and the static
+files, so any change to either ships a new worker and a fresh cache.
+"""
+import hashlib
+from pathlib import Path
+
+from flask import Blueprint, current_app, render_template, request, url_for
+from flask_login import current_user
+
+from .content import get_library
+
+bp = Blueprint("pwa", __name__)
+
+# Files the worker caches at install, before anyone signs in.
+PUBLIC_ASSETS = [
+    "css/app.css",
+    "js/app.js",
+    "vendor/htmx-2.0.11.min.js",
+    "icons/icon-192.png",
+    "icons/icon-512.png",
+    "icons/maskable-512.png",
+]
+
+
+def _file_hashes(static_folder):
+    hashes = {}
+    for path in sorted(Path(static_folder).rglob("*")):
+        if path.is_file():
+            hashes[path.relative_to(static_folder).as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()[:10]
+    return hashes
+
+
+def asset_url(filename):
+    """URL of a static file with its content hash, so it can be cached for a year."""
+    version = current_app.extensions["fieldapp.assets"].get(filename)
+    return url_for("static", filename=filename, v=version)
+
+
+def precache_version():
+    """One hash over the content and every static file."""
+    digest = hashlib.sha256(get_library().version.encode())
+    for name, version in sorted(current_app.extensions["fieldapp.assets"].items()):
+        digest.update(f"{name}={version};".encode())
+    return digest.hexdigest()[:12]
+
+
+def page_urls():
+    """Signed-in pages the worker keeps for offline use: the reference in full."""
+    library = get_library()
+    urls = [url_for("home.index"), url_for("reference.index"), url_for("reference.titles")]
+    urls += [url_for("reference.topic", slug=slug) for slug in sorted(library.topics)]
+    return urls
+
+
+@bp.route("/manifest.webmanifest")
+def manifest():
+    """The web app manifest, so the app installs to the home screen."""
+    data = {
+        "id": "/",
+        "name": "fieldapp — CIT field reference",
+        "short_name": "fieldapp",
+        "description": "Recognise a crisis, request a CIT officer, hold the scene.",
+        "start_url": "/",
+        "scope": "/",
+        "display": "standalone",
+        "orientation": "any",
+        "theme_color": "#12233d",
+        "background_color": "#0d1117",
+        "icons": [
+            {"src": asset_url("icons/icon-192.png"), "sizes": "192x192", "type": "image/png", "purpose": "any"},
+            {"src": asset_url("icons/icon-512.png"), "sizes": "512x512", "type": "image/png", "purpose": "any"},
+            {"src": asset_url("icons/maskable-512.png"), "sizes": "512x512", "type": "image/png", "purpose": "maskable"},
+        ],
+    }
+    response = current_app.response_class(
+        current_app.json.dumps(data), mimetype="application/manifest+json"
+    )
+    return response
+
+
+@bp.route("/sw.js")
+def service_worker():
+    """The service worker, served from the root so its scope is the whole app."""
+    body = render_template(
+        "sw.js",
+        version=precache_version(),
+        public_urls=[asset_url(f) for f in PUBLIC_ASSETS] + [url_for("pwa.offline")],
+        offline_url=url_for("pwa.offline"),
+        titles_url=url_for("reference.titles"),
+        search_url=url_for("reference.search"),
+    )
+    response = current_app.response_class(body, mimetype="text/javascript")
+    # The browser must always see a new worker when the precache changes.
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["Service-Worker-Allowed"] = "/"
+    return response
+
+
+@bp.route("/precache.json")
+def precache():
+    """The signed-in pages to keep offline; empty for someone not signed in."""
+    urls = page_urls() if current_user.is_authenticated else []
+    return {"version": precache_version(), "urls": urls}
+
+
+@bp.route("/offline")
+def offline():
+    """Shown when a page is not cached and the network is down."""
+    return render_template("offline.html")
+
+
+def _cache_versioned_assets(response):
+    # A hashed URL never changes content, so browsers may keep it for a year.
+    if request.endpoint == "static" and request.args.get("v") and response.status_code == 200:
+        response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    return response
+
+
+def init_app(app):
+    """Hash the static files once and expose `asset_url` to templates."""
+    app.extensions["fieldapp.assets"] = _file_hashes(app.static_folder)
+    app.jinja_env.globals["asset_url"] = asset_url
+    app.after_request(_cache_versioned_assets)

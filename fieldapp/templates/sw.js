@@ -1,0 +1,104 @@
+/* fieldapp service worker. Version {{ version }} — a hash of the content and static files. */
+"use strict";
+const VERSION = {{ version|tojson }};
+const PUBLIC_CACHE = "fieldapp-public-" + VERSION;
+const PAGES_CACHE = "fieldapp-pages-" + VERSION;
+const PUBLIC_URLS = {{ public_urls|tojson }};
+const OFFLINE_URL = {{ offline_url|tojson }};
+const TITLES_URL = {{ titles_url|tojson }};
+const SEARCH_URL = {{ search_url|tojson }};
+
+self.addEventListener("install", (event) => {
+  // Only public files here: signed-in pages are cached once the app tells us someone signed in.
+  event.waitUntil(caches.open(PUBLIC_CACHE).then((cache) => cache.addAll(PUBLIC_URLS)).then(() => self.skipWaiting()));
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil(
+    caches.keys().then((keys) => Promise.all(
+      keys.filter((k) => k.startsWith("fieldapp-") && !k.endsWith(VERSION)).map((k) => caches.delete(k))
+    )).then(() => self.clients.claim())
+  );
+});
+
+async function precachePages(listUrl) {
+  const listing = await fetch(listUrl, { credentials: "same-origin", cache: "no-store" });
+  if (!listing.ok) return;
+  const { urls } = await listing.json();
+  const cache = await caches.open(PAGES_CACHE);
+  await Promise.all(urls.map(async (url) => {
+    if (await cache.match(url)) return;
+    const response = await fetch(url, { credentials: "same-origin" });
+    // A redirect means the session ended: never cache the sign-in page as a topic.
+    if (response.ok && !response.redirected) await cache.put(url, response);
+  }));
+}
+
+self.addEventListener("message", (event) => {
+  const data = event.data || {};
+  if (data.type === "precache-pages") event.waitUntil(precachePages(data.url).catch(() => {}));
+  if (data.type === "forget-pages") event.waitUntil(caches.delete(PAGES_CACHE));
+});
+
+function escapeHtml(text) {
+  return String(text).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+}
+
+// Offline, search the cached title index so an officer can still find a card.
+async function offlineSearch(request) {
+  const url = new URL(request.url);
+  const words = (url.searchParams.get("q") || "").toLowerCase().split(/\s+/).filter(Boolean);
+  const cached = await caches.match(TITLES_URL);
+  const topics = cached ? (await cached.json()).topics : [];
+  const hits = topics.filter((t) => words.length && words.every((w) => (t.title + " " + t.summary).toLowerCase().includes(w)));
+  const items = hits.map((t) => `<li><a class="card-link" href="/reference/${escapeHtml(t.slug)}"><strong>${escapeHtml(t.title)}</strong><span>${escapeHtml(t.summary)}</span></a></li>`).join("");
+  const results = `<div id="search-results" aria-live="polite"><p class="hint">Offline: searching titles only.</p>` +
+    (hits.length ? `<ul class="cards">${items}</ul>` : (words.length ? "<p>No saved topic matches.</p>" : "")) + "</div>";
+  const body = request.headers.get("HX-Request") ? results :
+    `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Search · fieldapp</title>` +
+    `<link rel="stylesheet" href="${PUBLIC_URLS[0]}"></head><body><main id="main"><h1>Search</h1>${results}<p><a href="/reference">All topics</a></p></main></body></html>`;
+  return new Response(body, { headers: { "Content-Type": "text/html; charset=utf-8" } });
+}
+
+async function cacheFirst(request) {
+  const hit = await caches.match(request);
+  return hit || fetch(request);
+}
+
+async function networkFirst(request, cacheName) {
+  try {
+    const response = await fetch(request);
+    if (cacheName && response.ok && !response.redirected) {
+      const cache = await caches.open(cacheName);
+      cache.put(request, response.clone());
+    }
+    return response;
+  } catch (err) {
+    const hit = await caches.match(request, { ignoreVary: true });
+    if (hit) return hit;
+    if (request.mode === "navigate") return caches.match(OFFLINE_URL);
+    throw err;
+  }
+}
+
+self.addEventListener("fetch", (event) => {
+  const request = event.request;
+  const url = new URL(request.url);
+  if (request.method !== "GET" || url.origin !== self.location.origin) return;
+  if (url.pathname.startsWith("/static/")) { event.respondWith(cacheFirst(request)); return; }
+  if (url.pathname === SEARCH_URL) {
+    event.respondWith(fetch(request).catch(() => offlineSearch(request)));
+    return;
+  }
+  if (url.pathname.startsWith("/reference") && !request.headers.get("HX-Request")) {
+    // Reference pages only change with a new worker version: serve the saved copy at once,
+    // which matters on one bar of signal.
+    event.respondWith(caches.open(PAGES_CACHE).then((cache) => cache.match(request)).then((hit) => hit || networkFirst(request, PAGES_CACHE)));
+    return;
+  }
+  if (request.mode === "navigate") {
+    // The home screen is kept too, so the app opens offline; other pages fall back to the offline page.
+    event.respondWith(networkFirst(request, url.pathname === "/" ? PAGES_CACHE : null));
+  }
+});
+{% block push_handlers %}{% include "_sw_push.js" ignore missing %}{% endblock %}

@@ -1,0 +1,112 @@
+"""Signing in and out, roles, lock-out, and the `users` commands."""
+import pytest
+
+from fieldapp.db import one
+from tests.conftest import PASSWORD
+
+
+def test_login_page_has_the_labelled_form(client):
+    html = client.get("/login").get_data(as_text=True)
+    assert '<label for="username">Username</label>' in html
+    assert '<label for="password">Password</label>' in html
+    assert ">Sign in</button>" in html
+
+
+def test_pages_redirect_to_login_when_signed_out(client):
+    response = client.get("/reference")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=")
+
+
+def test_good_login_lands_home(client, make_user, auth):
+    make_user("ofc.ruiz", "officer")
+    response = auth.login("ofc.ruiz")
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert client.get("/").status_code == 200
+
+
+def test_login_returns_to_the_page_asked_for(client, make_user):
+    make_user("ofc.ruiz", "officer")
+    response = client.post("/login", data={"username": "ofc.ruiz", "password": PASSWORD, "next": "/reference"})
+    assert response.headers["Location"] == "/reference"
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/", "javascript:alert(1)"])
+def test_login_never_redirects_off_site(client, make_user, target):
+    make_user("ofc.ruiz", "officer")
+    response = client.post("/login", data={"username": "ofc.ruiz", "password": PASSWORD, "next": target})
+    assert response.headers["Location"] == "/"
+
+
+def test_wrong_password_gets_a_generic_message(client, make_user):
+    make_user("ofc.ruiz", "officer")
+    wrong = client.post("/login", data={"username": "ofc.ruiz", "password": "nope-nope-nope"})
+    missing = client.post("/login", data={"username": "nobody", "password": "nope-nope-nope"})
+    assert wrong.status_code == missing.status_code == 401
+    assert "Sign-in failed" in wrong.get_data(as_text=True)
+    assert wrong.get_data(as_text=True) == missing.get_data(as_text=True)
+
+
+def test_five_failures_lock_the_account_for_fifteen_minutes(client, make_user, clock, auth):
+    make_user("ofc.ruiz", "officer")
+    for _ in range(5):
+        auth.login("ofc.ruiz", "wrong-password")
+    assert auth.login("ofc.ruiz").status_code == 401
+    clock.advance(15 * 60 + 1)
+    assert auth.login("ofc.ruiz").status_code == 302
+
+
+def test_logout_needs_post_and_signs_out(client, officer):
+    assert client.get("/logout").status_code == 405
+    client.post("/logout")
+    assert client.get("/").status_code == 302
+
+
+def test_passwords_are_hashed(db, make_user):
+    make_user("ofc.ruiz", "officer")
+    row = one(db, "SELECT password_hash FROM users WHERE username = 'ofc.ruiz'")
+    assert PASSWORD not in row["password_hash"]
+    assert row["password_hash"].startswith(("scrypt:", "pbkdf2:"))
+
+
+def test_users_cli_create_list_disable(app, tmp_path, auth):
+    runner = app.test_cli_runner()
+    secret = tmp_path / "pw"
+    secret.write_text("a-long-enough-password\n")
+    result = runner.invoke(args=["users", "create", "sgt.diaz", "--role", "supervisor", "--password-file", str(secret)])
+    assert result.exit_code == 0, result.output
+    assert "sgt.diaz" in runner.invoke(args=["users", "list"]).output
+    assert auth.login("sgt.diaz", "a-long-enough-password").status_code == 302
+    auth.logout()
+    assert runner.invoke(args=["users", "disable", "sgt.diaz"]).exit_code == 0
+    assert auth.login("sgt.diaz", "a-long-enough-password").status_code == 401
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["users", "create", "x", "--role", "chief"], "Invalid value for '--role'"),
+        (["users", "disable", "nobody"], "No account named 'nobody'"),
+    ],
+)
+def test_users_cli_rejects_bad_input(app, args, message):
+    result = app.test_cli_runner().invoke(args=args, input="pw\npw\n")
+    assert result.exit_code != 0
+    assert message in result.output
+
+
+def test_users_cli_prompts_for_the_password(app, auth):
+    result = app.test_cli_runner().invoke(
+        args=["users", "create", "cit.wong", "--role", "cit"], input="long-password-1\nlong-password-1\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert auth.login("cit.wong", "long-password-1").status_code == 302
+
+
+def test_seed_demo_creates_one_account_per_role_and_prints_passwords(app, db):
+    result = app.test_cli_runner().invoke(args=["seed-demo"])
+    assert result.exit_code == 0, result.output
+    roles = {r["role"] for r in db.query("SELECT role FROM users")}
+    assert roles == {"officer", "cit", "supervisor", "coordinator"}
+    again = app.test_cli_runner().invoke(args=["seed-demo"])
+    assert again.output == result.output

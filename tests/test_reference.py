@@ -1,0 +1,76 @@
+"""The field reference pages, search, and their answers to bad input."""
+import pytest
+
+
+def test_reference_lists_every_kind(client, officer):
+    html = client.get("/reference").get_data(as_text=True)
+    for heading in ("Recognition checklists", "De-escalation prompts", "Community resources"):
+        assert heading in html
+
+
+def test_checklist_page_has_tappable_items_and_sources(client, officer):
+    html = client.get("/reference/psychosis").get_data(as_text=True)
+    assert 'data-checklist="psychosis"' in html
+    assert 'type="checkbox" name="mark"' in html
+    assert "Reviewed 20" in html and "<h2>Sources</h2>" in html
+    assert "Not medical advice. Follow your agency&#39;s policy." in html
+
+
+def test_prompt_page_shows_say_do_avoid(client, officer):
+    html = client.get("/reference/one-voice").get_data(as_text=True)
+    assert "<h2>Say</h2>" in html or "<h2>Do</h2>" in html
+
+
+def test_resources_show_tel_links(client, officer):
+    html = client.get("/reference/community-resources").get_data(as_text=True)
+    assert 'href="tel:988"' in html
+
+
+def test_unknown_topic_is_a_404_in_the_apps_style(client, officer):
+    response = client.get("/reference/no-such-topic")
+    assert response.status_code == 404
+    html = response.get_data(as_text=True)
+    assert "There is no reference topic at this address." in html
+    assert 'class="bar"' in html
+
+
+def test_search_finds_a_topic_by_a_word_in_its_items(client, officer):
+    html = client.get("/reference/search?q=voices").get_data(as_text=True)
+    assert "/reference/psychosis" in html
+
+
+def test_search_for_htmx_returns_only_the_results_fragment(client, officer):
+    response = client.get("/reference/search?q=suicide", headers={"HX-Request": "true"})
+    html = response.get_data(as_text=True)
+    assert html.lstrip().startswith('<div id="search-results"')
+    assert "<html" not in html
+    assert "/reference/suicide-risk" in html
+
+
+def test_search_with_no_match_says_so(client, officer):
+    html = client.get("/reference/search?q=zzzzqqq").get_data(as_text=True)
+    assert "Nothing matches" in html
+
+
+@pytest.mark.parametrize("query", ["x" * 101, "voices\x00", '"unbalanced'])
+def test_oversized_or_malformed_search_is_a_400_or_safe(client, officer, query):
+    response = client.get("/reference/search", query_string={"q": query})
+    assert response.status_code in (200, 400)
+    if len(query) > 100 or "\x00" in query:
+        assert response.status_code == 400
+        assert "search" in response.get_data(as_text=True).lower()
+
+
+def test_titles_index_lists_every_topic(client, officer, app):
+    from fieldapp.content import load_topics
+    from pathlib import Path
+
+    data = client.get("/reference/titles.json").get_json()
+    assert len(data["topics"]) == len(load_topics([Path(app.config["CONTENT_DIR"])]))
+    assert {"slug", "title", "kind", "summary"} <= set(data["topics"][0])
+
+
+def test_home_has_search_and_pinned_topics(client, officer):
+    html = client.get("/").get_data(as_text=True)
+    assert 'role="search"' in html
+    assert "/reference/scene-stabilisation" in html
