@@ -33,6 +33,16 @@ def create_app(test_config=None):
         LOGIN_LOCK_SECONDS=15 * 60,
         WORKER_IN_PROCESS=False,
         STABILISATION_TOPIC="scene-stabilisation",
+        # The escalation policy; each request keeps a copy of the one in force when it was made.
+        ALERT_K=3,
+        ALERT_RADIUS_KM=15.0,
+        ESCALATE_AFTER_S=60,
+        ALL_HANDS_AFTER_S=180,
+        POSITION_MAX_AGE_S=15 * 60,
+        VAPID_SUBJECT="mailto:cit-coordinator@example.org",
+        PUSH_TTL=300,
+        PUSH_TIMEOUT=5.0,
+        PUSH_INSECURE_HOSTS=(),
     )
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)
@@ -43,7 +53,7 @@ def create_app(test_config=None):
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret(app, "secret_key", lambda: secrets.token_hex(32))
 
-    from . import auth, content, db, demo, errors, home, htmx, pwa, reference
+    from . import auth, board, content, db, demo, duty, errors, home, htmx, push, pwa, reference, request_pages, worker
 
     db.init_app(app)
     htmx.init_app(app)
@@ -51,7 +61,10 @@ def create_app(test_config=None):
     content.init_app(app)
     errors.init_app(app)
     pwa.init_app(app)
+    push.init_app(app)
+    duty.init_app(app)
     demo.init_app(app)
-    for area in (auth, home, reference, pwa):
+    for area in (auth, home, reference, pwa, duty, request_pages, board):
         app.register_blueprint(area.bp)
+    worker.init_app(app)
     return app

@@ -3,6 +3,7 @@ import functools
 from urllib.parse import urlsplit
 
 import click
+from flask.cli import AppGroup
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -149,7 +150,7 @@ def logout():
     return redirect(url_for("auth.login", signed_out=1))
 
 
-@click.group("users")
+@click.group("users", cls=AppGroup)
 def users_cli():
     """Manage accounts."""
 

@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 
 import click
+from flask.cli import AppGroup
 import frontmatter
 import yaml
 from flask import current_app
@@ -32,7 +33,8 @@ WORD_BUDGETS = {"checklist": 400, "prompt": 250, "resources": 600, "phrases": 40
 MAX_ITEMS = 40
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 PHONE_RE = re.compile(r"^\+?[0-9 ()\-]+$")
-INTERNAL_LINK_RE = re.compile(r"\]\(/reference/([^)#?\s]*)")
+# Any mention of /reference/<slug>, in a Markdown link or as bare text.
+INTERNAL_LINK_RE = re.compile(r"(?<![\w.])/reference/([a-z0-9-]+)")
 BANNED_TERMS = ("excited delirium",)
 
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": True})
@@ -330,7 +332,7 @@ def get_library():
     return current_app.extensions["fieldapp.content"]
 
 
-@click.group("content")
+@click.group("content", cls=AppGroup)
 def content_cli():
     """Field content commands."""
 

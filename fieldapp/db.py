@@ -8,6 +8,7 @@ import contextlib
 import sqlite3
 
 import click
+from flask.cli import with_appcontext
 from flask import current_app, g
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
@@ -230,6 +231,7 @@ def m003_requests(db):
 
 
 @click.command("migrate")
+@with_appcontext
 def migrate_command():
     """Create or upgrade the database to the newest schema."""
     db = connect(current_app.config["DATABASE"])

@@ -3,6 +3,7 @@ import secrets
 from pathlib import Path
 
 import click
+from flask.cli import with_appcontext
 from flask import current_app
 
 from .auth import create_user
@@ -43,6 +44,7 @@ def seed_demo(db, passwords_file):
 
 
 @click.command("seed-demo")
+@with_appcontext
 def seed_demo_command():
     """Create demo districts and one account per role, and print their passwords."""
     db = connect(current_app.config["DATABASE"])

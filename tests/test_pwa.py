@@ -17,7 +17,8 @@ def test_manifest_has_what_install_needs(client):
     sizes = {(i["sizes"], i["purpose"]) for i in data["icons"]}
     assert {("192x192", "any"), ("512x512", "any"), ("512x512", "maskable")} <= sizes
     for icon in data["icons"]:
-        assert client.get(icon["src"]).status_code == 200
+        with client.get(icon["src"]) as response:
+            assert response.status_code == 200 and response.mimetype == "image/png"
 
 
 def test_every_page_links_the_manifest(client, officer):
@@ -59,7 +60,8 @@ def test_precache_lists_every_reference_page_only_when_signed_in(client, make_us
 def test_versioned_static_files_are_cached_for_a_year(client):
     html = client.get("/login").get_data(as_text=True)
     css = re.search(r'href="(/static/css/app.css\?v=[0-9a-f]+)"', html).group(1)
-    assert "max-age=31536000" in client.get(css).headers["Cache-Control"]
+    with client.get(css) as response:
+        assert "max-age=31536000" in response.headers["Cache-Control"]
 
 
 def test_htmx_is_vendored_with_its_licence():

@@ -13,7 +13,7 @@ def test_checklist_page_has_tappable_items_and_sources(client, officer):
     assert 'data-checklist="psychosis"' in html
     assert 'type="checkbox" name="mark"' in html
     assert "Reviewed 20" in html and "<h2>Sources</h2>" in html
-    assert "Not medical advice. Follow your agency&#39;s policy." in html
+    assert "Not medical advice. Follow your agency's policy." in html
 
 
 def test_prompt_page_shows_say_do_avoid(client, officer):

@@ -1,0 +1,50 @@
+"""The supervisor board: every open request, live, with CIT coverage on duty now."""
+from flask import Blueprint, make_response, request
+
+from .auth import role_required
+from .cit_requests import OPEN_STATES, STATE_LABELS
+from .db import get_db
+from .duty import coverage
+from .htmx import page_or_block
+
+bp = Blueprint("board", __name__, url_prefix="/board")
+
+
+def open_requests(db):
+    """Open requests, unanswered first, then the oldest waiting, with alert counts."""
+    marks = ",".join("?" * len(OPEN_STATES))
+    return list(
+        db.query(
+            "SELECT r.id, r.state, r.created_at, r.accepted_at, r.unanswered, r.location_text, r.lat, r.lon,"
+            " r.weapon, r.medical, r.juvenile, req.display_name AS requester, req.unit AS requester_unit,"
+            " a.display_name AS assignee,"
+            " (SELECT COUNT(*) FROM alerts WHERE request_id = r.id) AS alerted,"
+            " (SELECT COUNT(*) FROM alerts WHERE request_id = r.id AND declined_at IS NOT NULL) AS declined,"
+            " (SELECT COUNT(*) FROM outbox WHERE request_id = r.id AND state IN ('failed', 'gone')) AS failed_pushes"
+            " FROM cit_requests r JOIN users req ON req.id = r.requester_id LEFT JOIN users a ON a.id = r.assigned_id"
+            f" WHERE r.state IN ({marks})"
+            " ORDER BY r.unanswered DESC, (r.state = 'requested') DESC, r.created_at",
+            list(OPEN_STATES),
+        )
+    )
+
+
+@bp.route("")
+@role_required("supervisor")
+def index():
+    """The board page; its live part polls `live`."""
+    db = get_db()
+    return page_or_block("board/index.html", "live", rows=open_requests(db), coverage=coverage(db), labels=STATE_LABELS)
+
+
+@bp.route("/live")
+@role_required("supervisor")
+def live():
+    """The polled part of the board; 304 when nothing changed."""
+    db = get_db()
+    response = make_response(
+        page_or_block("board/index.html", "live", rows=open_requests(db), coverage=coverage(db), labels=STATE_LABELS)
+    )
+    response.headers["Cache-Control"] = "no-cache, private"
+    response.add_etag()
+    return response.make_conditional(request)

@@ -1,0 +1,233 @@
+"""Duty: specialists going on and off duty, where they are, and their push subscriptions."""
+import base64
+import hashlib
+import secrets
+
+import click
+from flask.cli import AppGroup
+from flask import Blueprint, abort, current_app, render_template, request
+from flask_login import current_user
+
+from .auth import role_required
+from .clock import now
+from .db import connect, get_db, one
+from .geo import parse_coordinates
+from .htmx import page_or_block
+from .push import endpoint_allowed
+
+bp = Blueprint("duty", __name__)
+
+
+def duty_status(db, user_id):
+    """The specialist's duty row joined with nothing; a blank one if never on duty."""
+    return one(db, "SELECT * FROM duty WHERE user_id = ?", [user_id]) or {"user_id": user_id, "on_duty": 0, "district": None}
+
+
+def districts(db):
+    """Every district, by name."""
+    return list(db.query("SELECT * FROM districts ORDER BY name"))
+
+
+def go_on_duty(db, user_id, district=None):
+    """Mark a specialist on duty, optionally in a district."""
+    if district and not one(db, "SELECT name FROM districts WHERE name = ?", [district]):
+        raise ValueError(f"There is no district called {district!r}.")
+    db.execute(
+        "INSERT INTO duty (user_id, on_duty, district, since) VALUES (?, 1, ?, ?)"
+        " ON CONFLICT(user_id) DO UPDATE SET on_duty = 1, district = excluded.district, since = excluded.since",
+        [user_id, district or None, now()],
+    )
+
+
+def go_off_duty(db, user_id):
+    """Mark a specialist off duty: they are no longer alerted."""
+    db.execute("UPDATE duty SET on_duty = 0, since = ? WHERE user_id = ?", [now(), user_id])
+
+
+def record_position(db, user_id, lat, lon, accuracy, source):
+    """Keep a specialist's latest position with its time, accuracy and source."""
+    db.execute(
+        "INSERT INTO duty (user_id, lat, lon, accuracy_m, position_at, position_source) VALUES (?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT(user_id) DO UPDATE SET lat = excluded.lat, lon = excluded.lon,"
+        " accuracy_m = excluded.accuracy_m, position_at = excluded.position_at, position_source = excluded.position_source",
+        [user_id, lat, lon, accuracy, now(), source],
+    )
+
+
+def coverage(db):
+    """Specialists on duty now: {'total': n, 'districts': [(name, n)]}."""
+    rows = list(
+        db.query(
+            "SELECT d.name, COUNT(u.id) AS n FROM districts d"
+            " LEFT JOIN duty ON duty.district = d.name AND duty.on_duty = 1"
+            " LEFT JOIN users u ON u.id = duty.user_id AND u.role = 'cit' AND u.disabled = 0"
+            " GROUP BY d.name ORDER BY d.name"
+        )
+    )
+    total = one(
+        db,
+        "SELECT COUNT(*) AS n FROM duty JOIN users u ON u.id = duty.user_id"
+        " WHERE duty.on_duty = 1 AND u.role = 'cit' AND u.disabled = 0",
+    )["n"]
+    return {"total": total, "districts": [(r["name"], r["n"]) for r in rows]}
+
+
+def _panel(message=None, status=200):
+    db = get_db()
+    return (
+        page_or_block(
+            "duty/page.html",
+            "panel",
+            duty=duty_status(db, current_user.id),
+            districts=districts(db),
+            devices=one(db, "SELECT COUNT(*) AS n FROM push_subscriptions WHERE user_id = ?", [current_user.id])["n"],
+            message=message,
+        ),
+        status,
+    )
+
+
+@bp.route("/duty")
+@role_required("cit", "supervisor")
+def page():
+    """The specialist's duty page: on or off duty, district, alerts."""
+    return _panel()
+
+
+@bp.route("/duty/on", methods=["POST"])
+@role_required("cit", "supervisor")
+def on():
+    """Go on duty."""
+    try:
+        go_on_duty(get_db(), current_user.id, request.form.get("district") or None)
+    except ValueError as e:
+        return _panel(str(e), 400)
+    return _panel("You are on duty. Keep this app open so your position stays fresh.")
+
+
+@bp.route("/duty/off", methods=["POST"])
+@role_required("cit", "supervisor")
+def off():
+    """Go off duty."""
+    go_off_duty(get_db(), current_user.id)
+    return _panel("You are off duty. You will not be alerted.")
+
+
+def _position_from(data):
+    if not isinstance(data, dict):
+        abort(400, description="Send a position as JSON or a form with lat and lon.")
+    try:
+        return parse_coordinates(data.get("lat"), data.get("lon"), data.get("accuracy"))
+    except ValueError as e:
+        abort(400, description=str(e))
+
+
+@bp.route("/duty/location", methods=["POST"])
+@role_required("cit", "supervisor")
+def location():
+    """The device reports where it is (throttled by the app to about once a minute or 200 m)."""
+    lat, lon, accuracy = _position_from(request.get_json(silent=True) if request.is_json else request.form)
+    record_position(get_db(), current_user.id, lat, lon, accuracy, "device")
+    return {"ok": True}
+
+
+def hash_token(token):
+    """Device tokens are stored as SHA-256 hashes, never in the clear."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@bp.route("/api/units/<username>/location", methods=["POST"])
+def unit_location(username):
+    """A department's vehicle-location (AVL/MDT) feed reports a unit's position."""
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        abort(401, description="Send the device token as 'Authorization: Bearer <token>'.")
+    db = get_db()
+    owner = one(
+        db,
+        "SELECT u.id, u.username FROM device_tokens t JOIN users u ON u.id = t.user_id"
+        " WHERE t.token_hash = ? AND u.disabled = 0",
+        [hash_token(header[7:].strip())],
+    )
+    if owner is None:
+        abort(401, description="That device token is not valid.")
+    if owner["username"].lower() != username.lower():
+        abort(403, description="That device token belongs to another unit.")
+    lat, lon, accuracy = _position_from(request.get_json(silent=True))
+    record_position(db, owner["id"], lat, lon, accuracy, "avl")
+    return {"ok": True}
+
+
+@bp.route("/push/subscriptions", methods=["POST"])
+@role_required("cit", "supervisor")
+def subscribe():
+    """Store a browser's PushSubscription.toJSON(); one user may have several devices."""
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        abort(400, description="Send the subscription as JSON.")
+    endpoint = data.get("endpoint")
+    keys = data.get("keys") if isinstance(data.get("keys"), dict) else {}
+    if not isinstance(endpoint, str) or len(endpoint) > 2048 or not endpoint_allowed(endpoint, current_app.config):
+        abort(400, description="The push endpoint is not on a known push service.")
+    p256dh, auth_secret = keys.get("p256dh"), keys.get("auth")
+    if not (_is_key(p256dh, 65) and _is_key(auth_secret, 16)):
+        abort(400, description="The subscription keys are missing or malformed.")
+    db = get_db()
+    db.execute(
+        "INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth, created_at) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT(endpoint) DO UPDATE SET user_id = excluded.user_id, p256dh = excluded.p256dh, auth = excluded.auth",
+        [current_user.id, endpoint, p256dh, auth_secret, now()],
+    )
+    return {"ok": True}, 201
+
+
+@bp.route("/push/subscriptions", methods=["DELETE"])
+@role_required("cit", "supervisor")
+def unsubscribe():
+    """Forget one of this user's devices."""
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict) or not isinstance(data.get("endpoint"), str):
+        abort(400, description="Send {\"endpoint\": ...} as JSON.")
+    cursor = get_db().execute(
+        "DELETE FROM push_subscriptions WHERE endpoint = ? AND user_id = ?", [data["endpoint"], current_user.id]
+    )
+    if cursor.rowcount == 0:
+        abort(404, description="No such subscription for this user.")
+    return {"ok": True}
+
+
+def _is_key(value, length):
+    """A base64url string that decodes to exactly `length` bytes."""
+    if not isinstance(value, str) or len(value) > 200:
+        return False
+    try:
+        return len(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))) == length
+    except ValueError:
+        return False
+
+
+@click.group("units", cls=AppGroup)
+def units_cli():
+    """Vehicle-location (AVL/MDT) feed tokens."""
+
+
+@units_cli.command("token")
+@click.argument("username")
+@click.option("--label", default="", help="Which device or feed holds the token.")
+def units_token(username, label):
+    """Create a bearer token for USERNAME's position feed; it is shown once."""
+    db = connect(current_app.config["DATABASE"])
+    user = one(db, "SELECT id FROM users WHERE username = ?", [username])
+    if user is None:
+        raise click.ClickException(f"No account named {username!r}.")
+    token = secrets.token_urlsafe(32)
+    db.execute(
+        "INSERT INTO device_tokens (user_id, token_hash, label, created_at) VALUES (?, ?, ?, ?)",
+        [user["id"], hash_token(token), label, now()],
+    )
+    click.echo(token)
+
+
+def init_app(app):
+    """Register the `units` commands."""
+    app.cli.add_command(units_cli)

@@ -1,0 +1,177 @@
+"""The worker: due escalations and the push outbox, from the database alone.
+
+Rows are leased, so two workers never send the same one and rows held by a
+killed worker are picked up again once the lease runs out. Deadlines are read
+from the database on every pass, never kept in memory, so a restart loses
+nothing. With the embedded default it runs as a thread inside the app
+(`WORKER_IN_PROCESS`); in production as `flask --app fieldapp worker`.
+"""
+import os
+import socket
+import threading
+import uuid
+
+import click
+from flask.cli import with_appcontext
+from flask import current_app
+
+from . import cit_requests
+from .clock import now
+from .db import connect, write_transaction
+from .push import get_sender
+
+MAX_ATTEMPTS = 6
+BACKOFF_BASE_S = 2.0
+BACKOFF_MAX_S = 60.0
+
+
+class Worker:
+    """One worker: call `run_once()` in a loop, or `run_forever()`."""
+
+    def __init__(self, app, name=None):
+        self.app = app
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.db = connect(app.config["DATABASE"])
+
+    def run_once(self):
+        """Take due escalations, then send one batch of due pushes; returns how much was done."""
+        with self.app.app_context():
+            done = 0
+            for request_id in cit_requests.due_escalations(self.db):
+                done += cit_requests.escalate(self.db, request_id)
+            rows = self.lease(self.app.config["WORKER_BATCH"])
+            if rows:
+                self.deliver(rows)
+            return done + len(rows)
+
+    def lease(self, limit):
+        """Claim up to `limit` due outbox rows for this worker."""
+        t = now()
+        with write_transaction(self.db):
+            cursor = self.db.execute(
+                "UPDATE outbox SET lease_owner = ?, lease_until = ?"
+                " WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?"
+                " AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_attempt_at, id LIMIT ?)"
+                " RETURNING id, request_id, user_id, subscription_id, payload, topic, attempts, created_at",
+                [self.name, t + self.app.config["WORKER_LEASE_S"], t, t, limit],
+            )
+            columns = [c[0] for c in cursor.description]
+            rows = [dict(zip(columns, r)) for r in cursor.fetchall()]
+        return rows
+
+    def deliver(self, rows):
+        """Send leased rows concurrently and record every attempt."""
+        t = now()
+        ttl = self.app.config["PUSH_TTL"]
+        to_send, outcomes = [], {}
+        subs = {
+            r[0]: r
+            for r in self.db.execute(
+                f"SELECT id, endpoint, p256dh, auth FROM push_subscriptions WHERE id IN ({','.join('?' * len(rows))})",
+                [r["subscription_id"] for r in rows],
+            ).fetchall()
+        }
+        for row in rows:
+            sub = subs.get(row["subscription_id"])
+            if sub is None or t - row["created_at"] > ttl:
+                continue  # the device went away, or the alert is older than its TTL
+            info = {"endpoint": sub[1], "keys": {"p256dh": sub[2], "auth": sub[3]}}
+            to_send.append((row, (info, row["payload"], row["topic"])))
+        sender = get_sender()
+        results = sender.send_many([message for _, message in to_send])
+        for (row, _), outcome in zip(to_send, results):
+            outcomes[row["id"]] = outcome
+        with write_transaction(self.db):
+            for row in rows:
+                self._record(row, outcomes.get(row["id"]), t)
+
+    def _record(self, row, outcome, t):
+        if outcome is None:
+            self.db.execute("UPDATE outbox SET state = 'expired', lease_owner = NULL, lease_until = NULL WHERE id = ?", [row["id"]])
+            return
+        self.db.execute(
+            "INSERT INTO push_attempts (outbox_id, at, status, error, duration_ms) VALUES (?, ?, ?, ?, ?)",
+            [row["id"], t, outcome.status, outcome.error, outcome.duration_ms],
+        )
+        attempts = row["attempts"] + 1
+        if outcome.delivered:
+            state, next_at = "sent", None
+            self.db.execute("UPDATE push_subscriptions SET last_success_at = ? WHERE id = ?", [t, row["subscription_id"]])
+        elif outcome.gone:
+            state, next_at = "gone", None
+            self.db.execute("DELETE FROM push_subscriptions WHERE id = ?", [row["subscription_id"]])
+        elif outcome.retryable and attempts < MAX_ATTEMPTS:
+            state = "pending"
+            backoff = min(BACKOFF_MAX_S, BACKOFF_BASE_S ** attempts)
+            next_at = t + max(backoff, outcome.retry_after or 0)
+        else:
+            state, next_at = "failed", None
+        self.db.execute(
+            "UPDATE outbox SET state = ?, attempts = ?, next_attempt_at = COALESCE(?, next_attempt_at), last_status = ?,"
+            " sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END, lease_owner = NULL, lease_until = NULL WHERE id = ?",
+            [state, attempts, next_at, outcome.status, state, t, row["id"]],
+        )
+
+    def run_forever(self, stop, wake=None):
+        """Loop until `stop` is set; sleep between passes unless woken."""
+        interval = self.app.config["WORKER_POLL_S"]
+        while not stop.is_set():
+            try:
+                done = self.run_once()
+            except Exception:
+                # A locked database or a bad row must never kill the worker.
+                self.app.logger.exception("worker pass failed")
+                done = 0
+            if done:
+                continue
+            if wake is not None:
+                wake.wait(interval)
+                wake.clear()
+            else:
+                stop.wait(interval)
+
+
+def start_in_process(app):
+    """Run a worker thread inside this app process (the embedded default)."""
+    wake = threading.Event()
+    stop = threading.Event()
+    app.extensions["fieldapp.worker_wake"] = wake
+    app.extensions["fieldapp.worker_stop"] = stop
+    worker = Worker(app)
+    thread = threading.Thread(target=worker.run_forever, args=(stop, wake), name="fieldapp-worker", daemon=True)
+    thread.start()
+    return thread
+
+
+@click.command("worker")
+@with_appcontext
+@click.option("--once", is_flag=True, help="Do one pass and exit.")
+def worker_command(once):
+    """Send pushes and take due escalations until stopped."""
+    app = current_app._get_current_object()
+    worker = Worker(app)
+    if once:
+        click.echo(f"{worker.run_once()} item(s) done.")
+        return
+    click.echo(f"Worker {worker.name} running; Ctrl-C stops it.")
+    stop = threading.Event()
+    try:
+        worker.run_forever(stop)
+    except KeyboardInterrupt:
+        stop.set()
+
+
+def outbox_counts(db, request_id):
+    """{state: count} of a request's push messages."""
+    return {r[0]: r[1] for r in db.execute("SELECT state, COUNT(*) FROM outbox WHERE request_id = ? GROUP BY state", [request_id])}
+
+
+def init_app(app):
+    """Worker settings, the `worker` command, and the in-process thread when configured."""
+    app.config.setdefault("WORKER_BATCH", 50)
+    app.config.setdefault("WORKER_LEASE_S", 30.0)
+    app.config.setdefault("WORKER_POLL_S", 0.25)
+    app.cli.add_command(worker_command)
+    # The reloader's parent process must not send pushes too.
+    if app.config.get("WORKER_IN_PROCESS") and os.environ.get("WERKZEUG_RUN_MAIN", "true") == "true":
+        start_in_process(app)
