@@ -343,6 +343,21 @@ def roles_of(db, req, user):
     return roles
 
 
+def allowed_actions(db, req, user):
+    """The actions `user` may take on this request now, from the ACTIONS table."""
+    roles = roles_of(db, req, user)
+    allowed = {name for name, a in ACTIONS.items() if req["state"] in a.from_states and roles & set(a.who)}
+    if req["state"] == "requested" and "alerted" in roles:
+        declined = one(db, "SELECT declined_at FROM alerts WHERE request_id = ? AND user_id = ?", [req["id"], user.id])
+        if declined and declined["declined_at"]:
+            allowed.discard("accept")
+        else:
+            allowed.add("decline")
+    if req["state"] == "requested" and "supervisor" in roles:
+        allowed.add("realert")
+    return allowed
+
+
 def can_view(db, req, user):
     """Requesters, alerted or assigned specialists and supervisors may see a request."""
     return bool(roles_of(db, req, user))

@@ -137,6 +137,8 @@ def _context(db, req, message=None):
     return {
         "req": req,
         "roles": roles,
+        "can": flow.allowed_actions(db, req, current_user),
+        "sees_scene": bool(roles & {"alerted", "assigned", "supervisor"}),
         "requester": people.get(req["requester_id"]),
         "assignee": people.get(req["assigned_id"]),
         "assignee_distance": human_distance(assigned_alert["distance_m"]) if assigned_alert and assigned_alert["distance_m"] is not None else None,

@@ -1,9 +1,15 @@
-"""Shared fixtures: an app on a fresh database per test, accounts, a movable clock."""
+"""Shared fixtures: an app on a fresh database per test, accounts, a movable clock,
+the stand-in push service, specialists on duty, and a worker to run by hand."""
+import threading
+
 import pytest
 
 from fieldapp import create_app
 from fieldapp.auth import create_user
 from fieldapp.db import connect, migrate
+from fieldapp.duty import go_on_duty, record_position
+from fieldapp.worker import Worker
+from tests.push_service import StandInPushService
 
 PASSWORD = "correct horse battery"
 
@@ -35,6 +41,8 @@ def app_config(tmp_path, clock):
         "DATABASE": str(tmp_path / "test.db"),
         "CLOCK": clock,
         "INSTANCE_PATH": str(tmp_path / "instance"),
+        "PUSH_INSECURE_HOSTS": ["127.0.0.1"],
+        "PUSH_TIMEOUT": 3.0,
     }
 
 
@@ -91,3 +99,117 @@ def officer(make_user, auth):
     user_id = make_user("ofc.lee", "officer", display_name="Ofc. Kim Lee", unit="1-Adam-12")
     auth.login("ofc.lee")
     return user_id
+
+
+@pytest.fixture
+def login(app):
+    """A new test client signed in as `username`: each person gets their own."""
+
+    def sign_in(username):
+        client = app.test_client()
+        response = client.post("/login", data={"username": username, "password": PASSWORD})
+        assert response.status_code == 302, f"could not sign in {username}"
+        return client
+
+    return sign_in
+
+
+@pytest.fixture
+def push_service():
+    """The stand-in push service, one per test."""
+    service = StandInPushService()
+    yield service
+    service.close()
+
+
+# An invented downtown and points at known distances from it.
+SCENE = (35.1495, -90.0490)
+
+
+def offset(metres_north, metres_east=0.0, origin=SCENE):
+    """A point this many metres north and east of `origin` (small-distance approximation)."""
+    import math
+
+    lat = origin[0] + metres_north / 111_195.0
+    lon = origin[1] + metres_east / (111_195.0 * math.cos(math.radians(origin[0])))
+    return lat, lon
+
+
+@pytest.fixture
+def specialist(app, db, make_user, push_service):
+    """A CIT specialist on duty at `position` with a device subscribed to the stand-in service."""
+
+    def make(username, position=None, district=None, devices=1, on_duty=True):
+        user_id = make_user(username, "cit", display_name=f"Ofc. {username.title()} (CIT)", unit=f"CIT-{username}", phone="555-0199")
+        with app.app_context():
+            if district:
+                db["districts"].insert({"name": district, "lat": SCENE[0], "lon": SCENE[1]}, pk="name", replace=True)
+            if on_duty:
+                go_on_duty(db, user_id, district)
+            if position:
+                record_position(db, user_id, position[0], position[1], 10.0, "device")
+        for _ in range(devices):
+            sub = push_service.new_subscription()
+            db.execute(
+                "INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth, created_at) VALUES (?, ?, ?, ?, 0)",
+                [user_id, sub["endpoint"], sub["keys"]["p256dh"], sub["keys"]["auth"]],
+            )
+        return user_id
+
+    return make
+
+
+@pytest.fixture
+def worker(app):
+    """A worker the test runs by hand with `worker.run_once()`."""
+    return Worker(app, name="test-worker")
+
+
+# ---- Browser tests: a real server in a thread and Debian's Chromium ----
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One Chromium for the whole run; each test gets fresh contexts."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def live_server(app_config):
+    """The app served on 127.0.0.1 with its in-process worker, on the real clock."""
+    import time as _time
+
+    from werkzeug.serving import make_server
+
+    config = dict(app_config, CLOCK=_time.time, WORKER_IN_PROCESS=True, WORKER_POLL_S=0.1)
+    app = create_app(config)
+    migrate(connect(app.config["DATABASE"]))
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    app.base_url = f"http://127.0.0.1:{server.server_port}"
+    yield app
+    app.extensions["fieldapp.worker_stop"].set()
+    app.extensions["fieldapp.worker_wake"].set()
+    server.shutdown()
+    server.server_close()
+
+
+def sign_in(page, base_url, username, password=PASSWORD):
+    """Fill the sign-in form like a person would."""
+    page.goto(base_url + "/login")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(base_url + "/")

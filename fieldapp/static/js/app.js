@@ -105,7 +105,166 @@
     section.hidden = recent.length === 0;
   }
 
+  function newId() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    return "id-" + Date.now().toString(36) + "-" + Math.random().toString(36).slice(2, 12);
+  }
+
+  // The one big button: one tap sends the position; if there is none, ask where.
+  function setupRequestForm() {
+    var form = document.querySelector("[data-request-form]");
+    if (!form) return;
+    var status = form.querySelector("[data-request-status]");
+    var place = form.querySelector("[data-location-text]");
+    var placeInput = form.querySelector("#location_text");
+    var summary = form.querySelector("[data-marks-summary]");
+    var all = marks(), count = 0;
+    Object.keys(all).forEach(function (slug) { count += ((all[slug] || {}).ids || []).length; });
+    if (summary && count) summary.textContent = count + " checklist mark" + (count === 1 ? "" : "s") + " from this device go with the request.";
+    var sending = false;
+    form.addEventListener("submit", function (event) {
+      if (form.dataset.ready === "1") return; // second pass: let the browser post it
+      event.preventDefault();
+      if (sending) return;
+      sending = true;
+      form.elements.client_id.value = form.elements.client_id.value || newId();
+      form.elements.observations.value = JSON.stringify(marks());
+      function send() { form.dataset.ready = "1"; form.requestSubmit ? form.requestSubmit() : form.submit(); }
+      function askWhere(reason) {
+        sending = false;
+        place.hidden = false;
+        status.textContent = reason + " Type where you are, then tap the button again.";
+        if (placeInput.value.trim()) { send(); return; }
+        placeInput.focus();
+      }
+      if (placeInput && placeInput.value.trim() && !navigator.geolocation) { send(); return; }
+      if (!navigator.geolocation) { askWhere("This device cannot share its location."); return; }
+      status.textContent = "Getting your location…";
+      navigator.geolocation.getCurrentPosition(function (pos) {
+        form.elements.lat.value = pos.coords.latitude;
+        form.elements.lon.value = pos.coords.longitude;
+        form.elements.accuracy.value = Math.round(pos.coords.accuracy);
+        status.textContent = "Sending…";
+        send();
+      }, function () {
+        if (placeInput.value.trim()) { send(); return; }
+        askWhere("Your location is not available.");
+      }, { enableHighAccuracy: true, timeout: 8000, maximumAge: 60000 });
+    });
+  }
+
+  // Live fragments poll only while the page is visible, and refresh at once when it comes back.
+  function setupPolling() {
+    document.body.addEventListener("htmx:beforeRequest", function (event) {
+      var el = event.detail.elt;
+      if (document.hidden && el && el.hasAttribute && el.hasAttribute("data-poll")) event.preventDefault();
+    });
+    document.addEventListener("visibilitychange", function () {
+      if (document.hidden || !window.htmx) return;
+      document.querySelectorAll("[data-poll]").forEach(function (el) { htmx.trigger(el, "refresh"); });
+    });
+  }
+
+  // Elapsed times tick every second between polls.
+  function tickTimes() {
+    var now = Date.now() / 1000;
+    document.querySelectorAll("time[data-since]").forEach(function (el) {
+      var s = Math.max(0, Math.floor(now - parseFloat(el.dataset.since)));
+      var m = Math.floor(s / 60);
+      el.textContent = m ? m + " min " + (s % 60) + " s" : s + " s";
+    });
+  }
+
+  // Duty: report position while on duty, throttled to about once a minute or 200 m.
+  var watchId = null, lastSent = null;
+  function metresBetween(a, b) {
+    var r = 6371000, toRad = Math.PI / 180;
+    var dLat = (b.lat - a.lat) * toRad, dLon = (b.lon - a.lon) * toRad;
+    var h = Math.sin(dLat / 2) * Math.sin(dLat / 2) + Math.cos(a.lat * toRad) * Math.cos(b.lat * toRad) * Math.sin(dLon / 2) * Math.sin(dLon / 2);
+    return 2 * r * Math.asin(Math.min(1, Math.sqrt(h)));
+  }
+  function csrfHeaders() {
+    var headers = { "Content-Type": "application/json" };
+    try {
+      var h = JSON.parse(document.body.getAttribute("hx-headers") || "{}");
+      Object.keys(h).forEach(function (k) { headers[k] = h[k]; });
+    } catch (e) { /* no token on this page */ }
+    return headers;
+  }
+  function syncDutyWatch() {
+    var panel = document.querySelector("[data-duty]");
+    var onDuty = panel && panel.dataset.duty === "1";
+    if (!onDuty || !navigator.geolocation) {
+      if (watchId !== null) { navigator.geolocation.clearWatch(watchId); watchId = null; }
+      return;
+    }
+    if (watchId !== null) return;
+    var url = panel.dataset.locationUrl;
+    watchId = navigator.geolocation.watchPosition(function (pos) {
+      var here = { lat: pos.coords.latitude, lon: pos.coords.longitude, at: Date.now() };
+      if (lastSent && here.at - lastSent.at < 60000 && metresBetween(lastSent, here) < 200) return;
+      lastSent = here;
+      fetch(url, { method: "POST", credentials: "same-origin", headers: csrfHeaders(),
+        body: JSON.stringify({ lat: here.lat, lon: here.lon, accuracy: pos.coords.accuracy }) })
+        .then(function () {
+          var note = document.querySelector("[data-position-status]");
+          if (note) note.textContent = "Position sent at " + new Date().toLocaleTimeString() + ".";
+        }).catch(function () { lastSent = null; });
+    }, function () {
+      var note = document.querySelector("[data-position-status]");
+      if (note) note.textContent = "Location is off: your district's centre stands in for you.";
+    }, { enableHighAccuracy: true, maximumAge: 30000, timeout: 30000 });
+  }
+
+  // Alerts: subscribe to Web Push with the server's key, and again on every open,
+  // because iOS and Android drop subscriptions without telling anyone.
+  function keyBytes(base64url) {
+    var s = base64url.replace(/-/g, "+").replace(/_/g, "/");
+    var raw = atob(s + "===".slice((s.length + 3) % 4));
+    var out = new Uint8Array(raw.length);
+    for (var i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
+    return out;
+  }
+  function subscribe(key, url) {
+    return navigator.serviceWorker.ready.then(function (reg) {
+      return reg.pushManager.getSubscription().then(function (existing) {
+        return existing || reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(key) });
+      });
+    }).then(function (sub) {
+      return fetch(url, { method: "POST", credentials: "same-origin", headers: csrfHeaders(), body: JSON.stringify(sub.toJSON()) })
+        .then(function (r) { if (!r.ok) throw new Error("server refused the subscription (" + r.status + ")"); store.set("alerts", { key: key, url: url }); });
+    });
+  }
+  function setupAlerts() {
+    var button = document.querySelector("[data-enable-alerts]");
+    var saved = store.get("alerts", null);
+    if (saved && "serviceWorker" in navigator && window.Notification && Notification.permission === "granted") {
+      subscribe(saved.key, saved.url).catch(function () { /* shown when they next tap the button */ });
+    }
+    if (!button) return;
+    var status = document.querySelector("[data-alerts-status]");
+    if (!("serviceWorker" in navigator) || !("PushManager" in window)) {
+      status.textContent = "This browser cannot receive alerts. On iPhone, add fieldapp to the Home Screen first.";
+      button.disabled = true;
+      return;
+    }
+    button.addEventListener("click", function () {
+      status.textContent = "Asking permission…";
+      Notification.requestPermission().then(function (permission) {
+        if (permission !== "granted") throw new Error("notifications are blocked for this site");
+        return subscribe(button.dataset.key, button.dataset.url);
+      }).then(function () {
+        status.textContent = "Alerts are on for this device.";
+      }).catch(function (err) {
+        status.textContent = "Alerts are not on: " + err.message + ".";
+      });
+    });
+  }
+
   onReady(function () {
     setupTheme(); setupWorker(); setupNetStatus(); setupChecklist(); rememberTopic(); showRecent();
+    setupRequestForm(); setupPolling(); setupAlerts(); syncDutyWatch();
+    document.body.addEventListener("htmx:afterSwap", syncDutyWatch);
+    tickTimes(); setInterval(tickTimes, 1000);
   });
 })();

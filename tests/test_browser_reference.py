@@ -1,0 +1,94 @@
+"""In a real Chromium: sign in, tick a checklist, lose the network, and still read it."""
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+
+from fieldapp.auth import create_user
+from fieldapp.db import connect
+from tests.conftest import PASSWORD, sign_in
+
+pytestmark = pytest.mark.browser
+PHONE = {"width": 360, "height": 640}
+
+
+@pytest.fixture
+def officer_page(browser, live_server):
+    with live_server.app_context():
+        create_user(connect(live_server.config["DATABASE"]), "ofc.lee", PASSWORD, "officer", "Ofc. Kim Lee")
+    context = browser.new_context(viewport=PHONE, base_url=live_server.base_url)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def wait_for_offline_copy(page, path):
+    """Wait until the service worker has saved `path` for offline use."""
+    page.wait_for_function(
+        "path => caches.keys().then(keys => Promise.all(keys.map(k => caches.open(k).then(c => c.match(path)))))"
+        ".then(hits => hits.some(Boolean))",
+        arg=path,
+        timeout=15_000,
+    )
+
+
+def test_checklist_ticks_survive_going_offline(officer_page, live_server):
+    page = officer_page
+    sign_in(page, live_server.base_url, "ofc.lee")
+    page.get_by_role("link", name="Reference", exact=True).click()
+    page.get_by_role("link", name="Psychosis").first.click()
+    boxes = page.locator("input[name=mark]")
+    boxes.nth(0).check()
+    boxes.nth(2).check()
+    page.get_by_text("2 marked").wait_for()
+    wait_for_offline_copy(page, "/reference/psychosis")
+
+    page.context.set_offline(True)
+    page.reload()
+    assert page.get_by_role("heading", name="Psychosis").is_visible()
+    assert page.locator("#net-status").is_visible()
+    assert boxes.nth(0).is_checked() and boxes.nth(2).is_checked() and not boxes.nth(1).is_checked()
+    # Every other reference page is there too, though never opened.
+    page.goto(live_server.base_url + "/reference/suicide-risk")
+    assert page.get_by_role("heading", name="Suicide risk").is_visible()
+
+
+def test_offline_search_finds_titles_from_the_saved_index(officer_page, live_server):
+    page = officer_page
+    sign_in(page, live_server.base_url, "ofc.lee")
+    wait_for_offline_copy(page, "/reference/titles.json")
+    page.context.set_offline(True)
+    page.get_by_label("Search the reference").fill("suicide")
+    page.get_by_text("Offline: searching titles only.").wait_for()
+    assert page.locator("#search-results a[href='/reference/suicide-risk']").is_visible()
+
+
+def test_online_search_narrows_as_you_type(officer_page, live_server):
+    page = officer_page
+    sign_in(page, live_server.base_url, "ofc.lee")
+    page.get_by_label("Search the reference").fill("voices")
+    page.locator("#search-results a[href='/reference/psychosis']").wait_for()
+
+
+@pytest.mark.parametrize("path", ["/login", "/", "/reference/psychosis", "/reference/search?q=suicide"])
+def test_no_serious_or_critical_accessibility_violations(officer_page, live_server, path):
+    page = officer_page
+    if path != "/login":
+        sign_in(page, live_server.base_url, "ofc.lee")
+    page.goto(live_server.base_url + path)
+    for theme in ("light", "dark"):
+        page.emulate_media(color_scheme=theme)
+        results = Axe().run(page)
+        serious = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
+        assert not serious, (theme, [(v["id"], [n["target"] for n in v["nodes"]]) for v in serious])
+
+
+def test_usable_on_a_landscape_mdt(browser, live_server):
+    with live_server.app_context():
+        create_user(connect(live_server.config["DATABASE"]), "mdt.unit", PASSWORD, "officer", "Ofc. MDT")
+    context = browser.new_context(viewport={"width": 1024, "height": 768}, base_url=live_server.base_url)
+    page = context.new_page()
+    sign_in(page, live_server.base_url, "mdt.unit")
+    # Nothing wider than the screen, and the big button is big.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1024
+    box = page.get_by_role("button", name="Request CIT officer").bounding_box()
+    assert box["height"] >= 48
+    context.close()

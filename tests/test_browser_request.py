@@ -1,0 +1,125 @@
+"""End to end in Chromium: an officer asks, a specialist gets a real encrypted push,
+opens it, accepts, and the scene is tracked to resolved while a supervisor watches."""
+import json
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from fieldapp.auth import create_user
+from fieldapp.db import connect
+from fieldapp.push import application_server_key, load_or_create_vapid
+from tests.conftest import PASSWORD, SCENE, offset, sign_in
+
+pytestmark = pytest.mark.browser
+PHONE = {"width": 360, "height": 640}
+STUB = (Path(__file__).parent / "push_stub.js").read_text()
+
+
+def test_the_whole_loop_on_three_phones(browser, live_server, push_service):
+    base = live_server.base_url
+    with live_server.app_context():
+        db = connect(live_server.config["DATABASE"])
+        create_user(db, "ofc.lee", PASSWORD, "officer", "Ofc. Kim Lee", unit="1-Adam-12")
+        create_user(db, "cit.reyes", PASSWORD, "cit", "Ofc. Jordan Reyes (CIT)", unit="2-CIT-3", phone="555-0130")
+        create_user(db, "sgt.diaz", PASSWORD, "supervisor", "Sgt. Robin Diaz")
+        server_key = application_server_key(load_or_create_vapid(live_server.instance_path))
+
+    near = offset(1200)
+    officer = browser.new_context(viewport=PHONE, geolocation={"latitude": SCENE[0], "longitude": SCENE[1]}, permissions=["geolocation"])
+    cit = browser.new_context(viewport=PHONE, geolocation={"latitude": near[0], "longitude": near[1]}, permissions=["geolocation", "notifications"])
+    sgt = browser.new_context(viewport={"width": 1024, "height": 768})
+    cit.add_init_script(STUB.replace("__PUSH_ORIGIN__", push_service.origin))
+
+    # The specialist goes on duty and turns alerts on.
+    cit_page = cit.new_page()
+    sign_in(cit_page, base, "cit.reyes")
+    cit_page.goto(base + "/duty")
+    cit_page.get_by_role("button", name="Go on duty").click()
+    expect(cit_page.locator("[data-position-status]")).to_contain_text("Position sent", timeout=10_000)
+    cit_page.get_by_role("button", name="Enable alerts").click()
+    expect(cit_page.locator("[data-alerts-status]")).to_have_text("Alerts are on for this device.")
+    saved = json.loads(cit_page.evaluate("localStorage.getItem('__testPush')"))
+    assert saved["applicationServerKey"] == server_key
+    push_service.register_browser_key(saved["endpoint"], saved["jwk"], saved["keys"]["auth"])
+
+    # The supervisor watches the board.
+    sgt_page = sgt.new_page()
+    sign_in(sgt_page, base, "sgt.diaz")
+    sgt_page.goto(base + "/board")
+    expect(sgt_page.locator("#board-live")).to_contain_text("1 CIT officer on duty now")
+
+    # The officer marks what they see, then taps the one big button.
+    officer_page = officer.new_page()
+    sign_in(officer_page, base, "ofc.lee")
+    officer_page.goto(base + "/reference/psychosis")
+    officer_page.locator("input[name=mark]").first.check()
+    officer_page.goto(base + "/")
+    officer_page.get_by_role("button", name="Request CIT officer").click()
+    officer_page.wait_for_url(re.compile(r".*/requests/\d+$"))
+    request_id = int(officer_page.url.rsplit("/", 1)[1])
+    expect(officer_page.locator("#live")).to_contain_text("1 CIT officer alerted; the nearest is 1.2 km away.")
+    expect(officer_page.get_by_role("heading", name="Until CIT arrives")).to_be_visible()
+
+    # The server's push really is encrypted; the stand-in decrypts it with the browser's key.
+    [delivery] = push_service.wait_for(1)
+    assert delivery.endpoint == saved["endpoint"]
+    assert delivery.payload["title"] == "CIT requested · 1.2 km"
+    assert delivery.payload["request_id"] == request_id
+
+    # Hand the decrypted message to the specialist's service worker, as the browser would.
+    cdp = cit.new_cdp_session(cit_page)
+    registrations = []
+    cdp.on("ServiceWorker.workerRegistrationUpdated", lambda e: registrations.extend(e["registrations"]))
+    cdp.send("ServiceWorker.enable")
+    cit_page.wait_for_timeout(300)
+    [registration] = [r for r in registrations if r["scopeURL"] == base + "/" and not r["isDeleted"]]
+    cdp.send("ServiceWorker.deliverPushMessage", {
+        "origin": base, "registrationId": registration["registrationId"], "data": json.dumps(delivery.payload),
+    })
+    cit_page.wait_for_function(
+        "() => navigator.serviceWorker.ready.then(r => r.getNotifications()).then(n => n.length === 1)"
+    )
+    shown = cit_page.evaluate(
+        "() => navigator.serviceWorker.ready.then(r => r.getNotifications())"
+        ".then(n => n.map(x => ({title: x.title, body: x.body, tag: x.tag, url: x.data.url, actions: x.actions.map(a => a.title)})))"
+    )
+    assert shown == [{
+        "title": "CIT requested · 1.2 km", "body": "Open to accept or decline.", "tag": f"cit-request-{request_id}",
+        "url": f"/requests/{request_id}", "actions": ["Accept", "Decline"],
+    }]
+
+    # Tapping the notification opens the request on the specialist's phone.
+    [worker] = [w for w in cit.service_workers if w.url.endswith("/sw.js")]
+    worker.evaluate(
+        "() => self.registration.getNotifications().then(([n]) => self.dispatchEvent(new NotificationEvent('notificationclick', {notification: n})))"
+    )
+    cit_page.wait_for_url(f"{base}/requests/{request_id}")
+    expect(cit_page.locator(".scene")).to_contain_text("Ofc. Kim Lee")
+    expect(cit_page.locator(".scene")).to_contain_text("1.2 km S of you")
+    expect(cit_page.locator(".scene")).to_contain_text("What the officer marked")
+
+    expect(sgt_page.locator("#board-live")).to_contain_text(f"#{request_id} · Waiting for a CIT officer", timeout=10_000)
+
+    # Accept → en route; each side sees the other.
+    cit_page.get_by_role("button", name="Accept").click()
+    expect(cit_page.locator("#live")).to_contain_text("CIT officer en route")
+    expect(officer_page.locator("#live")).to_contain_text("Ofc. Jordan Reyes (CIT)", timeout=10_000)
+    expect(sgt_page.locator("#board-live")).to_contain_text("Assigned: Ofc. Jordan Reyes (CIT)", timeout=10_000)
+
+    cit_page.get_by_role("button", name="On scene").click()
+    expect(officer_page.locator("#live")).to_contain_text("CIT officer on scene", timeout=10_000)
+
+    officer_page.get_by_role("button", name="Scene stabilised").click()
+    expect(officer_page.locator("#live")).to_contain_text("Scene stabilised")
+    expect(cit_page.locator("#live")).to_contain_text("Scene stabilised", timeout=10_000)
+
+    cit_page.get_by_label("Resolve: disposition").select_option("mobile_crisis_referral")
+    cit_page.get_by_role("button", name="Resolve").click()
+    expect(cit_page.locator("#live")).to_contain_text("Disposition: Referred to mobile crisis team")
+    expect(officer_page.locator("#live")).to_contain_text("Resolved", timeout=10_000)
+    expect(sgt_page.locator("#board-live")).to_contain_text("No open requests", timeout=10_000)
+
+    for context in (officer, cit, sgt):
+        context.close()

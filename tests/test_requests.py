@@ -1,0 +1,378 @@
+"""Request CIT: one tap, the nearest specialists alerted, and the scene tracked to the end."""
+import json
+import threading
+
+import pytest
+
+from fieldapp import cit_requests as flow
+from fieldapp.auth import User
+from fieldapp.db import connect, one
+from tests.conftest import SCENE, offset
+
+
+def ask(client, position=SCENE, **fields):
+    """The officer taps the button; returns the new request's id."""
+    data = {"lat": position[0], "lon": position[1], "accuracy": 12} if position else {}
+    data.update(fields)
+    response = client.post("/requests", data=data)
+    assert response.status_code == 303, response.get_data(as_text=True)[:500]
+    return int(response.headers["Location"].rsplit("/", 1)[1])
+
+
+def alerted(db, request_id):
+    return [r["user_id"] for r in db.query("SELECT user_id FROM alerts WHERE request_id = ? ORDER BY distance_m", [request_id])]
+
+
+def events(db, request_id):
+    return [r["event"] for r in db.query("SELECT event FROM request_events WHERE request_id = ? ORDER BY id", [request_id])]
+
+
+def user(db, user_id):
+    return User(one(db, "SELECT * FROM users WHERE id = ?", [user_id]))
+
+
+@pytest.fixture
+def five_specialists(specialist):
+    """Specialists 1, 2, 4, 8 km away, one off duty at 0.5 km, one 20 km away."""
+    return {
+        "near": specialist("near", offset(1000)),
+        "two": specialist("two", offset(-2000)),
+        "four": specialist("four", offset(0, 4000)),
+        "eight": specialist("eight", offset(8000)),
+        "resting": specialist("resting", offset(500), on_duty=False),
+        "far": specialist("far", offset(20_000)),
+    }
+
+
+def test_request_alerts_the_three_nearest_on_duty_specialists(client, officer, db, five_specialists):
+    request_id = ask(client)
+    s = five_specialists
+    assert alerted(db, request_id) == [s["near"], s["two"], s["four"]]
+    assert one(db, "SELECT COUNT(*) AS n FROM outbox WHERE request_id = ?", [request_id])["n"] == 3
+
+
+def test_requester_sees_how_many_were_alerted_and_the_nearest(client, officer, five_specialists):
+    html = client.get(f"/requests/{ask(client)}").get_data(as_text=True)
+    assert "3 CIT officers alerted; the nearest is 1.0 km away." in html
+
+
+def test_requester_is_never_alerted(app, specialist, login, db):
+    me = specialist("self", SCENE)
+    other = specialist("other", offset(3000))
+    request_id = ask(login("self"))
+    assert alerted(db, request_id) == [other]
+    assert me not in alerted(db, request_id)
+
+
+def test_stale_position_stands_in_as_the_district_centre(client, officer, specialist, db, clock):
+    # Last seen 30 km away 20 minutes ago, but on duty in the district around the scene.
+    moved = specialist("moved", offset(30_000), district="Central")
+    clock.advance(20 * 60)
+    request_id = ask(client)
+    assert alerted(db, request_id) == [moved]
+    assert one(db, "SELECT distance_m FROM alerts WHERE request_id = ?", [request_id])["distance_m"] < 1
+
+
+def test_fresh_position_outside_the_radius_is_not_alerted(client, officer, specialist, db):
+    specialist("distant", offset(16_000))
+    request_id = ask(client)
+    assert alerted(db, request_id) == []
+    assert "no_specialists" in events(db, request_id)
+
+
+def test_push_is_encrypted_and_the_stand_in_decrypts_it(client, officer, specialist, worker, push_service):
+    specialist("near", offset(1200))
+    request_id = ask(client, note="Pat Example says her brother is upset", location_text="12 Invented Lane")
+    worker.run_once()
+    [delivery] = push_service.wait_for(1)
+    assert delivery.payload["request_id"] == request_id
+    assert delivery.payload["title"] == "CIT requested · 1.2 km"
+    assert delivery.payload["url"] == f"/requests/{request_id}"
+    assert delivery.headers["ttl"] == "300"
+    assert delivery.headers["urgency"] == "high"
+    assert delivery.headers["topic"] == f"cit-request-{request_id}"
+    assert delivery.claims["sub"].startswith("mailto:")
+
+
+def test_push_payload_carries_no_names_notes_or_addresses(client, officer, specialist, worker, push_service):
+    specialist("near", offset(1200))
+    ask(client, note="Pat Example is upset", location_text="12 Invented Lane")
+    worker.run_once()
+    [delivery] = push_service.wait_for(1)
+    text = json.dumps(delivery.payload)
+    for private in ("Pat", "Example", "Invented", "Lane", "Kim Lee", "ofc.lee"):
+        assert private not in text
+    assert set(delivery.payload) == {"kind", "request_id", "distance_m", "created_at", "title", "body", "url", "topic"}
+
+
+def test_every_device_of_a_specialist_is_alerted(client, officer, specialist, worker, push_service):
+    specialist("near", offset(800), devices=2)
+    ask(client)
+    worker.run_once()
+    assert len({d.endpoint for d in push_service.wait_for(2)}) == 2
+
+
+def test_location_denied_the_typed_place_still_creates_the_request(client, officer, specialist, db):
+    near = specialist("near", offset(800))
+    request_id = ask(client, position=None, location_text="Corner of Invented St and Example Ave")
+    row = flow.get_request(db, request_id)
+    assert row["lat"] is None and row["location_text"].startswith("Corner")
+    assert alerted(db, request_id) == [near]
+
+
+def test_no_location_and_no_typed_place_asks_where_and_creates_nothing(client, officer, db):
+    response = client.post("/requests", data={})
+    assert response.status_code == 422
+    assert "Type where you are" in response.get_data(as_text=True)
+    assert one(db, "SELECT COUNT(*) AS n FROM cit_requests")["n"] == 0
+
+
+def test_same_device_id_twice_creates_one_request(client, officer, db):
+    first = ask(client, client_id="3f1c9a70-1111-4a2b-9c3d-000000000001")
+    second = ask(client, client_id="3f1c9a70-1111-4a2b-9c3d-000000000001")
+    assert first == second
+    assert one(db, "SELECT COUNT(*) AS n FROM cit_requests")["n"] == 1
+
+
+def test_checklist_marks_go_with_the_request_as_item_texts(client, officer, db):
+    marks = json.dumps({"psychosis": {"ids": ["bogus-id"]}, "no-such-topic": {"ids": ["x"]}})
+    request_id = ask(client, observations=marks)
+    assert json.loads(flow.get_request(db, request_id)["observations"]) == []
+    from fieldapp.content import load_topics
+    from pathlib import Path
+
+    item = load_topics([Path(__file__).parent.parent / "content"])["psychosis"].items[0]
+    request_id = ask(client, observations=json.dumps({"psychosis": {"ids": [item["id"]]}}))
+    assert json.loads(flow.get_request(db, request_id)["observations"]) == [{"topic": "Psychosis", "item": item["text"]}]
+
+
+def test_escalates_after_60_seconds_without_accept(client, officer, db, clock, worker, five_specialists, make_user):
+    make_user("sgt.diaz", "supervisor")
+    request_id = ask(client)
+    clock.advance(59)
+    worker.run_once()
+    assert "escalated" not in events(db, request_id)
+    clock.advance(2)
+    worker.run_once()
+    s = five_specialists
+    assert alerted(db, request_id) == [s["near"], s["two"], s["four"], s["eight"]]
+    assert events(db, request_id)[-2:] == ["escalated", "supervisors_alerted"]
+
+
+def test_after_180_seconds_every_specialist_is_alerted_and_it_is_unanswered(client, officer, db, clock, worker, five_specialists):
+    request_id = ask(client)
+    clock.advance(61)
+    worker.run_once()
+    clock.advance(120)
+    worker.run_once()
+    s = five_specialists
+    assert set(alerted(db, request_id)) == {s["near"], s["two"], s["four"], s["eight"], s["far"]}
+    assert flow.get_request(db, request_id)["unanswered"] == 1
+    assert "unanswered" in events(db, request_id)
+
+
+def test_escalation_policy_is_stored_with_the_request(app, client, officer, db, clock, worker, five_specialists):
+    request_id = ask(client)
+    app.config["ESCALATE_AFTER_S"] = 3600  # a later policy change must not delay this request
+    clock.advance(61)
+    worker.run_once()
+    assert "escalated" in events(db, request_id)
+
+
+def test_no_specialist_on_duty_alerts_supervisors_at_once_and_says_so(client, officer, db, make_user, specialist, worker, push_service, login):
+    sgt = make_user("sgt.diaz", "supervisor")
+    sub = push_service.new_subscription()
+    login("sgt.diaz").post("/push/subscriptions", json=sub)
+    request_id = ask(client)
+    assert "no_specialists" in events(db, request_id)
+    worker.run_once()
+    [delivery] = push_service.wait_for(1)
+    assert delivery.payload["kind"] == "no_specialists" and delivery.payload["title"] == "CIT request needs a supervisor"
+    html = client.get(f"/requests/{request_id}").get_data(as_text=True)
+    assert "No CIT officer could be alerted." in html
+    assert sgt
+
+
+def test_second_accept_is_told_who_has_it(client, officer, specialist, login, db):
+    specialist("near", offset(1000))
+    specialist("two", offset(2000))
+    request_id = ask(client)
+    assert login("near").post(f"/requests/{request_id}/accept").status_code == 303
+    late = login("two").post(f"/requests/{request_id}/accept")
+    assert late.status_code == 409
+    assert "Ofc. Near (CIT) has already accepted this request." in late.get_data(as_text=True)
+
+
+def test_accept_race_has_exactly_one_winner(app, client, officer, specialist, db):
+    ids = [specialist(f"racer{n}", offset(1000 + n)) for n in range(3)]
+    request_id = ask(client)
+    results, barrier = {}, threading.Barrier(3)
+
+    def accept(user_id):
+        conn = connect(app.config["DATABASE"])
+        with app.app_context():
+            barrier.wait()
+            try:
+                flow.move(conn, request_id, "accept", user(conn, user_id))
+                results[user_id] = "won"
+            except Exception as e:  # noqa: BLE001 — the losers' exception is the point
+                results[user_id] = type(e).__name__
+        conn.close()
+
+    threads = [threading.Thread(target=accept, args=(i,)) for i in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results.values()) == ["Conflict", "Conflict", "won"]
+    winner = next(i for i, r in results.items() if r == "won")
+    assert flow.get_request(db, request_id)["assigned_id"] == winner
+    assert events(db, request_id).count("accepted") == 1
+
+
+def test_whole_loop_keeps_a_timeline_of_who_did_what(client, officer, specialist, login, db, clock):
+    specialist("near", offset(1500))
+    cit = login("near")
+    request_id = ask(client)
+    for who, action, data in [
+        (cit, "accept", {}),
+        (cit, "arrive", {}),
+        (client, "stabilise", {}),
+        (cit, "resolve", {"disposition": "voluntary_transport"}),
+    ]:
+        clock.advance(30)
+        assert who.post(f"/requests/{request_id}/{action}", data=data).status_code == 303, action
+    timeline = flow.request_timeline(db, request_id)
+    assert [e["event"] for e in timeline if e["actor"]] == ["requested", "accepted", "on_scene", "stabilised", "resolved"]
+    assert [e["at"] - timeline[0]["at"] for e in timeline if e["actor"]] == [0, 30, 60, 90, 120]
+    assert "1.5 km away" in next(e["detail"] for e in timeline if e["event"] == "accepted")
+    row = flow.get_request(db, request_id)
+    assert row["state"] == "resolved" and row["disposition"] == "voluntary_transport"
+
+
+def test_requester_sees_who_is_coming(client, officer, specialist, login):
+    specialist("near", offset(1500))
+    request_id = ask(client)
+    login("near").post(f"/requests/{request_id}/accept")
+    html = client.get(f"/requests/{request_id}").get_data(as_text=True)
+    assert "CIT officer en route" in html and "Ofc. Near (CIT)" in html and "CIT-near" in html
+    assert "was 1.5 km away" in html
+
+
+def test_specialist_sees_where_to_go_and_what_is_waiting(client, officer, specialist, login):
+    specialist("near", offset(-1500))
+    request_id = ask(client, note="Shouting, no weapon seen", weapon="1", location_text="Invented Park, east gate")
+    html = login("near").get(f"/requests/{request_id}").get_data(as_text=True)
+    assert "1.5 km N of you" in html
+    assert 'href="geo:35.149500,-90.049000?q=35.149500%2C-90.049000"' in html
+    assert "Invented Park, east gate" in html and "Ofc. Kim Lee" in html and "1-Adam-12" in html
+    assert "Weapon involved" in html and "Shouting, no weapon seen" in html
+    assert ">Accept</button>" in html and ">Decline</button>" in html
+
+
+def test_decline_alerts_the_next_specialist_at_once(client, officer, db, login, five_specialists):
+    request_id = ask(client)
+    response = login("near").post(f"/requests/{request_id}/decline", data={"reason": "committed"})
+    assert response.status_code == 303
+    assert five_specialists["eight"] in alerted(db, request_id)
+    assert one(db, "SELECT decline_reason FROM alerts WHERE user_id = ?", [five_specialists["near"]])["decline_reason"] == "committed"
+
+
+def test_waiting_requester_sees_the_stabilisation_prompts(client, officer):
+    html = client.get(f"/requests/{ask(client)}").get_data(as_text=True)
+    assert "Until CIT arrives" in html and "/reference/scene-stabilisation" in html
+
+
+def test_requester_can_cancel_with_a_reason(client, officer, db):
+    request_id = ask(client)
+    assert client.post(f"/requests/{request_id}/cancel", data={"reason": "person_left"}).status_code == 303
+    row = flow.get_request(db, request_id)
+    assert row["state"] == "cancelled" and row["cancel_reason"] == "person_left"
+
+
+def test_live_fragment_answers_304_when_nothing_changed(client, officer, specialist, login):
+    specialist("near", offset(1000))
+    request_id = ask(client)
+    first = client.get(f"/requests/{request_id}/live", headers={"HX-Request": "true"})
+    assert first.status_code == 200 and first.headers["ETag"]
+    assert "<html" not in first.get_data(as_text=True)
+    again = client.get(f"/requests/{request_id}/live", headers={"HX-Request": "true", "If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304
+    login("near").post(f"/requests/{request_id}/accept")
+    changed = client.get(f"/requests/{request_id}/live", headers={"HX-Request": "true", "If-None-Match": first.headers["ETag"]})
+    assert changed.status_code == 200 and "Ofc. Near (CIT)" in changed.get_data(as_text=True)
+
+
+def snapshot(db):
+    return [list(db.query(f"SELECT * FROM {t} ORDER BY id")) for t in ("cit_requests", "request_events", "alerts", "outbox")]
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"lat": "91", "lon": "0"}, "Latitude must be between -90 and 90."),
+        ({"lat": "0", "lon": "-181"}, "Longitude must be between -180 and 180."),
+        ({"lat": "nan", "lon": "0"}, "Latitude must be between -90 and 90."),
+        ({"lat": "north", "lon": "0"}, "Latitude and longitude must be numbers."),
+        ({"lat": "1", "lon": "1", "accuracy": "-5"}, "Accuracy must be between 0 and 100000 metres."),
+        ({"location_text": "x" * 201}, "Keep the location under 200 characters."),
+        ({"location_text": "here", "note": "y" * 281}, "Keep the note to one line"),
+        ({"location_text": "here", "client_id": "bad id!"}, "The request id from this device is malformed."),
+        ({"location_text": "here", "observations": "{not json"}, "The attached checklist marks are not valid."),
+    ],
+)
+def test_bad_request_input_is_a_clear_4xx_and_changes_nothing(client, officer, db, data, message):
+    before = snapshot(db)
+    response = client.post("/requests", data=data)
+    assert 400 <= response.status_code < 500
+    assert message in response.get_data(as_text=True)
+    assert snapshot(db) == before
+
+
+def test_unknown_request_is_a_404(client, officer):
+    response = client.get("/requests/999999")
+    assert response.status_code == 404
+    assert "There is no CIT request with that number." in response.get_data(as_text=True)
+    assert client.post("/requests/999999/accept").status_code == 404
+
+
+def test_acting_on_a_closed_request_is_a_409_and_changes_nothing(client, officer, db):
+    request_id = ask(client)
+    client.post(f"/requests/{request_id}/cancel", data={"reason": "sent_in_error"})
+    before = snapshot(db)
+    response = client.post(f"/requests/{request_id}/stabilise")
+    assert response.status_code == 409
+    assert "This request is already cancelled." in response.get_data(as_text=True)
+    assert snapshot(db) == before
+
+
+def test_specialist_accepting_twice_is_a_409_and_changes_nothing(client, officer, specialist, login, db):
+    specialist("near", offset(1000))
+    request_id = ask(client)
+    cit = login("near")
+    cit.post(f"/requests/{request_id}/accept")
+    before = snapshot(db)
+    response = cit.post(f"/requests/{request_id}/accept")
+    assert response.status_code == 409
+    assert "You have already accepted this request." in response.get_data(as_text=True)
+    assert snapshot(db) == before
+
+
+@pytest.mark.parametrize("action, data", [("resolve", {"disposition": "teleported"}), ("cancel", {"reason": ""}), ("fly", {})])
+def test_unknown_disposition_reason_or_action_is_refused(client, officer, specialist, login, db, action, data):
+    specialist("near", offset(1000))
+    request_id = ask(client)
+    login("near").post(f"/requests/{request_id}/accept")
+    actor = login("near") if action == "resolve" else client
+    before = snapshot(db)
+    response = actor.post(f"/requests/{request_id}/{action}", data=data)
+    assert response.status_code in (404, 409)
+    assert snapshot(db) == before
+
+
+def test_someone_elses_request_is_forbidden(client, officer, make_user, login, specialist):
+    specialist("unalerted", offset(50_000))
+    request_id = ask(client)
+    make_user("ofc.other", "officer")
+    assert login("ofc.other").get(f"/requests/{request_id}").status_code == 403
+    assert login("unalerted").post(f"/requests/{request_id}/accept").status_code == 403
