@@ -5,7 +5,11 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 def wants_json():
     """API callers (devices, feeds, scripts) get JSON errors; people get pages."""
-    return request.path.startswith(("/api/", "/push/")) or request.accept_mimetypes.best == "application/json"
+    return (
+        request.is_json
+        or request.path.startswith(("/api/", "/push/"))
+        or request.accept_mimetypes.best == "application/json"
+    )
 
 
 def handle_http_error(error):

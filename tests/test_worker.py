@@ -1,0 +1,204 @@
+"""The worker: leases, retries, dead subscriptions, escalations that survive a restart."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from fieldapp import create_app
+from fieldapp.db import connect, one
+from fieldapp.worker import Worker
+from tests.conftest import PASSWORD, SCENE, offset
+from tests.test_requests import ask, events
+
+
+def outbox(db):
+    return list(db.query("SELECT * FROM outbox ORDER BY id"))
+
+
+def attempts(db):
+    return [r["status"] for r in db.query("SELECT status FROM push_attempts ORDER BY id")]
+
+
+def test_delivered_push_is_marked_sent_and_recorded(client, officer, specialist, worker, push_service, db):
+    specialist("near", offset(1000))
+    ask(client)
+    assert worker.run_once() == 1
+    [row] = outbox(db)
+    assert row["state"] == "sent" and row["last_status"] == 201 and row["lease_owner"] is None
+    assert attempts(db) == [201]
+    assert worker.run_once() == 0
+
+
+@pytest.mark.parametrize("status", [404, 410])
+def test_gone_subscription_is_deleted(client, officer, specialist, worker, push_service, db, status):
+    specialist("near", offset(1000))
+    ask(client)
+    push_service.answer(status)
+    worker.run_once()
+    assert outbox(db)[0]["state"] == "gone"
+    assert one(db, "SELECT COUNT(*) AS n FROM push_subscriptions")["n"] == 0
+
+
+def test_429_waits_for_retry_after_then_delivers(client, officer, specialist, worker, push_service, db, clock):
+    specialist("near", offset(1000))
+    ask(client)
+    push_service.answer(429, retry_after=30)
+    worker.run_once()
+    row = outbox(db)[0]
+    assert row["state"] == "pending" and row["attempts"] == 1
+    assert row["next_attempt_at"] == pytest.approx(clock() + 30)
+    clock.advance(29)
+    assert worker.run_once() == 0
+    clock.advance(2)
+    worker.run_once()
+    assert outbox(db)[0]["state"] == "sent"
+    assert attempts(db) == [429, 201]
+
+
+def test_server_errors_back_off_and_give_up_after_six_attempts(client, officer, specialist, worker, push_service, db, clock, app):
+    app.config["PUSH_TTL"] = 10_000  # keep the alert fresh long enough to see every retry
+    specialist("near", offset(1000))
+    ask(client)
+    push_service.answer(*[500] * 6)
+    delays = []
+    for _ in range(6):
+        worker.run_once()
+        row = outbox(db)[0]
+        delays.append(round(row["next_attempt_at"] - clock()))
+        clock.advance(61)
+    assert outbox(db)[0]["state"] == "failed"
+    assert attempts(db) == [500] * 6
+    assert delays[:5] == [2, 4, 8, 16, 32]
+
+
+def test_unreachable_push_service_is_retried(client, officer, specialist, worker, push_service, db):
+    specialist("near", offset(1000))
+    ask(client)
+    push_service.close()
+    worker.run_once()
+    row = outbox(db)[0]
+    assert row["state"] == "pending" and row["last_status"] is None
+    assert "ConnectionError" in one(db, "SELECT error FROM push_attempts")["error"]
+
+
+def test_slow_push_service_times_out_and_is_retried(client, officer, specialist, worker, push_service, db, app):
+    app.config["PUSH_TIMEOUT"] = 0.2
+    specialist("near", offset(1000))
+    ask(client)
+    push_service.delay_s = 1.0
+    worker.run_once()
+    assert outbox(db)[0]["state"] == "pending"
+    assert "Timeout" in one(db, "SELECT error FROM push_attempts")["error"]
+
+
+def test_alert_older_than_its_ttl_is_not_sent(client, officer, specialist, worker, push_service, db, clock):
+    specialist("near", offset(1000))
+    ask(client)
+    clock.advance(301)
+    worker.run_once()
+    assert outbox(db)[0]["state"] == "expired"
+    assert push_service.requests_seen == 0
+
+
+def test_two_workers_never_lease_the_same_row(app, client, officer, specialist, db):
+    for n in range(3):
+        specialist(f"s{n}", offset(1000 + n), devices=4)
+    ask(client)
+    first, second = Worker(app, "one"), Worker(app, "two")
+    with app.app_context():
+        a = first.lease(6)
+        b = second.lease(50)
+    assert len(a) == 6 and len(b) == 6
+    assert not {r["id"] for r in a} & {r["id"] for r in b}
+
+
+def test_rows_held_by_a_killed_worker_are_sent_after_the_lease(app, client, officer, specialist, worker, push_service, db, clock):
+    specialist("near", offset(1000))
+    ask(client)
+    with app.app_context():
+        Worker(app, "killed").lease(10)  # leased, then the process died
+    assert worker.run_once() == 0
+    clock.advance(31)
+    assert worker.run_once() == 1
+    assert push_service.wait_for(1)[0].payload["kind"] == "alert"
+
+
+def test_escalation_survives_an_app_restart(app_config, client, officer, specialist, db, clock):
+    specialist("near", offset(1000))
+    specialist("second", offset(5000))
+    request_id = ask(client, client_id="restart-test-0001")
+    # A new app on the same database, as after a crash; its worker finds the deadline.
+    restarted = create_app(dict(app_config))
+    clock.advance(61)
+    Worker(restarted).run_once()
+    assert "escalated" in events(db, request_id)
+
+
+def _serve(env, port):
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "flask"), "--app", "fieldapp", "run", "--port", str(port), "--no-reload"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+
+
+def _wait_up(url, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            return requests.get(url, timeout=1)
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} never came up")
+
+
+def test_kill_9_during_a_pending_escalation_and_it_still_fires(tmp_path, make_user, specialist, app_config):
+    """The real thing: a served app killed with SIGKILL, restarted, and the deadline kept."""
+    make_user("ofc.kill", "officer")
+    specialist("near", offset(1000))
+    specialist("second", offset(4000))
+    env = {
+        "PATH": os.environ["PATH"], "FIELDAPP_INSTANCE_PATH": app_config["INSTANCE_PATH"],
+        "FIELDAPP_DATABASE": app_config["DATABASE"], "FIELDAPP_WORKER_IN_PROCESS": "true",
+        "FIELDAPP_ESCALATE_AFTER_S": "3", "FIELDAPP_PUSH_INSECURE_HOSTS": '["127.0.0.1"]',
+    }
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    server = _serve(env, port)
+    try:
+        _wait_up(base + "/login")
+        session = requests.Session()
+        session.post(base + "/login", data={"username": "ofc.kill", "password": PASSWORD})
+        created = session.post(base + "/requests", data={"lat": SCENE[0], "lon": SCENE[1]}, allow_redirects=False)
+        assert created.status_code == 303
+        request_id = int(created.headers["Location"].rsplit("/", 1)[1])
+    finally:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+    db = connect(app_config["DATABASE"])
+    assert "escalated" not in events(db, request_id)
+    restarted = _serve(env, port)
+    try:
+        deadline = time.monotonic() + 20
+        while "escalated" not in events(db, request_id):
+            assert time.monotonic() < deadline, events(db, request_id)
+            time.sleep(0.2)
+    finally:
+        os.killpg(restarted.pid, signal.SIGKILL)
+        restarted.wait()
+
+
+def test_worker_command_does_one_pass(app, client, officer, specialist, push_service):
+    specialist("near", offset(1000))
+    ask(client)
+    result = app.test_cli_runner().invoke(args=["worker", "--once"])
+    assert result.exit_code == 0 and "1 item(s) done." in result.output
+    assert len(push_service.wait_for(1)) == 1
