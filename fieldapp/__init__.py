@@ -53,8 +53,12 @@ def create_app(test_config=None):
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret(app, "secret_key", lambda: secrets.token_hex(32))
 
-    from . import auth, board, content, db, demo, duty, errors, home, htmx, push, pwa, reference, request_pages, worker
+    from flask_compress import Compress
 
+    from . import auth, board, content, db, demo, duty, errors, home, htmx, push, pwa, reference, request_pages, security, worker
+
+    Compress(app)
+    security.init_app(app)
     db.init_app(app)
     htmx.init_app(app)
     auth.init_app(app)
@@ -66,5 +70,7 @@ def create_app(test_config=None):
     demo.init_app(app)
     for area in (auth, home, reference, pwa, duty, request_pages, board):
         app.register_blueprint(area.bp)
+    # The vehicle-location feed authenticates with a bearer token, not a session cookie.
+    security.csrf.exempt(duty.unit_location)
     worker.init_app(app)
     return app

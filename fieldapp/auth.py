@@ -8,6 +8,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from . import audit
 from .clock import now
 from .db import ROLES, connect, get_db, one
 
@@ -133,10 +134,13 @@ def login():
     if request.method == "POST":
         username = request.form.get("username", "")[:64].strip()
         password = request.form.get("password", "")[:256]
-        row = check_login(get_db(), username, password) if username and password else None
+        db = get_db()
+        row = check_login(db, username, password) if username and password else None
         if row:
             login_user(User(row), remember=False)
+            audit.record(db, "login", username, actor=(row["id"], row["username"]))
             return redirect(next_url or url_for("home.index"))
+        audit.record(db, "login_failed", username, actor=(None, ""))
         error = "Sign-in failed. Check your username and password, or ask your supervisor."
         status = 401
     return render_template("auth/login.html", error=error, next_url=next_url), status
@@ -145,6 +149,8 @@ def login():
 @bp.route("/logout", methods=["POST"])
 def logout():
     """Sign out and go back to the sign-in form."""
+    if current_user.is_authenticated:
+        audit.record(get_db(), "logout", current_user.username)
     logout_user()
     flash("You are signed out.")
     return redirect(url_for("auth.login", signed_out=1))
@@ -173,6 +179,7 @@ def users_create(username, role, display_name, unit, phone, password_file):
         create_user(db, username, password, role, display_name, unit, phone)
     except ValueError as e:
         raise click.ClickException(str(e))
+    audit.record(db, "user_created", username, f"role {role} (command line)", actor=(None, "cli"))
     click.echo(f"Created {username} ({role}).")
 
 
@@ -194,6 +201,7 @@ def users_disable(username):
     if cursor.rowcount == 0:
         raise click.ClickException(f"No account named {username!r}.")
     db.execute("UPDATE duty SET on_duty = 0 WHERE user_id = (SELECT id FROM users WHERE username = ?)", [username])
+    audit.record(db, "user_disabled", username, "command line", actor=(None, "cli"))
     click.echo(f"Disabled {username}.")
 
 

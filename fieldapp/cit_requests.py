@@ -13,6 +13,7 @@ import math
 from flask import current_app
 from werkzeug.exceptions import Conflict, Forbidden, NotFound
 
+from . import audit
 from .clock import now
 from .db import one, write_transaction
 from .geo import bounding_box, distance_m, human_distance
@@ -91,11 +92,14 @@ def get_request(db, request_id):
 
 
 def add_event(db, request_id, event, actor_id=None, detail=""):
-    """Append one line to the request's timeline."""
+    """Append one line to the request's timeline, and to the audit log when a person did it."""
     db.execute(
         "INSERT INTO request_events (request_id, at, actor_id, event, detail) VALUES (?, ?, ?, ?, ?)",
         [request_id, now(), actor_id, event, detail],
     )
+    if actor_id is not None:
+        name = one(db, "SELECT username FROM users WHERE id = ?", [actor_id])
+        audit.record(db, f"request_{event}", f"request {request_id}", detail, actor=(actor_id, name["username"] if name else ""))
 
 
 def request_timeline(db, request_id):
@@ -109,6 +113,13 @@ def request_timeline(db, request_id):
     )
 
 
+# Who may be alerted: an enabled CIT account, on duty, not set inactive on the roster.
+ELIGIBLE = (
+    "duty.on_duty = 1 AND u.role = 'cit' AND u.disabled = 0"
+    " AND NOT EXISTS (SELECT 1 FROM roster r WHERE r.user_id = u.id AND r.active = 0)"
+)
+
+
 def nearest_specialists(db, lat, lon, *, k, radius_m, exclude, max_age_s):
     """On-duty, enabled specialists nearest to (lat, lon): [(user_id, metres)].
 
@@ -120,16 +131,16 @@ def nearest_specialists(db, lat, lon, *, k, radius_m, exclude, max_age_s):
     fresh_after = t - max_age_s
     min_lat, max_lat, min_lon, max_lon = bounding_box(lat, lon, radius_m)
     rows = db.execute(
-        "SELECT duty.user_id, duty.lat, duty.lon FROM duty JOIN users u ON u.id = duty.user_id"
-        " WHERE duty.on_duty = 1 AND u.role = 'cit' AND u.disabled = 0 AND duty.position_at >= ?"
-        " AND duty.lat BETWEEN ? AND ? AND duty.lon BETWEEN ? AND ?"
+        "SELECT duty.user_id, duty.lat, duty.lon FROM duty_positions p"
+        " JOIN duty ON duty.user_id = p.user_id JOIN users u ON u.id = duty.user_id"
+        " WHERE p.min_lat >= ? AND p.max_lat <= ? AND p.min_lon >= ? AND p.max_lon <= ?"
+        f" AND duty.position_at >= ? AND {ELIGIBLE}"
         " UNION ALL "
-        "SELECT duty.user_id, d.lat, d.lon FROM duty JOIN users u ON u.id = duty.user_id"
-        " JOIN districts d ON d.name = duty.district"
-        " WHERE duty.on_duty = 1 AND u.role = 'cit' AND u.disabled = 0"
-        " AND (duty.position_at IS NULL OR duty.position_at < ?)"
-        " AND d.lat BETWEEN ? AND ? AND d.lon BETWEEN ? AND ?",
-        [fresh_after, min_lat, max_lat, min_lon, max_lon, fresh_after, min_lat, max_lat, min_lon, max_lon],
+        "SELECT duty.user_id, d.lat, d.lon FROM districts d JOIN duty ON duty.district = d.name"
+        " JOIN users u ON u.id = duty.user_id"
+        " WHERE d.lat BETWEEN ? AND ? AND d.lon BETWEEN ? AND ?"
+        f" AND (duty.position_at IS NULL OR duty.position_at < ?) AND {ELIGIBLE}",
+        [min_lat, max_lat, min_lon, max_lon, fresh_after, min_lat, max_lat, min_lon, max_lon, fresh_after],
     ).fetchall()
     found = []
     for user_id, ulat, ulon in rows:
@@ -144,8 +155,7 @@ def nearest_specialists(db, lat, lon, *, k, radius_m, exclude, max_age_s):
 
 def _on_duty_specialists(db, exclude):
     rows = db.execute(
-        "SELECT duty.user_id FROM duty JOIN users u ON u.id = duty.user_id"
-        " WHERE duty.on_duty = 1 AND u.role = 'cit' AND u.disabled = 0 ORDER BY duty.since"
+        f"SELECT duty.user_id FROM duty JOIN users u ON u.id = duty.user_id WHERE {ELIGIBLE} ORDER BY duty.since"
     ).fetchall()
     return [r[0] for r in rows if r[0] not in exclude]
 
@@ -363,7 +373,7 @@ def can_view(db, req, user):
     return bool(roles_of(db, req, user))
 
 
-def move(db, request_id, action_name, user, *, detail="", assignee_id=None, disposition=None, reason=None):
+def move(db, request_id, action_name, user, *, detail="", assignee_id=None, disposition=None, reason=None, outcome=None):
     """Apply `action_name` to a request for `user`; the one door for every state change.
 
     Raises NotFound, Forbidden (not yours to move) or Conflict (the request
@@ -388,7 +398,14 @@ def move(db, request_id, action_name, user, *, detail="", assignee_id=None, disp
         if action_name == "resolve":
             if disposition not in DISPOSITIONS:
                 raise Conflict("Choose a disposition to resolve the request.")
+            outcome = outcome or {}
+            if outcome.get("force_used") not in ("yes", "no"):
+                raise Conflict("Say whether force was used to resolve the request.")
             fields["disposition"] = disposition
+            fields["force_used"] = int(outcome["force_used"] == "yes")
+            fields["officer_injured"] = int(bool(outcome.get("officer_injured")))
+            fields["person_injured"] = int(bool(outcome.get("person_injured")))
+            fields["referral"] = (outcome.get("referral") or "").strip()[:200]
             detail = DISPOSITIONS[disposition] + (f" · {detail}" if detail else "")
         if action_name == "cancel":
             if reason not in CANCEL_REASONS:

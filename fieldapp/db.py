@@ -230,6 +230,89 @@ def m003_requests(db):
     )
 
 
+@migrations()
+def m004_program(db):
+    db.executescript(
+        """
+        -- The CIT roster: what the program knows of each specialist beyond their account.
+        CREATE TABLE roster (
+            user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+            volunteered_on TEXT,
+            supervisor_recommendation TEXT NOT NULL DEFAULT '',
+            interview_notes TEXT NOT NULL DEFAULT '',
+            course_completed_on TEXT,
+            districts TEXT NOT NULL DEFAULT '',
+            shifts TEXT NOT NULL DEFAULT '',
+            active INTEGER NOT NULL DEFAULT 1,
+            updated_at REAL
+        );
+        CREATE TABLE inservice_training (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            completed_on TEXT NOT NULL,
+            title TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX inservice_training_user ON inservice_training(user_id, completed_on);
+        -- Entered at resolve time for the program's evaluation.
+        ALTER TABLE cit_requests ADD COLUMN force_used INTEGER;
+        ALTER TABLE cit_requests ADD COLUMN officer_injured INTEGER;
+        ALTER TABLE cit_requests ADD COLUMN person_injured INTEGER;
+        ALTER TABLE cit_requests ADD COLUMN referral TEXT NOT NULL DEFAULT '';
+        """
+    )
+
+
+@migrations()
+def m005_audit_log(db):
+    db.executescript(
+        """
+        -- Append-only record of who did what: logins, role changes, request changes, exports.
+        CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            actor_id INTEGER REFERENCES users(id),
+            actor_name TEXT NOT NULL DEFAULT '',
+            action TEXT NOT NULL,
+            subject TEXT NOT NULL DEFAULT '',
+            detail TEXT NOT NULL DEFAULT '',
+            ip TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX audit_log_at ON audit_log(at);
+        CREATE TRIGGER audit_log_append_only_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+        CREATE TRIGGER audit_log_append_only_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+        """
+    )
+
+
+@migrations()
+def m006_position_index(db):
+    # An R*Tree over on-duty specialists' positions, kept by triggers, so
+    # choosing the nearest never scans every specialist.
+    db.executescript(
+        """
+        CREATE VIRTUAL TABLE duty_positions USING rtree(user_id, min_lat, max_lat, min_lon, max_lon);
+        CREATE TRIGGER duty_positions_insert AFTER INSERT ON duty
+        WHEN NEW.on_duty = 1 AND NEW.lat IS NOT NULL
+        BEGIN
+            INSERT OR REPLACE INTO duty_positions VALUES (NEW.user_id, NEW.lat, NEW.lat, NEW.lon, NEW.lon);
+        END;
+        CREATE TRIGGER duty_positions_update AFTER UPDATE OF on_duty, lat, lon ON duty
+        BEGIN
+            DELETE FROM duty_positions WHERE user_id = OLD.user_id;
+            INSERT INTO duty_positions SELECT NEW.user_id, NEW.lat, NEW.lat, NEW.lon, NEW.lon
+            WHERE NEW.on_duty = 1 AND NEW.lat IS NOT NULL;
+        END;
+        CREATE TRIGGER duty_positions_delete AFTER DELETE ON duty
+        BEGIN
+            DELETE FROM duty_positions WHERE user_id = OLD.user_id;
+        END;
+        INSERT INTO duty_positions SELECT user_id, lat, lat, lon, lon FROM duty WHERE on_duty = 1 AND lat IS NOT NULL;
+        """
+    )
+
+
 @click.command("migrate")
 @with_appcontext
 def migrate_command():

@@ -9,6 +9,7 @@ from flask import Blueprint, abort, current_app, render_template, request
 from flask_login import current_user
 
 from .auth import role_required
+from .cit_requests import ELIGIBLE
 from .clock import now
 from .db import connect, get_db, one
 from .geo import parse_coordinates
@@ -58,17 +59,11 @@ def coverage(db):
     """Specialists on duty now: {'total': n, 'districts': [(name, n)]}."""
     rows = list(
         db.query(
-            "SELECT d.name, COUNT(u.id) AS n FROM districts d"
-            " LEFT JOIN duty ON duty.district = d.name AND duty.on_duty = 1"
-            " LEFT JOIN users u ON u.id = duty.user_id AND u.role = 'cit' AND u.disabled = 0"
-            " GROUP BY d.name ORDER BY d.name"
+            "SELECT d.name, (SELECT COUNT(*) FROM duty JOIN users u ON u.id = duty.user_id"
+            f" WHERE duty.district = d.name AND {ELIGIBLE}) AS n FROM districts d ORDER BY d.name"
         )
     )
-    total = one(
-        db,
-        "SELECT COUNT(*) AS n FROM duty JOIN users u ON u.id = duty.user_id"
-        " WHERE duty.on_duty = 1 AND u.role = 'cit' AND u.disabled = 0",
-    )["n"]
+    total = one(db, f"SELECT COUNT(*) AS n FROM duty JOIN users u ON u.id = duty.user_id WHERE {ELIGIBLE}")["n"]
     return {"total": total, "districts": [(r["name"], r["n"]) for r in rows]}
 
 

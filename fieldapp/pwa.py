@@ -112,9 +112,15 @@ def offline():
 
 
 def _cache_versioned_assets(response):
+    if request.endpoint != "static" or response.status_code != 200:
+        return response
     # A hashed URL never changes content, so browsers may keep it for a year.
-    if request.endpoint == "static" and request.args.get("v") and response.status_code == 200:
+    if request.args.get("v"):
         response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    # Read the (small) file into memory so flask-compress compresses it in one
+    # piece; its streaming path leaves the file handle open.
+    response.direct_passthrough = False
+    response.get_data()
     return response
 
 

@@ -193,8 +193,9 @@ def act(request_id, action):
         elif action in flow.ACTIONS:
             assignee = form.get("assignee_id", type=int)
             detail = form.get("detail", "").strip()[:MAX_NOTE]
+            outcome = {k: form.get(k) for k in ("force_used", "officer_injured", "person_injured", "referral")}
             flow.move(db, request_id, action, user, assignee_id=assignee, disposition=form.get("disposition"),
-                      reason=form.get("reason"), detail=detail)
+                      reason=form.get("reason"), detail=detail, outcome=outcome)
         else:
             abort(404, description=f"There is no action called {action!r}.")
         message, status = None, 200

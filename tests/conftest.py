@@ -43,6 +43,8 @@ def app_config(tmp_path, clock):
         "INSTANCE_PATH": str(tmp_path / "instance"),
         "PUSH_INSECURE_HOSTS": ["127.0.0.1"],
         "PUSH_TIMEOUT": 3.0,
+        # Unit tests post forms directly; test_security.py and the browser tests run with CSRF on.
+        "WTF_CSRF_ENABLED": False,
     }
 
 
@@ -192,7 +194,7 @@ def live_server(app_config):
 
     from werkzeug.serving import make_server
 
-    config = dict(app_config, CLOCK=_time.time, WORKER_IN_PROCESS=True, WORKER_POLL_S=0.1)
+    config = dict(app_config, CLOCK=_time.time, WORKER_IN_PROCESS=True, WORKER_POLL_S=0.1, WTF_CSRF_ENABLED=True)
     app = create_app(config)
     migrate(connect(app.config["DATABASE"]))
     server = make_server("127.0.0.1", 0, app, threaded=True)

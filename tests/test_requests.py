@@ -238,7 +238,7 @@ def test_whole_loop_keeps_a_timeline_of_who_did_what(client, officer, specialist
         (cit, "accept", {}),
         (cit, "arrive", {}),
         (client, "stabilise", {}),
-        (cit, "resolve", {"disposition": "voluntary_transport"}),
+        (cit, "resolve", {"disposition": "voluntary_transport", "force_used": "no", "referral": "Peer support"}),
     ]:
         clock.advance(30)
         assert who.post(f"/requests/{request_id}/{action}", data=data).status_code == 303, action
@@ -248,6 +248,7 @@ def test_whole_loop_keeps_a_timeline_of_who_did_what(client, officer, specialist
     assert "1.5 km away" in next(e["detail"] for e in timeline if e["event"] == "accepted")
     row = flow.get_request(db, request_id)
     assert row["state"] == "resolved" and row["disposition"] == "voluntary_transport"
+    assert (row["force_used"], row["officer_injured"], row["person_injured"], row["referral"]) == (0, 0, 0, "Peer support")
 
 
 def test_requester_sees_who_is_coming(client, officer, specialist, login):
@@ -358,7 +359,15 @@ def test_specialist_accepting_twice_is_a_409_and_changes_nothing(client, officer
     assert snapshot(db) == before
 
 
-@pytest.mark.parametrize("action, data", [("resolve", {"disposition": "teleported"}), ("cancel", {"reason": ""}), ("fly", {})])
+@pytest.mark.parametrize(
+    "action, data",
+    [
+        ("resolve", {"disposition": "teleported", "force_used": "no"}),
+        ("resolve", {"disposition": "arrest"}),
+        ("cancel", {"reason": ""}),
+        ("fly", {}),
+    ],
+)
 def test_unknown_disposition_reason_or_action_is_refused(client, officer, specialist, login, db, action, data):
     specialist("near", offset(1000))
     request_id = ask(client)
@@ -376,3 +385,10 @@ def test_someone_elses_request_is_forbidden(client, officer, make_user, login, s
     make_user("ofc.other", "officer")
     assert login("ofc.other").get(f"/requests/{request_id}").status_code == 403
     assert login("unalerted").post(f"/requests/{request_id}/accept").status_code == 403
+
+
+def test_inactive_specialist_on_the_roster_is_never_alerted(client, officer, specialist, db):
+    benched = specialist("benched", offset(500))
+    active = specialist("active", offset(3000))
+    db.execute("INSERT INTO roster (user_id, active) VALUES (?, 0)", [benched])
+    assert alerted(db, ask(client)) == [active]

@@ -1,5 +1,6 @@
 """The worker: leases, retries, dead subscriptions, escalations that survive a restart."""
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -176,8 +177,11 @@ def test_kill_9_during_a_pending_escalation_and_it_still_fires(tmp_path, make_us
     try:
         _wait_up(base + "/login")
         session = requests.Session()
-        session.post(base + "/login", data={"username": "ofc.kill", "password": PASSWORD})
-        created = session.post(base + "/requests", data={"lat": SCENE[0], "lon": SCENE[1]}, allow_redirects=False)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', session.get(base + "/login").text).group(1)
+        session.post(base + "/login", data={"username": "ofc.kill", "password": PASSWORD, "csrf_token": token})
+        created = session.post(
+            base + "/requests", data={"lat": SCENE[0], "lon": SCENE[1], "csrf_token": token}, allow_redirects=False
+        )
         assert created.status_code == 303
         request_id = int(created.headers["Location"].rsplit("/", 1)[1])
     finally:

@@ -1,0 +1,36 @@
+"""The audit log: an append-only record of who did what, for CJIS-style accountability.
+
+Logins (good and bad), role changes, every change of a request's state, board
+actions and exports are written here. The table refuses UPDATE and DELETE.
+"""
+from flask import has_request_context, request
+from flask_login import current_user
+
+from .clock import now
+
+
+def record(db, action, subject="", detail="", actor=None):
+    """Append one entry; `actor` defaults to the signed-in user, if any."""
+    actor_id, actor_name = None, ""
+    if actor is not None:
+        actor_id, actor_name = actor
+    elif has_request_context() and current_user and current_user.is_authenticated:
+        actor_id, actor_name = current_user.id, current_user.username
+    ip = request.remote_addr or "" if has_request_context() else ""
+    db.execute(
+        "INSERT INTO audit_log (at, actor_id, actor_name, action, subject, detail, ip) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [now(), actor_id, actor_name, action, subject, detail[:500], ip],
+    )
+
+
+def entries(db, limit=500, since=None, until=None):
+    """Newest entries first, optionally within [since, until)."""
+    where, params = [], []
+    if since is not None:
+        where.append("at >= ?")
+        params.append(since)
+    if until is not None:
+        where.append("at < ?")
+        params.append(until)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    return list(db.query(f"SELECT * FROM audit_log {clause} ORDER BY id DESC LIMIT ?", [*params, limit]))

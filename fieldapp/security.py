@@ -1,0 +1,79 @@
+"""Security controls that apply to every request: CSRF, headers, cookies, idle timeout.
+
+What each control stops, and the test that proves it, is in docs/SECURITY.md.
+"""
+from flask import current_app, flash, redirect, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
+from flask_login import current_user, logout_user
+from flask_wtf.csrf import CSRFProtect
+
+from .clock import now
+
+csrf = CSRFProtect()
+
+# No inline script, no eval: htmx is configured to match (allowEval false, no indicator styles).
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "worker-src 'self'",
+        "manifest-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+# Polls are not a person at work: they must not keep an idle session alive.
+POLL_ENDPOINTS = {"requests.live", "board.live"}
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Session cookies are Secure everywhere except on this machine's own loopback."""
+
+    def get_cookie_secure(self, app):
+        if app.config.get("SESSION_COOKIE_SECURE") is not None:
+            return app.config["SESSION_COOKIE_SECURE"]
+        return request.host.split(":")[0] not in LOCAL_HOSTS if request else True
+
+
+def set_headers(response):
+    """The security headers every response carries."""
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Permissions-Policy"] = "geolocation=(self), camera=(), microphone=(), payment=(), usb=()"
+    return response
+
+
+def enforce_idle_timeout():
+    """Sign out a session idle longer than SESSION_IDLE_MINUTES (CJIS session lock)."""
+    if not current_user.is_authenticated:
+        return None
+    t = now()
+    seen = session.get("seen")
+    limit = current_app.config["SESSION_IDLE_MINUTES"] * 60
+    if seen is not None and t - seen > limit:
+        logout_user()
+        session.pop("seen", None)
+        if request.method == "GET" and not request.headers.get("HX-Request"):
+            flash("You were signed out after a period of inactivity. Sign in to carry on where you were.")
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        return None  # login_required answers the rest
+    if request.endpoint not in POLL_ENDPOINTS:
+        session["seen"] = t
+    return None
+
+
+def init_app(app):
+    """Install CSRF protection, the headers, the cookie policy and the idle timeout."""
+    app.config.setdefault("SESSION_IDLE_MINUTES", 30)
+    app.session_interface = SessionInterface()
+    csrf.init_app(app)
+    app.after_request(set_headers)
+    app.before_request(enforce_idle_timeout)
