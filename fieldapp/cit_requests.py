@@ -160,6 +160,13 @@ def _on_duty_specialists(db, exclude):
     return [r[0] for r in rows if r[0] not in exclude]
 
 
+SUPERVISOR_REASONS = {
+    "unanswered": "Nobody has accepted yet.",
+    "no_specialists": "No CIT officer could be alerted.",
+    "unreachable": "No alerted CIT officer could be reached.",
+}
+
+
 def _payload(req, distance, kind):
     # No names, notes or addresses: a lock screen is no place for them.
     if kind == "alert":
@@ -167,7 +174,7 @@ def _payload(req, distance, kind):
         body = "Open to accept or decline."
     else:
         title = "CIT request needs a supervisor"
-        body = "Nobody has accepted yet." if kind == "unanswered" else "No CIT officer could be alerted."
+        body = SUPERVISOR_REASONS[kind]
     return json.dumps(
         {
             "kind": kind,
@@ -251,6 +258,28 @@ def alert_supervisors(db, req, kind):
     return ids
 
 
+def supervise_if_unreachable(db, req):
+    """Alert supervisors once when no alerted specialist has a live push on its way.
+
+    Must run inside a write transaction; returns True when supervisors were alerted.
+    """
+    if req["state"] != "requested":
+        return False
+    alive = db.execute(
+        "SELECT COUNT(*) FROM outbox o JOIN alerts a ON a.request_id = o.request_id AND a.user_id = o.user_id"
+        " WHERE o.request_id = ? AND o.state IN ('pending', 'sent')",
+        [req["id"]],
+    ).fetchone()[0]
+    already = db.execute(
+        "SELECT 1 FROM request_events WHERE request_id = ? AND event = 'unreachable'", [req["id"]]
+    ).fetchone()
+    if alive or already or not already_alerted(db, req["id"]):
+        return False
+    add_event(db, req["id"], "unreachable", detail="No alert reached an alerted CIT officer")
+    alert_supervisors(db, req, "unreachable")
+    return True
+
+
 def _describe_alerted(picks):
     nearest = min((m for _, m in picks if m is not None), default=None)
     text = f"{len(picks)} CIT officer(s) alerted"
@@ -280,10 +309,13 @@ def create_request(db, requester_id, *, lat=None, lon=None, accuracy=None, locat
         )
         req = get_request(db, cursor.lastrowid)
         add_event(db, req["id"], "requested", requester_id,
-                  "location from device" if lat is not None else f"location typed: {location_text}")
+                  # Never free text here: the timeline is append-only, and `purge` must be able to
+                  # remove what officers typed.
+                  "location from the device" if lat is not None else "location typed by the officer")
         picks = alert_nearest_specialists(db, req, step=0)
         if picks:
             add_event(db, req["id"], "alerted", detail=_describe_alerted(picks))
+            supervise_if_unreachable(db, req)
         elif not _on_duty_specialists(db, {requester_id}):
             add_event(db, req["id"], "no_specialists", detail="No CIT officer is on duty")
             alert_supervisors(db, req, "no_specialists")
@@ -296,7 +328,7 @@ def create_request(db, requester_id, *, lat=None, lon=None, accuracy=None, locat
 
 
 def escalate(db, request_id):
-    """Take the request's next escalation step if it is due; True when a step was taken.
+    """Take the request's next escalation step if it is due; returns the step taken (1, 2) or 0.
 
     Steps: after `escalate_after_s` alert the next K and the supervisors;
     after `all_after_s` alert every on-duty specialist and flag it unanswered.
@@ -306,7 +338,7 @@ def escalate(db, request_id):
         req = get_request(db, request_id)
         t = now()
         if req["state"] != "requested" or req["next_escalation_at"] is None or req["next_escalation_at"] > t:
-            return False
+            return 0
         policy = json.loads(req["policy"])
         if req["escalation_step"] == 0:
             picks = alert_nearest_specialists(db, req, step=1)
@@ -325,7 +357,7 @@ def escalate(db, request_id):
             [next_at, next_at is None, t, req["id"]],
         )
     wake_worker()
-    return True
+    return req["escalation_step"] + 1
 
 
 def due_escalations(db):
@@ -373,7 +405,7 @@ def can_view(db, req, user):
     return bool(roles_of(db, req, user))
 
 
-def move(db, request_id, action_name, user, *, detail="", assignee_id=None, disposition=None, reason=None, outcome=None):
+def move(db, request_id, action_name, user, *, assignee_id=None, disposition=None, reason=None, outcome=None):
     """Apply `action_name` to a request for `user`; the one door for every state change.
 
     Raises NotFound, Forbidden (not yours to move) or Conflict (the request
@@ -389,6 +421,7 @@ def move(db, request_id, action_name, user, *, detail="", assignee_id=None, disp
         if req["state"] not in action.from_states:
             raise Conflict(_conflict_message(db, req, action_name, user))
         fields = {"state": action.to_state, "updated_at": now()}
+        detail = ""
         if action.stamp:
             fields[action.stamp] = now()
         if action_name == "accept":
@@ -406,7 +439,7 @@ def move(db, request_id, action_name, user, *, detail="", assignee_id=None, disp
             fields["officer_injured"] = int(bool(outcome.get("officer_injured")))
             fields["person_injured"] = int(bool(outcome.get("person_injured")))
             fields["referral"] = (outcome.get("referral") or "").strip()[:200]
-            detail = DISPOSITIONS[disposition] + (f" · {detail}" if detail else "")
+            detail = DISPOSITIONS[disposition]
         if action_name == "cancel":
             if reason not in CANCEL_REASONS:
                 raise Conflict("Choose a reason to cancel the request.")

@@ -17,6 +17,7 @@ bp = Blueprint("pwa", __name__)
 PUBLIC_ASSETS = [
     "css/app.css",
     "js/app.js",
+    "js/queue.js",
     "vendor/htmx-2.0.11.min.js",
     "icons/icon-192.png",
     "icons/icon-512.png",
@@ -90,6 +91,8 @@ def service_worker():
         offline_url=url_for("pwa.offline"),
         titles_url=url_for("reference.titles"),
         search_url=url_for("reference.search"),
+        requests_url=url_for("requests.create"),
+        queue_url=asset_url("js/queue.js"),
     )
     response = current_app.response_class(body, mimetype="text/javascript")
     # The browser must always see a new worker when the precache changes.

@@ -192,10 +192,9 @@ def act(request_id, action):
             flow.realert(db, request_id, user)
         elif action in flow.ACTIONS:
             assignee = form.get("assignee_id", type=int)
-            detail = form.get("detail", "").strip()[:MAX_NOTE]
             outcome = {k: form.get(k) for k in ("force_used", "officer_injured", "person_injured", "referral")}
             flow.move(db, request_id, action, user, assignee_id=assignee, disposition=form.get("disposition"),
-                      reason=form.get("reason"), detail=detail, outcome=outcome)
+                      reason=form.get("reason"), outcome=outcome)
         else:
             abort(404, description=f"There is no action called {action!r}.")
         message, status = None, 200
@@ -215,21 +214,3 @@ def act(request_id, action):
         return render_template("requests/page.html", **_context(db, req, message)), status
     return redirect(url_for("requests.page", request_id=request_id), 303)
 
-
-@bp.app_template_filter("clock")
-def clock_filter(epoch):
-    """'03:12' local to the server for a timestamp."""
-    import datetime
-
-    return datetime.datetime.fromtimestamp(epoch).strftime("%H:%M:%S") if epoch else ""
-
-
-@bp.app_template_filter("ago")
-def ago_filter(epoch):
-    """'4 min' since `epoch`, rounded down to the minute so polls stay cacheable."""
-    from .clock import now
-
-    if not epoch:
-        return ""
-    minutes = int(max(0, now() - epoch) // 60)
-    return "under 1 min" if minutes == 0 else f"{minutes} min"

@@ -36,8 +36,8 @@ class SessionInterface(SecureCookieSessionInterface):
     """Session cookies are Secure everywhere except on this machine's own loopback."""
 
     def get_cookie_secure(self, app):
-        if app.config.get("SESSION_COOKIE_SECURE") is not None:
-            return app.config["SESSION_COOKIE_SECURE"]
+        # Behind a TLS proxy the host is the public name, so the cookie is Secure;
+        # on 127.0.0.1 (make run, the tests) browsers would drop a Secure cookie over http.
         return request.host.split(":")[0] not in LOCAL_HOSTS if request else True
 
 

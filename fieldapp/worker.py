@@ -15,7 +15,7 @@ import click
 from flask.cli import with_appcontext
 from flask import current_app
 
-from . import cit_requests
+from . import backup_alerts, cit_requests
 from .clock import now
 from .db import connect, write_transaction
 from .push import get_sender
@@ -38,7 +38,15 @@ class Worker:
         with self.app.app_context():
             done = 0
             for request_id in cit_requests.due_escalations(self.db):
-                done += cit_requests.escalate(self.db, request_id)
+                step = cit_requests.escalate(self.db, request_id)
+                if step:
+                    done += 1
+                    policy = self.app.config
+                    after = policy["ESCALATE_AFTER_S"] if step == 1 else policy["ALL_HANDS_AFTER_S"]
+                    backup_alerts.send(
+                        f"CIT request #{request_id} not accepted",
+                        f"No CIT officer has accepted request #{request_id} after about {after:g} s. Open fieldapp.",
+                    )
             rows = self.lease(self.app.config["WORKER_BATCH"])
             if rows:
                 self.deliver(rows)
@@ -81,9 +89,19 @@ class Worker:
         results = sender.send_many([message for _, message in to_send])
         for (row, _), outcome in zip(to_send, results):
             outcomes[row["id"]] = outcome
+        unreachable = []
         with write_transaction(self.db):
             for row in rows:
                 self._record(row, outcomes.get(row["id"]), t)
+            # When every alert for a request has failed, a person must step in.
+            for request_id in {r["request_id"] for r in rows if r["request_id"]}:
+                if cit_requests.supervise_if_unreachable(self.db, cit_requests.get_request(self.db, request_id)):
+                    unreachable.append(request_id)
+        for request_id in unreachable:
+            backup_alerts.send(
+                f"CIT request #{request_id}: alerts failed",
+                f"No push alert for request #{request_id} reached a CIT officer. Open fieldapp.",
+            )
 
     def _record(self, row, outcome, t):
         if outcome is None:

@@ -45,6 +45,8 @@ def app_config(tmp_path, clock):
         "PUSH_TIMEOUT": 3.0,
         # Unit tests post forms directly; test_security.py and the browser tests run with CSRF on.
         "WTF_CSRF_ENABLED": False,
+        # Deliberately slow scrypt would dominate the suite's time; the method is still a real hash.
+        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
     }
 
 

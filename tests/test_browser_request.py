@@ -124,3 +124,30 @@ def test_the_whole_loop_on_three_phones(browser, live_server, push_service):
 
     for context in (officer, cit, sgt):
         context.close()
+
+
+def test_request_tapped_with_no_signal_is_queued_then_sent_once(browser, live_server):
+    from tests.test_browser_reference import wait_for_offline_copy
+
+    base = live_server.base_url
+    db = connect(live_server.config["DATABASE"])
+    with live_server.app_context():
+        create_user(db, "ofc.lee", PASSWORD, "officer", "Ofc. Kim Lee")
+    officer = browser.new_context(viewport=PHONE, geolocation={"latitude": SCENE[0], "longitude": SCENE[1]}, permissions=["geolocation"])
+    page = officer.new_page()
+    sign_in(page, base, "ofc.lee")
+    wait_for_offline_copy(page, "/")
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+
+    officer.set_offline(True)
+    page.get_by_role("button", name="Request CIT officer").click()
+    expect(page.get_by_text("Queued — will send when online.")).to_be_visible(timeout=10_000)
+    expect(page.get_by_role("link", name="Call dispatch instead")).to_have_attribute("href", "tel:911")
+    assert db.execute("SELECT COUNT(*) FROM cit_requests").fetchone()[0] == 0
+
+    officer.set_offline(False)
+    page.wait_for_url(re.compile(r".*/requests/\d+$"), timeout=15_000)
+    expect(page.locator("#live")).to_contain_text("No CIT officer could be alerted.")
+    page.wait_for_timeout(500)  # give a racing Background Sync its chance to send a duplicate
+    assert db.execute("SELECT COUNT(*) FROM cit_requests").fetchone()[0] == 1
+    officer.close()

@@ -7,6 +7,8 @@ const PUBLIC_URLS = {{ public_urls|tojson }};
 const OFFLINE_URL = {{ offline_url|tojson }};
 const TITLES_URL = {{ titles_url|tojson }};
 const SEARCH_URL = {{ search_url|tojson }};
+const REQUESTS_URL = {{ requests_url|tojson }};
+importScripts({{ queue_url|tojson }});
 
 self.addEventListener("install", (event) => {
   // Only public files here: signed-in pages are cached once the app tells us someone signed in.
@@ -81,10 +83,41 @@ async function networkFirst(request, cacheName) {
   }
 }
 
+// A CIT request posted with no network is queued on the device, not lost.
+async function postOrQueue(request) {
+  const copy = request.clone();
+  try {
+    return await fetch(request);
+  } catch (err) {
+    const form = await copy.formData();
+    const fields = {};
+    for (const [key, value] of form.entries()) fields[key] = value;
+    if (!fields.client_id) fields.client_id = self.crypto.randomUUID();
+    await fieldappQueue.add({ client_id: fields.client_id, action: REQUESTS_URL, fields, queued_at: Date.now() });
+    if (self.registration.sync) await self.registration.sync.register("cit-requests").catch(() => {});
+    return Response.redirect("/", 303);
+  }
+}
+
+async function sendQueued() {
+  const sent = await fieldappQueue.sendAll();
+  const windows = await self.clients.matchAll({ type: "window" });
+  for (const result of sent) windows.forEach((client) => client.postMessage({ type: "request-sent", url: result.url }));
+}
+
+self.addEventListener("sync", (event) => {
+  if (event.tag === "cit-requests") event.waitUntil(sendQueued());
+});
+
 self.addEventListener("fetch", (event) => {
   const request = event.request;
   const url = new URL(request.url);
-  if (request.method !== "GET" || url.origin !== self.location.origin) return;
+  if (url.origin !== self.location.origin) return;
+  if (request.method === "POST" && url.pathname === REQUESTS_URL && request.mode === "navigate") {
+    event.respondWith(postOrQueue(request));
+    return;
+  }
+  if (request.method !== "GET") return;
   if (url.pathname.startsWith("/static/")) { event.respondWith(cacheFirst(request)); return; }
   if (url.pathname === SEARCH_URL) {
     event.respondWith(fetch(request).catch(() => offlineSearch(request)));

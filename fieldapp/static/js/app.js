@@ -139,6 +139,7 @@
       }
       if (placeInput && placeInput.value.trim() && !navigator.geolocation) { send(); return; }
       if (!navigator.geolocation) { askWhere("This device cannot share its location."); return; }
+      if (!navigator.onLine) status.textContent = "No signal: the request will be queued on this device.";
       status.textContent = "Getting your location…";
       navigator.geolocation.getCurrentPosition(function (pos) {
         form.elements.lat.value = pos.coords.latitude;
@@ -261,7 +262,31 @@
     });
   }
 
+  // Requests queued offline: show them, and send them when the network returns
+  // (the service worker's Background Sync does the same where the browser has it).
+  function setupQueue() {
+    if (!window.fieldappQueue || !window.indexedDB) return;
+    var banner = document.querySelector("[data-queued]");
+    function show() {
+      return fieldappQueue.all().then(function (entries) { if (banner) banner.hidden = entries.length === 0; return entries; });
+    }
+    function flush() {
+      if (!navigator.onLine) return show();
+      return fieldappQueue.sendAll().then(function (sent) {
+        if (sent.length) location.href = sent[0].url; else show();
+      });
+    }
+    if ("serviceWorker" in navigator) {
+      navigator.serviceWorker.addEventListener("message", function (event) {
+        if (event.data && event.data.type === "request-sent" && banner && !banner.hidden) location.href = event.data.url;
+      });
+    }
+    addEventListener("online", flush);
+    show().then(flush).catch(function () { /* storage blocked: nothing was queued */ });
+  }
+
   onReady(function () {
+    setupQueue();
     setupTheme(); setupWorker(); setupNetStatus(); setupChecklist(); rememberTopic(); showRecent();
     setupRequestForm(); setupPolling(); setupAlerts(); syncDutyWatch();
     document.body.addEventListener("htmx:afterSwap", syncDutyWatch);

@@ -1,0 +1,81 @@
+"""Keeping records: data retention (`purge`) and online backups (`backup`).
+
+Retention keeps a closed request's statistics — times, states, disposition,
+flags, outcomes — and removes what identifies a person or place: the note,
+the typed location, the checklist marks, the referral text, and coordinates
+beyond about 1 km (rounded to two decimals, enough for district reports).
+"""
+import re
+import sqlite3
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from . import audit
+from .clock import now
+from .db import connect, write_transaction
+
+DURATION_RE = re.compile(r"^(\d+)([dh])$")
+
+
+def parse_age(text):
+    """'180d' or '12h' to seconds; raises click.BadParameter otherwise."""
+    match = DURATION_RE.match(text or "")
+    if not match or int(match.group(1)) == 0:
+        raise click.BadParameter("Give an age such as 180d (days) or 12h (hours).")
+    return int(match.group(1)) * (86400 if match.group(2) == "d" else 3600)
+
+
+def purge_closed_requests(db, older_than_s):
+    """Strip free text and precise locations from requests closed more than `older_than_s` ago."""
+    cutoff = now() - older_than_s
+    with write_transaction(db):
+        cursor = db.execute(
+            "UPDATE cit_requests SET note = '', location_text = '', observations = '[]', referral = '',"
+            " lat = ROUND(lat, 2), lon = ROUND(lon, 2), accuracy_m = NULL"
+            " WHERE state IN ('resolved', 'cancelled') AND closed_at < ?"
+            " AND (note != '' OR location_text != '' OR observations != '[]' OR referral != ''"
+            "      OR lat != ROUND(lat, 2) OR lon != ROUND(lon, 2) OR accuracy_m IS NOT NULL)",
+            [cutoff],
+        )
+        count = cursor.rowcount
+        audit.record(db, "purge", f"{count} request(s)", f"closed before {cutoff:.0f}", actor=(None, "cli"))
+    return count
+
+
+@click.command("purge")
+@click.option("--older-than", "older_than", default=None, help="Age of closed requests to purge, e.g. 180d.")
+@with_appcontext
+def purge_command(older_than):
+    """Remove notes and precise locations from closed requests; keep their statistics."""
+    seconds = parse_age(older_than or current_app.config["RETENTION"])
+    count = purge_closed_requests(connect(current_app.config["DATABASE"]), seconds)
+    click.echo(f"Purged free text and precise locations from {count} closed request(s).")
+
+
+@click.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, writable=True))
+@with_appcontext
+def backup_command(path):
+    """Copy the live database to PATH with SQLite's online backup API (safe while serving)."""
+    source = sqlite3.connect(current_app.config["DATABASE"])
+    target = sqlite3.connect(path)
+    try:
+        with target:
+            source.backup(target)
+        ok = target.execute("PRAGMA integrity_check").fetchone()[0]
+    finally:
+        target.close()
+        source.close()
+    if ok != "ok":
+        raise click.ClickException(f"The backup at {path} failed its integrity check: {ok}")
+    audit.record(connect(current_app.config["DATABASE"]), "backup", path, actor=(None, "cli"))
+    click.echo(f"Backed up to {path} (integrity check: ok).")
+
+
+def init_app(app):
+    """Register `purge` and `backup`."""
+    app.config.setdefault("RETENTION", "180d")
+    app.cli.add_command(purge_command)
+    app.cli.add_command(backup_command)

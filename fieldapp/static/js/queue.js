@@ -1,0 +1,52 @@
+/* The offline request queue, shared by the page (app.js) and the service worker.
+   A CIT request made with no network waits here, in IndexedDB, under the id the
+   device gave it; the server treats that id as an idempotency key, so sending it
+   twice (Background Sync and the page racing) still makes one request. */
+var fieldappQueue = (function () {
+  "use strict";
+  var DB_NAME = "fieldapp", STORE = "queued-requests";
+
+  function open() {
+    return new Promise(function (resolve, reject) {
+      var req = indexedDB.open(DB_NAME, 1);
+      req.onupgradeneeded = function () { req.result.createObjectStore(STORE, { keyPath: "client_id" }); };
+      req.onsuccess = function () { resolve(req.result); };
+      req.onerror = function () { reject(req.error); };
+    });
+  }
+
+  function run(mode, work) {
+    return open().then(function (db) {
+      return new Promise(function (resolve, reject) {
+        var tx = db.transaction(STORE, mode);
+        var req = work(tx.objectStore(STORE));
+        tx.oncomplete = function () { db.close(); resolve(req ? req.result : undefined); };
+        tx.onerror = function () { db.close(); reject(tx.error); };
+      });
+    });
+  }
+
+  function add(entry) { return run("readwrite", function (s) { return s.put(entry); }); }
+  function all() { return run("readonly", function (s) { return s.getAll(); }); }
+  function remove(id) { return run("readwrite", function (s) { return s.delete(id); }); }
+
+  // Send every queued request; resolves to [{client_id, url}] for those the server took.
+  function sendAll() {
+    return all().then(function (entries) {
+      return Promise.all(entries.map(function (entry) {
+        return fetch(entry.action, {
+          method: "POST", credentials: "same-origin", redirect: "follow",
+          body: new URLSearchParams(entry.fields),
+        }).then(function (response) {
+          var path = new URL(response.url).pathname;
+          if (response.ok && /^\/requests\/\d+$/.test(path)) {
+            return remove(entry.client_id).then(function () { return { client_id: entry.client_id, url: response.url }; });
+          }
+          return null; // signed out or refused: it stays queued and the page says so
+        }).catch(function () { return null; });
+      }));
+    }).then(function (results) { return results.filter(Boolean); });
+  }
+
+  return { add: add, all: all, remove: remove, sendAll: sendAll };
+})();

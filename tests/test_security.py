@@ -1,0 +1,259 @@
+"""Trust: who may see what, CSRF, headers, cookies, idle lock-out, audit, retention, backups."""
+import re
+import sqlite3
+import threading
+import time
+
+import pytest
+
+from fieldapp import create_app
+from fieldapp.db import connect, migrate, one
+from tests.conftest import PASSWORD, offset
+from tests.test_requests import ask, snapshot
+
+SIGNED_IN = ("officer", "cit", "supervisor", "coordinator")
+EVERYONE = SIGNED_IN
+# Which roles each endpoint lets in. "public" needs no sign-in; "bearer" takes a device token only.
+ACCESS = {
+    "static": "public",
+    "auth.login": "public",
+    "pwa.manifest": "public",
+    "pwa.service_worker": "public",
+    "pwa.precache": "public",
+    "pwa.offline": "public",
+    "auth.logout": "public",  # signing out always works, and lands on the sign-in page
+    "home.index": EVERYONE,
+    "reference.index": EVERYONE,
+    "reference.search": EVERYONE,
+    "reference.titles": EVERYONE,
+    "reference.topic": EVERYONE,
+    "duty.page": ("cit", "supervisor"),
+    "duty.on": ("cit", "supervisor"),
+    "duty.off": ("cit", "supervisor"),
+    "duty.location": ("cit", "supervisor"),
+    "duty.subscribe": ("cit", "supervisor"),
+    "duty.unsubscribe": ("cit", "supervisor"),
+    "duty.unit_location": "bearer",
+    "requests.create": ("officer", "cit", "supervisor"),
+    # The request below was made by the officer and alerted to the CIT officer.
+    "requests.page": ("officer", "cit", "supervisor"),
+    "requests.live": ("officer", "cit", "supervisor"),
+    "requests.act": ("supervisor",),  # acted on as "realert", which only supervisors may do
+    "board.index": ("supervisor",),
+    "board.live": ("supervisor",),
+    "audit.index": ("coordinator",),
+    "audit.export": ("coordinator",),
+    "program.roster": ("coordinator",),
+    "program.reports": ("coordinator", "supervisor"),
+}
+SAMPLE = {"slug": "psychosis", "filename": "css/app.css", "username": "cit.one", "action": "realert"}
+
+
+@pytest.fixture
+def world(app, make_user, specialist, login):
+    """One user per role; the officer has an open request the CIT officer was alerted to."""
+    make_user("ofc.one", "officer")
+    specialist("cit.one", offset(1000))
+    make_user("sgt.one", "supervisor")
+    make_user("coord.one", "coordinator")
+    request_id = ask(login("ofc.one"))
+    return {"request_id": request_id, "users": {"officer": "ofc.one", "cit": "cit.one", "supervisor": "sgt.one", "coordinator": "coord.one"}}
+
+
+def test_every_route_is_in_the_access_table(app):
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
+    assert endpoints <= set(ACCESS), f"add these to ACCESS with a decision: {endpoints - set(ACCESS)}"
+
+
+def _cases():
+    for endpoint, allowed in ACCESS.items():
+        for role in (None, *SIGNED_IN):
+            yield endpoint, role
+
+
+@pytest.mark.parametrize("endpoint, role", list(_cases()))
+def test_access_matrix(app, world, login, endpoint, role, client):
+    rules = [r for r in app.url_map.iter_rules() if r.endpoint == endpoint]
+    if not rules:
+        pytest.skip(f"{endpoint} is not built yet")
+    rule = rules[0]
+    values = {arg: (world["request_id"] if arg == "request_id" else SAMPLE[arg]) for arg in rule.arguments}
+    with app.test_request_context():
+        from flask import url_for
+
+        url = url_for(endpoint, **values)
+    method = next(m for m in ("GET", "POST", "DELETE") if m in rule.methods)
+    who = login(world["users"][role]) if role else client
+    kwargs = {"json": {}} if endpoint.startswith(("duty.subscribe", "duty.unsubscribe", "duty.location", "duty.unit_location")) else {}
+    with getattr(who, method.lower())(url, **kwargs) as response:
+        status = response.status_code
+        refused = status in (401, 403) or (status == 302 and "/login?next=" in response.headers.get("Location", ""))
+    allowed = ACCESS[endpoint]
+    if allowed == "public":
+        assert not refused, (endpoint, role, status)
+    elif allowed == "bearer":
+        assert status == 401, (endpoint, role, status)
+    else:
+        assert refused == (role not in allowed), (endpoint, role, status)
+
+
+def test_officers_see_only_their_own_requests(world, make_user, login):
+    make_user("ofc.two", "officer")
+    assert login("ofc.two").get(f"/requests/{world['request_id']}").status_code == 403
+
+
+def test_csrf_token_is_required_for_every_change(app_config, make_user):
+    app = create_app(dict(app_config, WTF_CSRF_ENABLED=True))
+    client = app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    refused = client.post("/login", data={"username": "ofc.lee", "password": PASSWORD})
+    assert refused.status_code == 400 and "CSRF token is missing" in refused.get_data(as_text=True)
+    make_user("ofc.lee", "officer")
+    assert client.post("/login", data={"username": "ofc.lee", "password": PASSWORD, "csrf_token": token}).status_code == 302
+    assert client.post("/requests", data={"location_text": "Invented Park"}).status_code == 400
+    ok = client.post("/requests", data={"location_text": "Invented Park"}, headers={"X-CSRFToken": token})
+    assert ok.status_code == 303
+
+
+def test_security_headers_on_every_response(client, officer):
+    for path in ("/login", "/", "/reference/psychosis", "/sw.js", "/manifest.webmanifest", "/nope"):
+        headers = client.get(path).headers
+        csp = headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "unsafe-eval" not in csp
+        assert "frame-ancestors 'none'" in csp
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["Referrer-Policy"] == "same-origin"
+        assert "geolocation=(self)" in headers["Permissions-Policy"]
+
+
+def test_no_template_has_inline_script_or_event_handler():
+    from pathlib import Path
+
+    for path in (Path(__file__).parent.parent / "fieldapp" / "templates").rglob("*.html"):
+        text = path.read_text()
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", text), path
+        assert not re.search(r"\son[a-z]+\s*=", text), path
+        assert "hx-on" not in text and "style=" not in text, path
+
+
+def test_session_cookie_is_httponly_lax_and_secure_off_localhost(app, make_user):
+    make_user("ofc.lee", "officer")
+    local = app.test_client()
+    local.post("/login", data={"username": "ofc.lee", "password": PASSWORD})
+    cookie = local.get_cookie("session")
+    assert cookie.http_only and cookie.same_site == "Lax" and not cookie.secure
+    remote = app.test_client()
+    response = remote.post("/login", data={"username": "ofc.lee", "password": PASSWORD}, base_url="https://fieldapp.example.org")
+    assert "Secure" in response.headers["Set-Cookie"]
+
+
+def test_idle_session_is_signed_out_and_returns_to_the_same_page(client, officer, clock):
+    assert client.get("/reference/psychosis").status_code == 200
+    clock.advance(31 * 60)
+    response = client.get("/reference/psychosis")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login?next=/reference/psychosis"
+    back = client.post("/login", data={"username": "ofc.lee", "password": PASSWORD, "next": "/reference/psychosis"})
+    assert back.headers["Location"] == "/reference/psychosis"
+
+
+def test_polling_does_not_keep_an_idle_session_alive(client, officer, clock):
+    request_id = ask(client)
+    for _ in range(8):
+        clock.advance(4 * 60)
+        client.get(f"/requests/{request_id}/live", headers={"HX-Request": "true"})
+    assert client.get("/").status_code == 302
+
+
+def test_lockout_and_failures_are_in_the_audit_log(client, make_user, db):
+    make_user("ofc.lee", "officer")
+    for _ in range(5):
+        client.post("/login", data={"username": "ofc.lee", "password": "wrong-password"})
+    actions = [r["action"] for r in db.query("SELECT action FROM audit_log WHERE subject = 'ofc.lee'")]
+    assert actions.count("login_failed") == 5
+
+
+def test_request_changes_and_board_actions_are_audited(world, login, db):
+    login("sgt.one").post(f"/requests/{world['request_id']}/realert")
+    login("cit.one").post(f"/requests/{world['request_id']}/accept")
+    rows = list(db.query("SELECT actor_name, action, subject FROM audit_log WHERE subject LIKE 'request %' ORDER BY id"))
+    assert [(r["actor_name"], r["action"]) for r in rows] == [
+        ("ofc.one", "request_requested"), ("sgt.one", "request_realerted"), ("cit.one", "request_accepted"),
+    ]
+
+
+def test_coordinator_views_and_exports_the_audit_log_and_the_export_is_audited(world, login, db):
+    coord = login("coord.one")
+    assert "request requested" in coord.get("/audit").get_data(as_text=True)
+    csv_text = coord.get("/audit/export.csv").get_data(as_text=True)
+    assert csv_text.startswith("id,at_utc,actor,action,subject,detail,ip")
+    assert "audit_export" in csv_text
+
+
+def test_audit_log_and_timeline_are_append_only(world, db):
+    for table in ("audit_log", "request_events"):
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            db.execute(f"UPDATE {table} SET detail = 'x'")
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            db.execute(f"DELETE FROM {table}")
+
+
+def test_purge_removes_free_text_and_precise_location_and_keeps_statistics(app, client, officer, db, clock):
+    request_id = ask(client, note="Sam Invented is upset", location_text="14 Example Row", position=(35.123456, -90.054321))
+    client.post(f"/requests/{request_id}/cancel", data={"reason": "person_left"})
+    fresh = ask(client, note="keep me")
+    client.post(f"/requests/{fresh}/cancel", data={"reason": "other"})
+    clock.advance(181 * 86400)
+    open_one = ask(client, note="still open")
+    result = app.test_cli_runner().invoke(args=["purge", "--older-than", "180d"])
+    assert result.exit_code == 0 and "from 2 closed request(s)" in result.output
+    row = one(db, "SELECT * FROM cit_requests WHERE id = ?", [request_id])
+    assert (row["note"], row["location_text"], row["lat"], row["lon"]) == ("", "", 35.12, -90.05)
+    assert row["state"] == "cancelled" and row["cancel_reason"] == "person_left" and row["created_at"]
+    assert one(db, "SELECT note FROM cit_requests WHERE id = ?", [open_one])["note"] == "still open"
+    everything = str(list(db.query("SELECT * FROM request_events"))) + str(list(db.query("SELECT * FROM audit_log")))
+    assert "Sam Invented" not in everything and "14 Example Row" not in everything
+
+
+@pytest.mark.parametrize("age", ["soon", "0d", "-5d", "180"])
+def test_purge_refuses_a_malformed_age(app, age):
+    result = app.test_cli_runner().invoke(args=["purge", "--older-than", age])
+    assert result.exit_code == 2 and "Give an age such as 180d" in result.output
+
+
+def test_backup_is_a_consistent_copy_that_restores(app, client, officer, tmp_path):
+    request_id = ask(client)
+    target = tmp_path / "backup.db"
+    result = app.test_cli_runner().invoke(args=["backup", str(target)])
+    assert result.exit_code == 0 and "integrity check: ok" in result.output
+    restored = connect(target)
+    assert one(restored, "SELECT id FROM cit_requests")["id"] == request_id
+
+
+def test_oversized_body_is_refused_with_413(client, officer, db):
+    before = snapshot(db)
+    response = client.post("/requests", data={"location_text": "x", "note": "y" * (70 * 1024)})
+    assert response.status_code == 413
+    assert snapshot(db) == before
+
+
+def test_html_in_notes_is_escaped_everywhere(client, officer, specialist, make_user, login):
+    specialist("near", offset(1000))
+    request_id = ask(client, note='<script>alert("x")</script>', location_text="<b>Invented</b>")
+    make_user("sgt.diaz", "supervisor")
+    for who in (login("near"), login("sgt.diaz")):
+        for path in (f"/requests/{request_id}", "/board"):
+            html = who.get(path).get_data(as_text=True)
+            assert "<script>alert" not in html and "<b>Invented</b>" not in html
+
+
+def test_a_briefly_locked_database_waits_instead_of_failing(app, client, officer, db):
+    blocker = sqlite3.connect(app.config["DATABASE"])
+    blocker.execute("BEGIN IMMEDIATE")
+    threading.Timer(0.5, blocker.commit).start()
+    started = time.monotonic()
+    request_id = ask(client)
+    assert time.monotonic() - started >= 0.4
+    assert one(db, "SELECT id FROM cit_requests")["id"] == request_id
+    blocker.close()
