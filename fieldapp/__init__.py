@@ -33,6 +33,7 @@ def create_app(test_config=None):
         LOGIN_LOCK_SECONDS=15 * 60,
         WORKER_IN_PROCESS=False,
         STABILISATION_TOPIC="scene-stabilisation",
+        DISPATCH_PHONE="911",
         # The escalation policy; each request keeps a copy of the one in force when it was made.
         ALERT_K=3,
         ALERT_RADIUS_KM=15.0,
@@ -55,7 +56,10 @@ def create_app(test_config=None):
 
     from flask_compress import Compress
 
-    from . import auth, board, content, db, demo, duty, errors, home, htmx, push, pwa, reference, request_pages, security, worker
+    from . import (
+        audit_pages, auth, board, content, db, demo, duty, errors, formatting, home, htmx, program, push, pwa, records,
+        reference, request_pages, security, worker,
+    )
 
     Compress(app)
     security.init_app(app)
@@ -68,7 +72,9 @@ def create_app(test_config=None):
     push.init_app(app)
     duty.init_app(app)
     demo.init_app(app)
-    for area in (auth, home, reference, pwa, duty, request_pages, board):
+    records.init_app(app)
+    formatting.init_app(app)
+    for area in (auth, home, reference, pwa, duty, request_pages, board, audit_pages, program):
         app.register_blueprint(area.bp)
     # The vehicle-location feed authenticates with a bearer token, not a session cookie.
     security.csrf.exempt(duty.unit_location)

@@ -6,6 +6,7 @@ from .cit_requests import OPEN_STATES, STATE_LABELS
 from .db import get_db
 from .duty import coverage
 from .htmx import page_or_block
+from .program import roster_coverage
 
 bp = Blueprint("board", __name__, url_prefix="/board")
 
@@ -34,7 +35,8 @@ def open_requests(db):
 def index():
     """The board page; its live part polls `live`."""
     db = get_db()
-    return page_or_block("board/index.html", "live", rows=open_requests(db), coverage=coverage(db), labels=STATE_LABELS)
+    return page_or_block("board/index.html", "live", rows=open_requests(db), coverage=coverage(db),
+                         shift_coverage=roster_coverage(db), labels=STATE_LABELS)
 
 
 @bp.route("/live")
@@ -43,7 +45,8 @@ def live():
     """The polled part of the board; 304 when nothing changed."""
     db = get_db()
     response = make_response(
-        page_or_block("board/index.html", "live", rows=open_requests(db), coverage=coverage(db), labels=STATE_LABELS)
+        page_or_block("board/index.html", "live", rows=open_requests(db), coverage=coverage(db),
+                      shift_coverage=roster_coverage(db), labels=STATE_LABELS)
     )
     response.headers["Cache-Control"] = "no-cache, private"
     response.add_etag()

@@ -521,9 +521,10 @@ def alert_summary(db, request_id):
     """How many specialists were alerted and how far the nearest was."""
     row = one(
         db,
-        "SELECT COUNT(*) AS alerted, MIN(distance_m) AS nearest, SUM(declined_at IS NOT NULL) AS declined"
+        "SELECT COUNT(*) AS alerted, MIN(distance_m) AS nearest, SUM(declined_at IS NOT NULL) AS declined,"
+        " EXISTS (SELECT 1 FROM request_events WHERE request_id = ? AND event = 'unreachable') AS unreachable"
         " FROM alerts WHERE request_id = ?",
-        [request_id],
+        [request_id, request_id],
     )
     return row
 

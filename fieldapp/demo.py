@@ -1,4 +1,4 @@
-"""Demo data for `make run`: districts and one account per role."""
+"""Demo data for `make run`: districts, one account per role, and the demo specialists' roster records."""
 import secrets
 from pathlib import Path
 
@@ -22,6 +22,11 @@ DEMO_ACCOUNTS = [
     ("supervisor", "supervisor", "Sgt. Robin Okafor", "2-Sgt-1", "555-0110"),
     ("coordinator", "coordinator", "Lt. Casey Brennan", "CIT Coordinator", "555-0100"),
 ]
+# The demo specialists' roster records: volunteered, 40-hour course, in-service dates, districts, shifts.
+DEMO_ROSTER = {
+    "cit": ("2023-01-16", "2023-03-17", "2025-03-10", "Central;North", "day;evening"),
+    "cit2": ("2024-08-12", "2024-09-20", "", "South;Central", "evening;night"),
+}
 
 
 def seed_demo(db, passwords_file):
@@ -38,6 +43,17 @@ def seed_demo(db, passwords_file):
             continue
         saved[username] = secrets.token_urlsafe(9)
         create_user(db, username, saved[username], role, name, unit, phone)
+    for username, (volunteered, course, inservice, districts, shifts) in DEMO_ROSTER.items():
+        user = one(db, "SELECT id FROM users WHERE username = ?", [username])
+        # OR IGNORE: a coordinator's later edits survive another `make run`.
+        added = db.execute(
+            "INSERT OR IGNORE INTO roster (user_id, volunteered_on, supervisor_recommendation, course_completed_on,"
+            " districts, shifts) VALUES (?, ?, 'Recommended by Sgt. Robin Okafor', ?, ?, ?)",
+            [user["id"], volunteered, course, districts, shifts],
+        )
+        if inservice and added.rowcount == 1:
+            db.execute("INSERT INTO inservice_training (user_id, completed_on, title) VALUES (?, ?, 'De-escalation refresher')",
+                       [user["id"], inservice])
     passwords_file.write_text("".join(f"{u} {p}\n" for u, p in saved.items()))
     passwords_file.chmod(0o600)
     return saved

@@ -1,15 +1,14 @@
 """Our one door to htmx and htmx-flask.
 
-htmx-flask 0.1.0 is frozen: it gives `request.htmx`, and its
+htmx-flask 0.1.0 is frozen: we use it for `request.htmx` only. Its
 `make_response(reswap=...)` rejects valid values (a missing comma joins two of
-them), so response headers are set here by hand instead.
+them), so views set HX-* response headers directly (see request_pages.py).
 """
 from flask import render_template, request
 from htmx_flask import Htmx
 from jinja2_fragments.flask import render_block
 
 htmx = Htmx()
-HTMX_FILE = "vendor/htmx-2.0.11.min.js"
 
 
 def is_htmx():
@@ -22,12 +21,6 @@ def page_or_block(template, block, **context):
     if is_htmx():
         return render_block(template, block, **context)
     return render_template(template, **context)
-
-
-def reswap(response, how):
-    """Tell htmx how to swap this response (sets HX-Reswap directly)."""
-    response.headers["HX-Reswap"] = how
-    return response
 
 
 def init_app(app):

@@ -123,7 +123,6 @@ def _context(db, req, message=None):
     if req["lat"] is not None and me and me["lat"] is not None:
         metres = distance_m(me["lat"], me["lon"], req["lat"], req["lon"])
         where = f"{human_distance(metres)} {compass(bearing_deg(me['lat'], me['lon'], req['lat'], req['lon']))} of you"
-    alert = one(db, "SELECT * FROM alerts WHERE request_id = ? AND user_id = ?", [req["id"], current_user.id])
     assigned_alert = one(db, "SELECT distance_m FROM alerts WHERE request_id = ? AND user_id = ?", [req["id"], req["assigned_id"]])
     specialists = []
     if "supervisor" in roles and req["state"] in ("requested", "accepted"):
@@ -143,7 +142,6 @@ def _context(db, req, message=None):
         "assignee": people.get(req["assigned_id"]),
         "assignee_distance": human_distance(assigned_alert["distance_m"]) if assigned_alert and assigned_alert["distance_m"] is not None else None,
         "where": where,
-        "my_alert": alert,
         "summary": flow.alert_summary(db, req["id"]),
         "timeline": flow.request_timeline(db, req["id"]),
         "observations": json.loads(req["observations"]),

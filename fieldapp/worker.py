@@ -179,11 +179,6 @@ def worker_command(once):
         stop.set()
 
 
-def outbox_counts(db, request_id):
-    """{state: count} of a request's push messages."""
-    return {r[0]: r[1] for r in db.execute("SELECT state, COUNT(*) FROM outbox WHERE request_id = ? GROUP BY state", [request_id])}
-
-
 def init_app(app):
     """Worker settings, the `worker` command, and the in-process thread when configured."""
     app.config.setdefault("WORKER_BATCH", 50)

@@ -31,6 +31,13 @@ def check(response, db, before):
 
 
 @pytest.fixture
+def cit(make_user, login):
+    """A signed-in CIT officer; hypothesis runs every example of a test against this one."""
+    make_user("cit.fuzz", "cit")
+    return login("cit.fuzz")
+
+
+@pytest.fixture
 def scene(client, officer, specialist, login):
     specialist("near", offset(1000))
     return {"request_id": ask(client), "cit": login("near")}
@@ -58,20 +65,14 @@ def test_request_actions(scene, db, action, fields):
 
 @SETTINGS
 @given(body=json_value)
-def test_duty_location_json(make_user, login, db, body):
-    if "cit.fuzz" not in str(list(db.query("SELECT username FROM users"))):
-        make_user("cit.fuzz", "cit")
-    cit = login("cit.fuzz")
+def test_duty_location_json(cit, db, body):
     before = state(db)
     check(cit.post("/duty/location", json=body), db, before)
 
 
 @SETTINGS
 @given(body=json_value | st.fixed_dictionaries({"endpoint": junk_text, "keys": st.dictionaries(st.sampled_from(["p256dh", "auth"]), junk_text)}))
-def test_push_subscription_json(make_user, login, db, body):
-    if "cit.fuzz" not in str(list(db.query("SELECT username FROM users"))):
-        make_user("cit.fuzz", "cit")
-    cit = login("cit.fuzz")
+def test_push_subscription_json(cit, db, body):
     before = state(db)
     check(cit.post("/push/subscriptions", json=body), db, before)
     check(cit.delete("/push/subscriptions", json=body), db, state(db))
@@ -101,9 +102,6 @@ def test_search(client, officer, db, q):
 
 @SETTINGS
 @given(district=junk_text)
-def test_duty_on(make_user, login, db, district):
-    if "cit.fuzz" not in str(list(db.query("SELECT username FROM users"))):
-        make_user("cit.fuzz", "cit")
+def test_duty_on(cit, db, district):
     before = state(db)
-    response = login("cit.fuzz").post("/duty/on", data={"district": district})
-    check(response, db, before)
+    check(cit.post("/duty/on", data={"district": district}), db, before)

@@ -43,10 +43,20 @@ ACCESS = {
     "board.live": ("supervisor",),
     "audit.index": ("coordinator",),
     "audit.export": ("coordinator",),
+    "program.index": ("coordinator", "supervisor"),
     "program.roster": ("coordinator",),
+    "program.roster_csv": ("coordinator",),
+    "program.roster_active": ("coordinator",),
+    "program.new_officer": ("coordinator",),
+    "program.officer": ("coordinator",),
+    "program.import_roster": ("coordinator",),
+    "program.coverage": ("coordinator", "supervisor"),
     "program.reports": ("coordinator", "supervisor"),
+    "program.reports_csv": ("coordinator", "supervisor"),
+    "program.summary": ("coordinator", "supervisor"),
 }
-SAMPLE = {"slug": "psychosis", "filename": "css/app.css", "username": "cit.one", "action": "realert"}
+# user_id 2 is cit.one, the second account `world` makes.
+SAMPLE = {"slug": "psychosis", "filename": "css/app.css", "username": "cit.one", "action": "realert", "user_id": 2}
 
 
 @pytest.fixture
@@ -205,6 +215,7 @@ def test_purge_removes_free_text_and_precise_location_and_keeps_statistics(app, 
     fresh = ask(client, note="keep me")
     client.post(f"/requests/{fresh}/cancel", data={"reason": "other"})
     clock.advance(181 * 86400)
+    client.post("/login", data={"username": "ofc.lee", "password": PASSWORD})  # the idle lock-out signed us out
     open_one = ask(client, note="still open")
     result = app.test_cli_runner().invoke(args=["purge", "--older-than", "180d"])
     assert result.exit_code == 0 and "from 2 closed request(s)" in result.output
@@ -249,7 +260,7 @@ def test_html_in_notes_is_escaped_everywhere(client, officer, specialist, make_u
 
 
 def test_a_briefly_locked_database_waits_instead_of_failing(app, client, officer, db):
-    blocker = sqlite3.connect(app.config["DATABASE"])
+    blocker = sqlite3.connect(app.config["DATABASE"], check_same_thread=False)
     blocker.execute("BEGIN IMMEDIATE")
     threading.Timer(0.5, blocker.commit).start()
     started = time.monotonic()

@@ -206,3 +206,56 @@ def test_worker_command_does_one_pass(app, client, officer, specialist, push_ser
     result = app.test_cli_runner().invoke(args=["worker", "--once"])
     assert result.exit_code == 0 and "1 item(s) done." in result.output
     assert len(push_service.wait_for(1)) == 1
+
+
+def supervisor_with_device(make_user, login, push_service):
+    make_user("sgt.diaz", "supervisor")
+    login("sgt.diaz").post("/push/subscriptions", json=push_service.new_subscription())
+
+
+def test_when_every_alert_fails_the_supervisors_are_alerted(client, officer, specialist, worker, push_service, db, make_user, login):
+    supervisor_with_device(make_user, login, push_service)
+    specialist("near", offset(1000))
+    request_id = ask(client)
+    push_service.answer(410)
+    worker.run_once()  # the specialist's push is gone
+    worker.run_once()  # the supervisors' alert goes out
+    assert "unreachable" in events(db, request_id)
+    [delivery] = push_service.wait_for(1)
+    assert delivery.payload["kind"] == "unreachable" and delivery.payload["body"] == "No alerted CIT officer could be reached."
+
+
+def test_alerted_specialists_with_no_device_alert_the_supervisors_at_once(client, officer, specialist, db, make_user, login, push_service):
+    supervisor_with_device(make_user, login, push_service)
+    specialist("nodevice", offset(1000), devices=0)
+    request_id = ask(client)
+    assert events(db, request_id)[-2:] == ["unreachable", "supervisors_alerted"]
+
+
+def test_board_shows_failed_alerts(client, officer, specialist, worker, push_service, make_user, login):
+    specialist("near", offset(1000))
+    ask(client)
+    push_service.answer(410)
+    worker.run_once()
+    make_user("sgt.diaz", "supervisor")
+    assert "1 alert(s) failed" in login("sgt.diaz").get("/board").get_data(as_text=True)
+
+
+def test_escalation_also_goes_out_on_the_backup_channel(app, client, officer, specialist, worker, clock, json_receiver):
+    app.config["APPRISE_URLS"] = [json_receiver.url]
+    specialist("near", offset(1000))
+    request_id = ask(client, note="Robin Invented", location_text="9 Example Court")
+    clock.advance(61)
+    worker.run_once()
+    [message] = json_receiver.received
+    assert message["title"] == f"CIT request #{request_id} not accepted"
+    assert "Robin" not in str(message) and "Example Court" not in str(message)
+
+
+def test_a_broken_backup_channel_never_stops_the_worker(app, client, officer, specialist, worker, clock, db):
+    app.config["APPRISE_URLS"] = ["json://127.0.0.1:9/nothing-listens-here"]
+    specialist("near", offset(1000))
+    request_id = ask(client)
+    clock.advance(61)
+    worker.run_once()
+    assert "escalated" in events(db, request_id)
