@@ -79,4 +79,11 @@ def create_app(test_config=None):
     # The vehicle-location feed authenticates with a bearer token, not a session cookie.
     security.csrf.exempt(duty.unit_location)
     worker.init_app(app)
+    if app.config.get("PROXY_FIX"):
+        # Behind N trusted reverse proxies: take the client address, scheme and
+        # host from their X-Forwarded-* headers (audit log IPs, Secure cookies).
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = int(app.config["PROXY_FIX"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     return app

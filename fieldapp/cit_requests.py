@@ -124,22 +124,40 @@ def nearest_specialists(db, lat, lon, *, k, radius_m, exclude, max_age_s):
     """On-duty, enabled specialists nearest to (lat, lon): [(user_id, metres)].
 
     A position older than `max_age_s` stands in as the district's centre,
-    because a PWA gets no location in the background. A bounding box keeps
-    the database from scanning every specialist.
+    because a PWA gets no location in the background. The search box starts
+    at 2 km and widens until K are found inside the circle, so a dense city
+    never hands thousands of rows to Python; everyone within the current
+    radius is found at each step, so the K nearest are exact.
     """
-    t = now()
-    fresh_after = t - max_age_s
-    min_lat, max_lat, min_lon, max_lon = bounding_box(lat, lon, radius_m)
+    fresh_after = now() - max_age_s
+    radius = radius_m if k is None else min(radius_m, FIRST_SEARCH_M)
+    while True:
+        found = _within(db, lat, lon, radius, exclude, fresh_after)
+        if k is None or len(found) >= k or radius >= radius_m:
+            return found if k is None else found[:k]
+        radius = min(radius_m, radius * 2.5)
+
+
+FIRST_SEARCH_M = 2000.0
+# CROSS JOIN fixes the join order: SQLite's planner would otherwise walk every
+# on-duty row and probe the R*Tree by rowid (measured in bench/tap_to_push.py).
+WITHIN_BOX_SQL = (
+    "SELECT duty.user_id, duty.lat, duty.lon FROM duty_positions p"
+    " CROSS JOIN duty ON duty.user_id = p.user_id CROSS JOIN users u ON u.id = duty.user_id"
+    " WHERE p.min_lat >= ? AND p.max_lat <= ? AND p.min_lon >= ? AND p.max_lon <= ?"
+    f" AND duty.position_at >= ? AND {ELIGIBLE}"
+    " UNION ALL "
+    "SELECT duty.user_id, d.lat, d.lon FROM districts d CROSS JOIN duty ON duty.district = d.name"
+    " CROSS JOIN users u ON u.id = duty.user_id"
+    " WHERE d.lat BETWEEN ? AND ? AND d.lon BETWEEN ? AND ?"
+    f" AND (duty.position_at IS NULL OR duty.position_at < ?) AND {ELIGIBLE}"
+)
+
+
+def _within(db, lat, lon, radius, exclude, fresh_after):
+    min_lat, max_lat, min_lon, max_lon = bounding_box(lat, lon, radius)
     rows = db.execute(
-        "SELECT duty.user_id, duty.lat, duty.lon FROM duty_positions p"
-        " JOIN duty ON duty.user_id = p.user_id JOIN users u ON u.id = duty.user_id"
-        " WHERE p.min_lat >= ? AND p.max_lat <= ? AND p.min_lon >= ? AND p.max_lon <= ?"
-        f" AND duty.position_at >= ? AND {ELIGIBLE}"
-        " UNION ALL "
-        "SELECT duty.user_id, d.lat, d.lon FROM districts d JOIN duty ON duty.district = d.name"
-        " JOIN users u ON u.id = duty.user_id"
-        " WHERE d.lat BETWEEN ? AND ? AND d.lon BETWEEN ? AND ?"
-        f" AND (duty.position_at IS NULL OR duty.position_at < ?) AND {ELIGIBLE}",
+        WITHIN_BOX_SQL,
         [min_lat, max_lat, min_lon, max_lon, fresh_after, min_lat, max_lat, min_lon, max_lon, fresh_after],
     ).fetchall()
     found = []
@@ -147,10 +165,10 @@ def nearest_specialists(db, lat, lon, *, k, radius_m, exclude, max_age_s):
         if user_id in exclude:
             continue
         metres = distance_m(lat, lon, ulat, ulon)
-        if metres <= radius_m:
+        if metres <= radius:
             found.append((user_id, metres))
     found.sort(key=lambda pair: pair[1])
-    return found if k is None else found[:k]
+    return found
 
 
 def _on_duty_specialists(db, exclude):
@@ -210,29 +228,27 @@ def already_alerted(db, request_id):
     return {r[0] for r in db.execute("SELECT user_id FROM alerts WHERE request_id = ?", [request_id]).fetchall()}
 
 
-def alert_nearest_specialists(db, req, step, *, everyone=False, count=None):
-    """Alert the next nearest specialists not yet alerted; returns [(user_id, metres or None)].
-
-    Must run inside a write transaction.
-    """
-    policy = json.loads(req["policy"])
-    exclude = already_alerted(db, req["id"]) | {req["requester_id"]}
+def choose_specialists(db, lat, lon, policy, exclude, *, everyone=False, count=None):
+    """The next specialists to alert, nearest first: [(user_id, metres or None)]. Reads only."""
     k = None if everyone else (count or policy["k"])
-    if req["lat"] is not None:
-        radius = math.inf if everyone else policy["radius_km"] * 1000
-        picks = nearest_specialists(
-            db, req["lat"], req["lon"], k=k, radius_m=min(radius, 20_037_000),
-            exclude=exclude, max_age_s=policy["position_max_age_s"],
-        )
-        if everyone:
-            # Specialists with no usable position at all are still alerted at the all-hands step.
-            known = {u for u, _ in picks}
-            picks += [(u, None) for u in _on_duty_specialists(db, exclude | known)]
-    else:
+    if lat is None:
         # No coordinates (typed location only): distance is unknown, so take
         # on-duty specialists in the order they came on duty.
         ids = _on_duty_specialists(db, exclude)
-        picks = [(u, None) for u in (ids if k is None else ids[:k])]
+        return [(u, None) for u in (ids if k is None else ids[:k])]
+    radius = math.inf if everyone else policy["radius_km"] * 1000
+    picks = nearest_specialists(
+        db, lat, lon, k=k, radius_m=min(radius, 20_037_000), exclude=exclude, max_age_s=policy["position_max_age_s"],
+    )
+    if everyone:
+        # Specialists with no usable position at all are still alerted at the all-hands step.
+        known = {u for u, _ in picks}
+        picks += [(u, None) for u in _on_duty_specialists(db, exclude | known)]
+    return picks
+
+
+def record_alerts(db, req, picks, step):
+    """Write the alerts and queue a push to each device; must run inside a write transaction."""
     t = now()
     for user_id, metres in picks:
         db.execute(
@@ -241,6 +257,13 @@ def alert_nearest_specialists(db, req, step, *, everyone=False, count=None):
         )
         _queue_push(db, req, user_id, metres, "alert")
     return picks
+
+
+def alert_nearest_specialists(db, req, step, *, everyone=False, count=None):
+    """Alert the next nearest specialists not yet alerted; must run inside a write transaction."""
+    exclude = already_alerted(db, req["id"]) | {req["requester_id"]}
+    picks = choose_specialists(db, req["lat"], req["lon"], json.loads(req["policy"]), exclude, everyone=everyone, count=count)
+    return record_alerts(db, req, picks, step)
 
 
 def alert_supervisors(db, req, kind):
@@ -295,6 +318,9 @@ def create_request(db, requester_id, *, lat=None, lon=None, accuracy=None, locat
     """
     t = now()
     policy = policy_from_config(current_app.config)
+    # Choose before taking the write lock: with many specialists the search is
+    # the slow part, and the worker must not wait behind it.
+    picks = choose_specialists(db, lat, lon, policy, {requester_id})
     with write_transaction(db):
         if client_id:
             existing = one(db, "SELECT id FROM cit_requests WHERE client_id = ?", [client_id])
@@ -312,7 +338,7 @@ def create_request(db, requester_id, *, lat=None, lon=None, accuracy=None, locat
                   # Never free text here: the timeline is append-only, and `purge` must be able to
                   # remove what officers typed.
                   "location from the device" if lat is not None else "location typed by the officer")
-        picks = alert_nearest_specialists(db, req, step=0)
+        record_alerts(db, req, picks, step=0)
         if picks:
             add_event(db, req["id"], "alerted", detail=_describe_alerted(picks))
             supervise_if_unreachable(db, req)

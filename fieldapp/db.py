@@ -313,6 +313,18 @@ def m006_position_index(db):
     )
 
 
+@migrations()
+def m007_lookup_indexes(db):
+    db.executescript(
+        """
+        -- Stale positions stand in as their district's centre: find them by district.
+        CREATE INDEX duty_district ON duty(district);
+        -- The board counts each open request's failed alerts on every poll.
+        CREATE INDEX outbox_request ON outbox(request_id, state);
+        """
+    )
+
+
 @click.command("migrate")
 @with_appcontext
 def migrate_command():

@@ -392,3 +392,18 @@ def test_inactive_specialist_on_the_roster_is_never_alerted(client, officer, spe
     active = specialist("active", offset(3000))
     db.execute("INSERT INTO roster (user_id, active) VALUES (?, 0)", [benched])
     assert alerted(db, ask(client)) == [active]
+
+
+def test_selection_searches_the_position_index_not_every_specialist(db):
+    from fieldapp.cit_requests import WITHIN_BOX_SQL
+
+    plan = [row[3] for row in db.execute("EXPLAIN QUERY PLAN " + WITHIN_BOX_SQL, [0] * 10).fetchall()]
+    assert any(step.startswith("SCAN p VIRTUAL TABLE INDEX") for step in plan), plan
+    assert "SEARCH duty USING INDEX duty_district (district=?)" in plan
+    assert not any(step.startswith("SCAN duty") for step in plan), plan
+
+
+def test_search_widens_until_it_finds_k(client, officer, specialist, db):
+    far = [specialist(f"far{n}", offset(9000 + n * 100)) for n in range(3)]
+    near = specialist("near", offset(300))
+    assert alerted(db, ask(client)) == [near, *far[:2]]

@@ -268,3 +268,13 @@ def test_a_briefly_locked_database_waits_instead_of_failing(app, client, officer
     assert time.monotonic() - started >= 0.4
     assert one(db, "SELECT id FROM cit_requests")["id"] == request_id
     blocker.close()
+
+
+def test_behind_a_proxy_the_audit_log_keeps_the_real_client_address(app_config, make_user, db):
+    app = create_app(dict(app_config, PROXY_FIX=1))
+    make_user("ofc.lee", "officer")
+    app.test_client().post(
+        "/login", data={"username": "ofc.lee", "password": PASSWORD},
+        headers={"X-Forwarded-For": "198.51.100.7", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "cit.example.org"},
+    )
+    assert one(db, "SELECT ip FROM audit_log WHERE action = 'login'")["ip"] == "198.51.100.7"
