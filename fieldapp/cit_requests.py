@@ -411,9 +411,9 @@ def roles_of(db, req, user):
     return roles
 
 
-def allowed_actions(db, req, user):
+def allowed_actions(db, req, user, roles=None):
     """The actions `user` may take on this request now, from the ACTIONS table."""
-    roles = roles_of(db, req, user)
+    roles = roles_of(db, req, user) if roles is None else roles
     allowed = {name for name, a in ACTIONS.items() if req["state"] in a.from_states and roles & set(a.who)}
     if req["state"] == "requested" and "alerted" in roles:
         declined = one(db, "SELECT declined_at FROM alerts WHERE request_id = ? AND user_id = ?", [req["id"], user.id])

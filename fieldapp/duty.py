@@ -5,7 +5,7 @@ import secrets
 
 import click
 from flask.cli import AppGroup
-from flask import Blueprint, abort, current_app, render_template, request
+from flask import Blueprint, abort, current_app, request
 from flask_login import current_user
 
 from .auth import role_required

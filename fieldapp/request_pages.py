@@ -136,7 +136,7 @@ def _context(db, req, message=None):
     return {
         "req": req,
         "roles": roles,
-        "can": flow.allowed_actions(db, req, current_user),
+        "can": flow.allowed_actions(db, req, current_user, roles),
         "sees_scene": bool(roles & {"alerted", "assigned", "supervisor"}),
         "requester": people.get(req["requester_id"]),
         "assignee": people.get(req["assigned_id"]),

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from fieldapp import create_app
-from fieldapp.db import connect, migrate, one
+from fieldapp.db import connect, one
 from tests.conftest import PASSWORD, offset
 from tests.test_requests import ask, snapshot
 
