@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.seed import (  # noqa: E402
     CSRF_RE, PASSWORD, REPO, StandIn, add_account, add_specialists, bench_config, free_port, git_revision,
-    go_on_duty_now, machine, make_bench_app, percentile, positions, print_machine, rss_mib, save_json,
+    go_on_duty_now, machine, make_bench_app, percentile, positions, print_machine, rss_mib, save_json, wait_until_up,
 )
 
 SECRET = "bench-busy-night-secret"
@@ -338,16 +338,7 @@ def main(args):
                                   stdout=log, stderr=log, start_new_session=True)
         print(f"# gunicorn -w {args.workers} -k gthread --threads 4 'fieldapp:create_app()' (pid {gunicorn.pid});"
               f" flask --app fieldapp worker (pid {worker.pid}); stand-in push service (pid {stand_in.pid})")
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(base + "/login", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("gunicorn did not start")
-            time.sleep(0.2)
+        wait_until_up(base)
 
         people = {u: Person(base, u) for u in officers + supervisors + [s[0] for s in specialists.values()]}
         t0 = time.monotonic()

@@ -18,11 +18,9 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import requests
@@ -31,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.seed import (  # noqa: E402
     CSRF_RE, PASSWORD, REPO, add_account, bench_config, free_port, git_revision, machine, make_bench_app,
-    print_machine, save_json,
+    print_machine, save_json, stop_process, wait_until_up,
 )
 
 SECRET = "bench-lighthouse-secret"
@@ -135,16 +133,7 @@ def main(args):
             [str(REPO / ".venv" / "bin" / "gunicorn"), "--workers", "2", "--worker-class", "gthread", "--threads", "4",
              "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "fieldapp:create_app()"],
             cwd=REPO, env=env, start_new_session=True)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(base + "/login", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("gunicorn did not start")
-            time.sleep(0.2)
+        wait_until_up(base)
         cookie = sign_in(base, "ofc.lighthouse")
         for name, path in PAGES:
             reports = []
@@ -175,11 +164,7 @@ def main(args):
                         print(f"      {d[:240]}")
     finally:
         if server is not None:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
+            stop_process(server)
         shutil.rmtree(folder, ignore_errors=True)
     path = save_json("lighthouse", result)
     print(f"figures saved to {path.relative_to(REPO)}")

@@ -357,6 +357,34 @@ class PushClock:
             return len(self.sent)
 
 
+def wait_until_up(base, timeout=30):
+    """Poll `base`/login until the served app answers 200, or raise after `timeout` seconds."""
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if requests.get(base + "/login", timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError("gunicorn did not start")
+        time.sleep(0.2)
+
+
+def stop_process(proc):
+    """SIGTERM, then SIGKILL the process group if it has not exited within 20 s."""
+    import signal
+
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+
+
 def git_revision():
     """The commit the benchmark ran on, with '+dirty' when the tree has changes."""
     try:

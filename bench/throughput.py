@@ -26,7 +26,6 @@ import os
 import random
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -41,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.seed import (  # noqa: E402
     PASSWORD, REPO, add_account, add_specialists, bench_config, free_port, git_revision, go_on_duty_now, machine,
-    make_bench_app, positions, print_machine, save_json,
+    make_bench_app, positions, print_machine, save_json, stop_process, wait_until_up,
 )
 
 BENCH_DIR_ENV = "FIELDAPP_BENCH_DIR"
@@ -112,18 +111,6 @@ def seed(folder, rng):
     counts = {r["state"]: r["n"] for r in db.query("SELECT state, COUNT(*) AS n FROM cit_requests GROUP BY state")}
     db.close()
     return counts
-
-
-def wait_until_up(base, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(base + "/bench/hello", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("gunicorn did not answer in time")
 
 
 def sign_in(base, username):
@@ -281,12 +268,7 @@ def main(args):
         result["runs"], result["summary"] = runs, summary
     finally:
         if server is not None:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait(5)
+            stop_process(server)
         shutil.rmtree(folder, ignore_errors=True)
     keep = f"-ka{args.keep_alive}"
     path = save_json(f"throughput-{args.worker_class}-{args.workers}w{keep}", result)
