@@ -1,11 +1,11 @@
 """The supervisor board: every open request, live, with CIT coverage on duty now."""
-from flask import Blueprint, make_response, request
+from flask import Blueprint
 
 from .auth import role_required
 from .cit_requests import OPEN_STATES, STATE_LABELS
 from .db import get_db
 from .duty import coverage
-from .htmx import page_or_block
+from .htmx import page_or_block, poll_response
 from .program import roster_coverage
 
 bp = Blueprint("board", __name__, url_prefix="/board")
@@ -30,24 +30,21 @@ def open_requests(db):
     )
 
 
+def _board_block():
+    db = get_db()
+    return page_or_block("board/index.html", "live", rows=open_requests(db), coverage=coverage(db),
+                         shift_coverage=roster_coverage(db), labels=STATE_LABELS)
+
+
 @bp.route("")
 @role_required("supervisor")
 def index():
     """The board page; its live part polls `live`."""
-    db = get_db()
-    return page_or_block("board/index.html", "live", rows=open_requests(db), coverage=coverage(db),
-                         shift_coverage=roster_coverage(db), labels=STATE_LABELS)
+    return _board_block()
 
 
 @bp.route("/live")
 @role_required("supervisor")
 def live():
     """The polled part of the board; 304 when nothing changed."""
-    db = get_db()
-    response = make_response(
-        page_or_block("board/index.html", "live", rows=open_requests(db), coverage=coverage(db),
-                      shift_coverage=roster_coverage(db), labels=STATE_LABELS)
-    )
-    response.headers["Cache-Control"] = "no-cache, private"
-    response.add_etag()
-    return response.make_conditional(request)
+    return poll_response(_board_block())

@@ -83,6 +83,16 @@ def policy_from_config(config):
     }
 
 
+def open_request_of(db, user_id):
+    """The newest open request this user made, if any."""
+    return one(
+        db,
+        f"SELECT * FROM cit_requests WHERE requester_id = ? AND state IN ({','.join('?' * len(OPEN_STATES))})"
+        " ORDER BY created_at DESC LIMIT 1",
+        [user_id, *OPEN_STATES],
+    )
+
+
 def get_request(db, request_id):
     """A request row, or NotFound."""
     row = one(db, "SELECT * FROM cit_requests WHERE id = ?", [request_id])

@@ -4,7 +4,7 @@ htmx-flask 0.1.0 is frozen: we use it for `request.htmx` only. Its
 `make_response(reswap=...)` rejects valid values (a missing comma joins two of
 them), so views set HX-* response headers directly (see request_pages.py).
 """
-from flask import render_template, request
+from flask import make_response, render_template, request
 from htmx_flask import Htmx
 from jinja2_fragments.flask import render_block
 
@@ -21,6 +21,14 @@ def page_or_block(template, block, **context):
     if is_htmx():
         return render_block(template, block, **context)
     return render_template(template, **context)
+
+
+def poll_response(html):
+    """A polled fragment: an ETag of its bytes, and 304 when the poller already has them."""
+    response = make_response(html)
+    response.headers["Cache-Control"] = "no-cache, private"
+    response.add_etag()
+    return response.make_conditional(request)
 
 
 def init_app(app):

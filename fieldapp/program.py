@@ -28,6 +28,7 @@ from .auth import check_username, create_user, hash_password, role_required
 from .cit_requests import DISPOSITIONS, OPEN_STATES
 from .clock import now
 from .db import ROLES, get_db, one, write_transaction
+from .downloads import FORMULA_START, csv_response
 from .duty import coverage as on_duty_coverage
 from .duty import districts as all_districts
 from .geo import distance_m
@@ -275,29 +276,6 @@ def district_names(db):
 # ---- CSV ----
 
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value):
-    """A CSV cell that a spreadsheet shows as text; the import takes the apostrophe off again."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return "" if value is None else value
-
-
-def csv_response(filename, header, rows):
-    """A CSV download; the BOM makes Excel read it as UTF-8."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    writer.writerows([_cell(v) for v in row] for row in rows)
-    response = make_response("\ufeff" + buffer.getvalue())
-    response.headers["Content-Type"] = "text/csv; charset=utf-8"
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 def roster_csv_rows(specialists):
     """The roster as CSV rows in ROSTER_COLUMNS order."""
     for s in specialists:

@@ -11,7 +11,8 @@ from .auth import role_required
 from .content import get_library
 from .db import get_db, one
 from .geo import bearing_deg, compass, distance_m, human_distance, parse_coordinates
-from .htmx import is_htmx, page_or_block
+from .home import render_home
+from .htmx import is_htmx, page_or_block, poll_response
 
 bp = Blueprint("requests", __name__, url_prefix="/requests")
 
@@ -19,16 +20,6 @@ CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 MAX_NOTE = 280
 MAX_LOCATION_TEXT = 200
 MAX_OBSERVATIONS = 60
-
-
-def open_request_of(db, user_id):
-    """The newest open request this user made, if any."""
-    return one(
-        db,
-        f"SELECT * FROM cit_requests WHERE requester_id = ? AND state IN ({','.join('?' * len(flow.OPEN_STATES))})"
-        " ORDER BY created_at DESC LIMIT 1",
-        [user_id, *flow.OPEN_STATES],
-    )
 
 
 def observations_from(raw):
@@ -57,13 +48,7 @@ def observations_from(raw):
 
 def _form_error(message, status=422):
     """Back to the home screen with the message and what was typed kept."""
-    db = get_db()
-    return (
-        render_template("home.html", pinned=get_library().pinned(), request_error=message,
-                        open_request=open_request_of(db, current_user.id), request_labels=flow.STATE_LABELS,
-                        form=request.form),
-        status,
-    )
+    return render_home(request_error=message, form=request.form), status
 
 
 @bp.route("", methods=["POST"])
@@ -170,10 +155,7 @@ def page(request_id):
 def live(request_id):
     """The polled fragment; answers 304 when nothing changed since the last poll."""
     db, req = _load_visible(request_id)
-    response = make_response(page_or_block("requests/page.html", "live", **_context(db, req)))
-    response.headers["Cache-Control"] = "no-cache, private"
-    response.add_etag()
-    return response.make_conditional(request)
+    return poll_response(page_or_block("requests/page.html", "live", **_context(db, req)))
 
 
 @bp.route("/<int:request_id>/<action>", methods=["POST"])
