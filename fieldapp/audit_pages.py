@@ -1,13 +1,12 @@
 """The coordinator's view of the audit log, and its CSV export."""
-import csv
 import datetime
-import io
 
-from flask import Blueprint, Response, render_template
+from flask import Blueprint, render_template
 
 from .audit import entries, record
 from .auth import role_required
 from .db import get_db
+from .downloads import csv_response
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 
@@ -25,14 +24,9 @@ def export():
     """Every entry as CSV; the export itself is recorded first."""
     db = get_db()
     record(db, "audit_export", "audit log")
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["id", "at_utc", "actor", "action", "subject", "detail", "ip"])
-    for row in reversed(entries(db, limit=1_000_000)):
-        at = datetime.datetime.fromtimestamp(row["at"], datetime.timezone.utc).isoformat(timespec="seconds")
-        writer.writerow([row["id"], at, row["actor_name"], row["action"], row["subject"], row["detail"], row["ip"]])
-    return Response(
-        out.getvalue(),
-        mimetype="text/csv",
-        headers={"Content-Disposition": "attachment; filename=fieldapp-audit.csv"},
+    rows = (
+        [r["id"], datetime.datetime.fromtimestamp(r["at"], datetime.timezone.utc).isoformat(timespec="seconds"),
+         r["actor_name"], r["action"], r["subject"], r["detail"], r["ip"]]
+        for r in reversed(entries(db, limit=1_000_000))
     )
+    return csv_response("fieldapp-audit.csv", ["id", "at_utc", "actor", "action", "subject", "detail", "ip"], rows)

@@ -197,8 +197,18 @@ def test_coordinator_views_and_exports_the_audit_log_and_the_export_is_audited(w
     coord = login("coord.one")
     assert "request requested" in coord.get("/audit").get_data(as_text=True)
     csv_text = coord.get("/audit/export.csv").get_data(as_text=True)
-    assert csv_text.startswith("id,at_utc,actor,action,subject,detail,ip")
+    assert csv_text.startswith("\ufeffid,at_utc,actor,action,subject,detail,ip")  # the BOM makes Excel read UTF-8
     assert "audit_export" in csv_text
+
+
+def test_audit_export_shows_a_formula_typed_as_a_username_as_text(client, make_user, login):
+    client.post("/login", data={"username": '=HYPERLINK("http://x.example")', "password": "wrong-password"})
+    make_user("coord.one", "coordinator")
+    import csv
+
+    csv_text = login("coord.one").get("/audit/export.csv").get_data(as_text=True)
+    [failed] = [row for row in csv.DictReader(csv_text.lstrip("\ufeff").splitlines()) if row["action"] == "login_failed"]
+    assert failed["subject"] == '\'=HYPERLINK("http://x.example")'
 
 
 def test_audit_log_and_timeline_are_append_only(world, db):
