@@ -1,5 +1,6 @@
 """In a real Chromium: sign in, tick a checklist, lose the network, and still read it."""
 import pytest
+from playwright.sync_api import expect
 from axe_playwright_python.sync_playwright import Axe
 
 from fieldapp.auth import create_user
@@ -58,7 +59,8 @@ def test_offline_search_finds_titles_from_the_saved_index(officer_page, live_ser
     page.context.set_offline(True)
     page.get_by_label("Search the reference").fill("suicide")
     page.get_by_text("Offline: searching titles only.").wait_for()
-    assert page.locator("#search-results a[href='/reference/suicide-risk']").is_visible()
+    # Wait for the swap rather than sampling once: a debounced earlier swap may land first.
+    expect(page.locator("#search-results a[href='/reference/suicide-risk']")).to_be_visible()
 
 
 def test_online_search_narrows_as_you_type(officer_page, live_server):
