@@ -4,11 +4,18 @@ htmx-flask 0.1.0 is frozen: we use it for `request.htmx` only. Its
 `make_response(reswap=...)` rejects valid values (a missing comma joins two of
 them), so views set HX-* response headers directly (see request_pages.py).
 """
+import hashlib
+import re
+
 from flask import make_response, render_template, request
 from htmx_flask import Htmx
 from jinja2_fragments.flask import render_block
 
 htmx = Htmx()
+
+# A CSRF token is re-signed with the time on every render, so a fragment with a
+# form in it would never be "unchanged" without leaving the token out of its ETag.
+CSRF_VALUE = re.compile(rb'(name="csrf_token" value=")[^"]*(")')
 
 
 def is_htmx():
@@ -24,10 +31,16 @@ def page_or_block(template, block, **context):
 
 
 def poll_response(html):
-    """A polled fragment: an ETag of its bytes, and 304 when the poller already has them."""
+    """A polled fragment: an ETag of what it shows, and 304 when the poller already has it.
+
+    The ETag leaves out the CSRF tokens, which differ on every render: a poller
+    that keeps its copy keeps tokens that stay valid for the session
+    (WTF_CSRF_TIME_LIMIT is None; the idle timeout bounds the session).
+    """
     response = make_response(html)
     response.headers["Cache-Control"] = "no-cache, private"
-    response.add_etag()
+    shown = CSRF_VALUE.sub(rb"\1\2", response.get_data())
+    response.set_etag(hashlib.sha1(shown).hexdigest())
     return response.make_conditional(request)
 
 

@@ -73,6 +73,10 @@ def enforce_idle_timeout():
 def init_app(app):
     """Install CSRF protection, the headers, the cookie policy and the idle timeout."""
     app.config.setdefault("SESSION_IDLE_MINUTES", 30)
+    # A token lives as long as its session, which the idle timeout already ends;
+    # Flask-WTF's default of one hour would fail a form on a board left open
+    # and polled for longer than that.
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
     app.session_interface = SessionInterface()
     csrf.init_app(app)
     app.after_request(set_headers)

@@ -126,6 +126,50 @@ def test_csrf_token_is_required_for_every_change(app_config, make_user):
     assert ok.status_code == 303
 
 
+def csrf_client(app, username=None):
+    """A test client of a CSRF-checking app, signed in as `username`, and its token."""
+    client = app.test_client()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").get_data(as_text=True)).group(1)
+    if username:
+        assert client.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": token}).status_code == 302
+    return client, token
+
+
+def signed_at(monkeypatch, epoch):
+    """Make CSRF tokens look signed at `epoch`."""
+    from itsdangerous import TimestampSigner
+
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: int(epoch))
+
+
+def test_a_csrf_token_stays_good_while_its_session_lives(app_config, make_user, monkeypatch):
+    app = create_app(dict(app_config, WTF_CSRF_ENABLED=True))
+    make_user("ofc.lee", "officer")
+    signed_at(monkeypatch, time.time() - 3 * 3600)  # a page left open since the start of the shift
+    client, old_token = csrf_client(app, "ofc.lee")
+    monkeypatch.undo()
+    assert client.post("/requests", data={"location_text": "Invented Park", "csrf_token": old_token}).status_code == 303
+
+
+def test_board_poll_is_304_with_csrf_on_though_tokens_are_re_signed(app_config, make_user, monkeypatch):
+    app = create_app(dict(app_config, WTF_CSRF_ENABLED=True))
+    make_user("ofc.lee", "officer")
+    make_user("sgt.diaz", "supervisor")
+    officer, token = csrf_client(app, "ofc.lee")
+    assert officer.post("/requests", data={"location_text": "Invented Park"}, headers={"X-CSRFToken": token}).status_code == 303
+    sgt, _ = csrf_client(app, "sgt.diaz")
+    poll = {"HX-Request": "true"}
+    signed_at(monkeypatch, time.time())
+    first = sgt.get("/board/live", headers=poll)
+    assert 'name="csrf_token"' in first.get_data(as_text=True)  # the re-alert form
+    signed_at(monkeypatch, time.time() + 5)
+    again = sgt.get("/board/live", headers=dict(poll, **{"If-None-Match": first.headers["ETag"]}))
+    assert again.status_code == 304
+    assert officer.post("/requests/1/cancel", data={"reason": "sent_in_error"}, headers={"X-CSRFToken": token}).status_code in (200, 303)
+    changed = sgt.get("/board/live", headers=dict(poll, **{"If-None-Match": first.headers["ETag"]}))
+    assert changed.status_code == 200
+
+
 def test_security_headers_on_every_response(client, officer):
     for path in ("/login", "/", "/reference/psychosis", "/sw.js", "/manifest.webmanifest", "/nope"):
         headers = client.get(path).headers
