@@ -1,6 +1,7 @@
 """Shared fixtures: an app on a fresh database per test, accounts, a movable clock,
 the stand-in push service, specialists on duty, and a worker to run by hand."""
 import threading
+from time import monotonic as _monotonic
 
 import pytest
 
@@ -199,8 +200,8 @@ def live_server(app_config):
     from werkzeug.serving import make_server
 
     config = dict(app_config, CLOCK=_time.time, WORKER_IN_PROCESS=True, WORKER_POLL_S=0.1, WTF_CSRF_ENABLED=True)
+    migrate(connect(config["DATABASE"]))  # before the app starts its worker, which reads the tables
     app = create_app(config)
-    migrate(connect(app.config["DATABASE"]))
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -210,6 +211,23 @@ def live_server(app_config):
     app.extensions["fieldapp.worker_wake"].set()
     server.shutdown()
     server.server_close()
+
+
+def wait_until(page, script, arg=None, timeout_s=15):
+    """Poll `script` in the page until it is truthy, awaiting it if it is a promise.
+
+    Playwright's wait_for_function takes a returned promise itself as the truthy
+    answer and stops at once, so anything asynchronous (caches, the service
+    worker) is polled here instead.
+    """
+    deadline = _monotonic() + timeout_s
+    while True:
+        value = page.evaluate(script, arg)
+        if value:
+            return value
+        if _monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout_s} s: {script}")
+        page.wait_for_timeout(100)
 
 
 def sign_in(page, base_url, username, password=PASSWORD):

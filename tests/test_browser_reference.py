@@ -5,7 +5,7 @@ from axe_playwright_python.sync_playwright import Axe
 
 from fieldapp.auth import create_user
 from fieldapp.db import connect
-from tests.conftest import PASSWORD, sign_in
+from tests.conftest import PASSWORD, sign_in, wait_until
 
 pytestmark = pytest.mark.browser
 PHONE = {"width": 360, "height": 640}
@@ -23,11 +23,11 @@ def officer_page(browser, live_server):
 
 def wait_for_offline_copy(page, path):
     """Wait until the service worker has saved `path` for offline use."""
-    page.wait_for_function(
+    wait_until(
+        page,
         "path => caches.keys().then(keys => Promise.all(keys.map(k => caches.open(k).then(c => c.match(path)))))"
         ".then(hits => hits.some(Boolean))",
-        arg=path,
-        timeout=15_000,
+        path,
     )
 
 

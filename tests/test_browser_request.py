@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 from fieldapp.auth import create_user
 from fieldapp.db import connect
 from fieldapp.push import application_server_key, load_or_create_vapid
-from tests.conftest import PASSWORD, SCENE, offset, sign_in
+from tests.conftest import PASSWORD, SCENE, offset, sign_in, wait_until
 
 pytestmark = pytest.mark.browser
 PHONE = {"width": 360, "height": 640}
@@ -73,14 +73,16 @@ def test_the_whole_loop_on_three_phones(browser, live_server, push_service):
     registrations = []
     cdp.on("ServiceWorker.workerRegistrationUpdated", lambda e: registrations.extend(e["registrations"]))
     cdp.send("ServiceWorker.enable")
-    cit_page.wait_for_timeout(300)
-    [registration] = [r for r in registrations if r["scopeURL"] == base + "/" and not r["isDeleted"]]
+    ours = lambda: sorted({r["registrationId"] for r in registrations if r["scopeURL"] == base + "/" and not r["isDeleted"]})  # noqa: E731
+    for _ in range(150):  # CDP reports the registration as an event, soon after enable
+        if ours():
+            break
+        cit_page.wait_for_timeout(100)
+    [registration_id] = ours()
     cdp.send("ServiceWorker.deliverPushMessage", {
-        "origin": base, "registrationId": registration["registrationId"], "data": json.dumps(delivery.payload),
+        "origin": base, "registrationId": registration_id, "data": json.dumps(delivery.payload),
     })
-    cit_page.wait_for_function(
-        "() => navigator.serviceWorker.ready.then(r => r.getNotifications()).then(n => n.length === 1)"
-    )
+    wait_until(cit_page, "() => navigator.serviceWorker.ready.then(r => r.getNotifications()).then(n => n.length === 1)")
     shown = cit_page.evaluate(
         "() => navigator.serviceWorker.ready.then(r => r.getNotifications())"
         ".then(n => n.map(x => ({title: x.title, body: x.body, tag: x.tag, url: x.data.url, actions: x.actions.map(a => a.title)})))"
