@@ -29,6 +29,8 @@ def create_app(test_config=None):
         MAX_CONTENT_LENGTH=64 * 1024,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        # NIST SP 800-63B rev. 4: at least 15 characters for a password that is the only factor.
+        PASSWORD_MIN_LENGTH=15,
         LOGIN_MAX_FAILURES=5,
         LOGIN_LOCK_SECONDS=15 * 60,
         WORKER_IN_PROCESS=False,

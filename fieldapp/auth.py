@@ -10,7 +10,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import audit
 from .clock import now
-from .db import ROLES, connect, get_db, one
+from .db import ROLES, connect, get_db, one, write_transaction
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
@@ -34,14 +34,21 @@ class User(UserMixin):
     def is_active(self):
         return not self.row["disabled"]
 
+    def get_id(self):
+        # The session holds the version too, so raising it ends every session at once.
+        return f"{self.id}:{self.row['session_version']}"
+
     def has_role(self, *roles):
         """True when this user holds one of `roles`."""
         return self.role in roles
 
 
 @login_manager.user_loader
-def load_user(user_id):
-    row = one(get_db(), "SELECT * FROM users WHERE id = ?", [user_id])
+def load_user(session_id):
+    user_id, _, version = str(session_id).partition(":")
+    if not (user_id.isdigit() and version.isdigit()):
+        return None
+    row = one(get_db(), "SELECT * FROM users WHERE id = ? AND session_version = ?", [int(user_id), int(version)])
     return User(row) if row else None
 
 
@@ -84,8 +91,10 @@ def create_user(db, username, password, role, display_name=None, unit="", phone=
     username = check_username(username)
     if role not in ROLES:
         raise ValueError(f"Role must be one of: {', '.join(ROLES)}.")
-    if password_hash is None and len(password or "") < 8:
-        raise ValueError("A password has at least 8 characters.")
+    if password_hash is None:
+        problems = check_new_password(password or "", password or "", username)
+        if problems:
+            raise ValueError(" ".join(problems))
     if one(db, "SELECT id FROM users WHERE username = ?", [username]):
         raise ValueError(f"The username {username!r} is taken.")
     cursor = db.execute(
@@ -94,6 +103,47 @@ def create_user(db, username, password, role, display_name=None, unit="", phone=
         [username, display_name or username, role, password_hash or hash_password(password), unit, phone, now()],
     )
     return cursor.lastrowid
+
+
+def check_new_password(password, repeat, username):
+    """What is wrong with a new password, as a list of messages (empty when it will do)."""
+    minimum = current_app.config["PASSWORD_MIN_LENGTH"]
+    problems = []
+    if len(password) < minimum:
+        problems.append(f"A password has at least {minimum} characters; a few plain words in a row is fine.")
+    if len(password) > 256:
+        problems.append("A password has at most 256 characters.")
+    if password.strip().lower() == username.lower():
+        problems.append("A password cannot be the username.")
+    if password != repeat:
+        problems.append("The two new passwords are not the same.")
+    return problems
+
+
+def set_password(db, user_id, password_hash):
+    """Store a new password hash, clear any lock-out, and sign the account out everywhere."""
+    db.execute(
+        "UPDATE users SET password_hash = ?, failed_logins = 0, locked_until = NULL,"
+        " session_version = session_version + 1 WHERE id = ?",
+        [password_hash, user_id],
+    )
+
+
+def set_disabled(db, user_id, disabled):
+    """Disable an account or enable it again; True if it changed.
+
+    Disabling signs it out everywhere, takes it off duty and forgets its push
+    subscriptions, so a lost phone stops receiving alerts even if the account
+    comes back.
+    """
+    cursor = db.execute(
+        "UPDATE users SET disabled = ?, session_version = session_version + ? WHERE id = ? AND disabled != ?",
+        [int(disabled), int(disabled), user_id, int(disabled)],
+    )
+    if disabled and cursor.rowcount:
+        db.execute("UPDATE duty SET on_duty = 0 WHERE user_id = ?", [user_id])
+        db.execute("DELETE FROM push_subscriptions WHERE user_id = ?", [user_id])
+    return cursor.rowcount > 0
 
 
 def _safe_next(target):
@@ -172,6 +222,33 @@ def logout():
     return redirect(url_for("auth.login", signed_out=1))
 
 
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    """Change your own password; every other session of yours is signed out."""
+    if request.method == "GET":
+        return render_template("auth/password.html", errors=[])
+    current = request.form.get("current_password", "")[:256]
+    new = request.form.get("new_password", "")
+    repeat = request.form.get("repeat_password", "")
+    db = get_db()
+    errors = check_new_password(new, repeat, current_user.username)
+    if current and new == current:
+        errors.append("The new password must differ from the current one.")
+    # Checked like a sign-in, so guesses here count towards the lock-out too.
+    if not errors and not check_login(db, current_user.username, current):
+        errors.append("Your current password is not right.")
+    if errors:
+        return render_template("auth/password.html", errors=errors), 422
+    with write_transaction(db):
+        set_password(db, current_user.id, hash_password(new))
+        audit.record(db, "password_changed", current_user.username)
+    # This device stays signed in under the new session version.
+    login_user(User(one(db, "SELECT * FROM users WHERE id = ?", [current_user.id])), remember=False)
+    flash("Password changed. Any other device signed in as you has been signed out.")
+    return redirect(url_for("home.index"), 303)
+
+
 @click.group("users", cls=AppGroup)
 def users_cli():
     """Manage accounts."""
@@ -213,12 +290,49 @@ def users_list():
 def users_disable(username):
     """Disable an account: it can no longer sign in and is never alerted."""
     db = connect(current_app.config["DATABASE"])
-    cursor = db.execute("UPDATE users SET disabled = 1 WHERE username = ?", [username])
-    if cursor.rowcount == 0:
+    row = one(db, "SELECT id FROM users WHERE username = ?", [username])
+    if row is None:
         raise click.ClickException(f"No account named {username!r}.")
-    db.execute("UPDATE duty SET on_duty = 0 WHERE user_id = (SELECT id FROM users WHERE username = ?)", [username])
-    audit.record(db, "user_disabled", username, "command line", actor=(None, "cli"))
-    click.echo(f"Disabled {username}.")
+    with write_transaction(db):
+        set_disabled(db, row["id"], True)
+        audit.record(db, "user_disabled", username, "command line", actor=(None, "cli"))
+    click.echo(f"Disabled {username}: signed out everywhere and off duty.")
+
+
+@users_cli.command("enable")
+@click.argument("username")
+def users_enable(username):
+    """Let a disabled account sign in again."""
+    db = connect(current_app.config["DATABASE"])
+    row = one(db, "SELECT id FROM users WHERE username = ?", [username])
+    if row is None:
+        raise click.ClickException(f"No account named {username!r}.")
+    with write_transaction(db):
+        set_disabled(db, row["id"], False)
+        audit.record(db, "user_enabled", username, "command line", actor=(None, "cli"))
+    click.echo(f"Enabled {username}.")
+
+
+@users_cli.command("password")
+@click.argument("username")
+@click.option("--password-file", type=click.File("r"), help="Read the new password from this file's first line.")
+def users_password(username, password_file):
+    """Set a new password for an account, e.g. for the last coordinator; signs it out everywhere."""
+    db = connect(current_app.config["DATABASE"])
+    row = one(db, "SELECT id FROM users WHERE username = ?", [username])
+    if row is None:
+        raise click.ClickException(f"No account named {username!r}.")
+    if password_file:
+        password = password_file.read().strip()
+    else:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    problems = check_new_password(password, password, username)
+    if problems:
+        raise click.ClickException(" ".join(problems))
+    with write_transaction(db):
+        set_password(db, row["id"], hash_password(password))
+        audit.record(db, "password_reset", username, "command line", actor=(None, "cli"))
+    click.echo(f"Set a new password for {username}; any session of theirs is signed out.")
 
 
 def init_app(app):

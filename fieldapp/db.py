@@ -325,6 +325,13 @@ def m007_lookup_indexes(db):
     )
 
 
+@migrations()
+def m008_session_version(db):
+    # Part of every session's user id: raising it signs the account out everywhere,
+    # as after a lost phone, a password change or a disabled account.
+    db["users"].add_column("session_version", int, not_null_default=0)
+
+
 @click.command("migrate")
 @with_appcontext
 def migrate_command():

@@ -41,7 +41,7 @@ def seed_demo(db, passwords_file):
     for username, role, name, unit, phone in DEMO_ACCOUNTS:
         if one(db, "SELECT id FROM users WHERE username = ?", [username]):
             continue
-        saved[username] = secrets.token_urlsafe(9)
+        saved[username] = secrets.token_urlsafe(12)  # 16 characters
         create_user(db, username, saved[username], role, name, unit, phone)
     for username, (volunteered, course, inservice, districts, shifts) in DEMO_ROSTER.items():
         user = one(db, "SELECT id FROM users WHERE username = ?", [username])

@@ -24,7 +24,7 @@ from markupsafe import Markup, escape
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import audit
-from .auth import check_username, create_user, hash_password, role_required
+from .auth import check_username, create_user, hash_password, role_required, set_disabled, set_password
 from .cit_requests import DISPOSITIONS, OPEN_STATES
 from .clock import now
 from .db import ROLES, get_db, one, write_transaction
@@ -128,7 +128,9 @@ def person(db, user_id):
 
 def other_accounts(db):
     """Accounts that are not CIT specialists, so a coordinator can find one to promote."""
-    return list(db.query("SELECT id, username, display_name, role, unit FROM users WHERE role != 'cit' ORDER BY role, display_name"))
+    return list(db.query(
+        "SELECT id, username, display_name, role, unit, disabled FROM users WHERE role != 'cit' ORDER BY role, display_name"
+    ))
 
 
 def parse_day(text):
@@ -855,6 +857,45 @@ def officer(user_id):
             audit.record(db, "roster_updated", target["username"], _describe(values))
     flash(f"Saved {account['display_name']}.")
     return redirect(url_for("program.roster"), 303)
+
+
+def _someone_else(db, user_id, doing):
+    """The account `user_id`, refusing the coordinator's own: they would lock themselves out."""
+    target = person(db, user_id)
+    if target["id"] == current_user.id:
+        abort(400, description=f"You cannot {doing} your own account here; ask another coordinator.")
+    return target
+
+
+@bp.route("/roster/<int:user_id>/password", methods=["POST"])
+@role_required("coordinator")
+def reset_password(user_id):
+    """Give an account a new generated password, shown once, and sign it out everywhere."""
+    db = get_db()
+    target = _someone_else(db, user_id, "reset the password of")
+    password = secrets.token_urlsafe(12)
+    password_hash = hash_password(password)
+    with write_transaction(db):
+        set_password(db, user_id, password_hash)
+        audit.record(db, "password_reset", target["username"])
+    return _created_page([(target["username"], target["display_name"], password)], reset=True)
+
+
+@bp.route("/roster/<int:user_id>/sign-in", methods=["POST"])
+@role_required("coordinator")
+def sign_in_access(user_id):
+    """Disable an account (signed out everywhere, off duty, no alerts) or let it sign in again."""
+    db = get_db()
+    value = request.form.get("disabled")
+    if value not in ("0", "1"):
+        abort(400, description="Say disabled=1 or disabled=0.")
+    target = _someone_else(db, user_id, "disable" if value == "1" else "enable")
+    with write_transaction(db):
+        if set_disabled(db, user_id, value == "1"):
+            audit.record(db, "user_disabled" if value == "1" else "user_enabled", target["username"])
+    flash(f"{target['display_name']} " + ("can no longer sign in, and is signed out everywhere." if value == "1"
+                                          else "can sign in again."))
+    return redirect(url_for("program.officer", user_id=user_id), 303)
 
 
 @bp.route("/roster.csv")

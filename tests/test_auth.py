@@ -118,3 +118,89 @@ def test_seed_demo_creates_one_account_per_role_and_prints_passwords(app, db):
     assert roles == {"officer", "cit", "supervisor", "coordinator"}
     again = app.test_cli_runner().invoke(args=["seed-demo"])
     assert again.output == result.output
+
+
+NEW_PASSWORD = "purple lantern harbour"
+
+
+def change(client, current=PASSWORD, new=NEW_PASSWORD, repeat=None):
+    return client.post("/account/password", data={
+        "current_password": current, "new_password": new, "repeat_password": new if repeat is None else repeat,
+    })
+
+
+def test_changing_your_password_signs_out_your_other_devices_only(make_user, login, app):
+    make_user("ofc.ruiz", "officer")
+    phone, car = login("ofc.ruiz"), login("ofc.ruiz")
+    response = change(phone)
+    assert response.status_code == 303
+    home = phone.get("/")
+    assert home.status_code == 200 and "Password changed" in home.get_data(as_text=True)
+    assert car.get("/").status_code == 302  # the other device is back at the sign-in form
+    fresh = app.test_client()
+    assert fresh.post("/login", data={"username": "ofc.ruiz", "password": PASSWORD}).status_code == 401
+    assert fresh.post("/login", data={"username": "ofc.ruiz", "password": NEW_PASSWORD}).status_code == 302
+
+
+@pytest.mark.parametrize("current, new, repeat, message", [
+    ("wrong-password-here", NEW_PASSWORD, None, "Your current password is not right."),
+    (PASSWORD, "short pass", None, "at least 15 characters"),
+    (PASSWORD, NEW_PASSWORD, "purple lantern harbor", "The two new passwords are not the same."),
+    (PASSWORD, "OFC.RUIZ", None, "cannot be the username"),
+    (PASSWORD, PASSWORD, None, "must differ from the current one"),
+])
+def test_a_bad_password_change_says_why_and_changes_nothing(make_user, login, db, current, new, repeat, message):
+    make_user("ofc.ruiz", "officer")
+    client = login("ofc.ruiz")
+    before = one(db, "SELECT password_hash, session_version FROM users WHERE username = 'ofc.ruiz'")
+    response = change(client, current, new, repeat)
+    assert response.status_code == 422
+    assert message in response.get_data(as_text=True)
+    assert one(db, "SELECT password_hash, session_version FROM users WHERE username = 'ofc.ruiz'") == before
+    assert client.get("/").status_code == 200
+
+
+def test_guessing_the_current_password_counts_towards_the_lock_out(make_user, login, app):
+    make_user("ofc.ruiz", "officer")
+    client = login("ofc.ruiz")
+    for _ in range(5):
+        assert change(client, current="a-wrong-guess-1").status_code == 422
+    assert change(client).status_code == 422  # locked now, even with the right one
+    assert app.test_client().post("/login", data={"username": "ofc.ruiz", "password": PASSWORD}).status_code == 401
+
+
+def test_change_password_needs_sign_in(client):
+    assert client.get("/account/password").status_code == 302
+    assert change(client).headers["Location"].startswith("/login")
+
+
+def test_footer_links_to_change_password(app, client, officer):
+    html = client.get("/").get_data(as_text=True)
+    assert 'href="/account/password"' in html and "Signed in as Ofc. Kim Lee" in html
+    assert 'href="/account/password"' not in app.test_client().get("/login").get_data(as_text=True)
+
+
+def test_a_session_from_before_session_versions_is_signed_out(client, officer):
+    with client.session_transaction() as session:
+        session["_user_id"] = str(officer)  # the bare id older releases stored
+    assert client.get("/").status_code == 302
+
+
+def test_users_cli_password_and_enable(app, make_user, tmp_path, login, auth):
+    make_user("sgt.diaz", "supervisor")
+    desk = login("sgt.diaz")
+    runner = app.test_cli_runner()
+    secret = tmp_path / "pw"
+    secret.write_text(NEW_PASSWORD + "\n")
+    assert runner.invoke(args=["users", "password", "sgt.diaz", "--password-file", str(secret)]).exit_code == 0
+    assert desk.get("/").status_code == 302
+    assert auth.login("sgt.diaz", NEW_PASSWORD).status_code == 302
+    auth.logout()
+    secret.write_text("too short\n")
+    result = runner.invoke(args=["users", "password", "sgt.diaz", "--password-file", str(secret)])
+    assert result.exit_code != 0 and "at least 15 characters" in result.output
+    assert runner.invoke(args=["users", "disable", "sgt.diaz"]).exit_code == 0
+    assert auth.login("sgt.diaz", NEW_PASSWORD).status_code == 401
+    assert runner.invoke(args=["users", "enable", "sgt.diaz"]).exit_code == 0
+    assert auth.login("sgt.diaz", NEW_PASSWORD).status_code == 302
+    assert runner.invoke(args=["users", "enable", "nobody"]).exit_code != 0

@@ -3,13 +3,14 @@ import csv
 import datetime
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from fieldapp import program
 from fieldapp.db import one
-from tests.conftest import offset
+from tests.conftest import PASSWORD, offset
 from tests.test_requests import alerted, ask
 
 # Invented districts; the coordinates are Memphis, where CIT began.
@@ -636,3 +637,64 @@ def test_passwords_are_never_in_the_audit_log(db, coordinator):
     html = coordinator.post("/program/roster/new", data=NEW_OFFICER).get_data(as_text=True)
     password = html.split('<code class="secret">')[1].split("</code>")[0]
     assert password not in json.dumps(audit_actions(db))
+
+
+# ---- Sign-in: a coordinator resets a password or disables an account ----
+
+def test_coordinator_sets_a_new_password_shown_once_and_the_old_one_dies(coordinator, make_user, login, app, db):
+    user_id = make_user("ofc.nash", "officer", display_name="Ofc. Lou Nash")
+    lost_phone = login("ofc.nash")
+    db.execute("UPDATE users SET failed_logins = 3 WHERE id = ?", [user_id])
+    page = coordinator.post(f"/program/roster/{user_id}/password")
+    assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
+    html = page.get_data(as_text=True)
+    password = re.search(r'<code class="secret">([^<]+)</code>', html).group(1)
+    assert "New password" in html and len(password) >= 15
+    assert lost_phone.get("/").status_code == 302
+    fresh = app.test_client()
+    assert fresh.post("/login", data={"username": "ofc.nash", "password": PASSWORD}).status_code == 401
+    assert fresh.post("/login", data={"username": "ofc.nash", "password": password}).status_code == 302
+    assert one(db, "SELECT failed_logins FROM users WHERE id = ?", [user_id])["failed_logins"] == 0
+    assert one(db, "SELECT subject, actor_name FROM audit_log WHERE action = 'password_reset'") == {
+        "subject": "ofc.nash", "actor_name": "lt.ames"}
+
+
+def test_disabling_an_account_signs_it_out_takes_it_off_duty_and_stops_its_alerts(coordinator, specialist, login, app, db):
+    user_id = specialist("cit.vance", offset(500))
+    phone = login("cit.vance")
+    response = coordinator.post(f"/program/roster/{user_id}/sign-in", data={"disabled": "1"})
+    assert response.status_code == 303
+    assert "can no longer sign in" in coordinator.get(response.headers["Location"]).get_data(as_text=True)
+    assert phone.get("/").status_code == 302
+    assert app.test_client().post("/login", data={"username": "cit.vance", "password": PASSWORD}).status_code == 401
+    assert one(db, "SELECT on_duty FROM duty WHERE user_id = ?", [user_id])["on_duty"] == 0
+    assert one(db, "SELECT count(*) AS n FROM push_subscriptions WHERE user_id = ?", [user_id])["n"] == 0
+    assert "Account disabled" in coordinator.get(f"/program/roster/{user_id}").get_data(as_text=True)
+
+    assert coordinator.post(f"/program/roster/{user_id}/sign-in", data={"disabled": "0"}).status_code == 303
+    assert app.test_client().post("/login", data={"username": "cit.vance", "password": PASSWORD}).status_code == 302
+    actions = [r["action"] for r in db.query(
+        "SELECT action FROM audit_log WHERE subject = 'cit.vance' AND action LIKE 'user_%' ORDER BY id")]
+    assert actions == ["user_disabled", "user_enabled"]
+
+
+def test_a_coordinator_cannot_lock_themself_out(coordinator, db):
+    me = one(db, "SELECT id, password_hash FROM users WHERE username = 'lt.ames'")
+    for path, data in ((f"/program/roster/{me['id']}/sign-in", {"disabled": "1"}), (f"/program/roster/{me['id']}/password", {})):
+        response = coordinator.post(path, data=data)
+        assert response.status_code == 400 and "ask another coordinator" in response.get_data(as_text=True)
+    assert one(db, "SELECT id, password_hash FROM users WHERE username = 'lt.ames'") == me
+    assert coordinator.get("/").status_code == 200
+
+
+@pytest.mark.parametrize("data", [{}, {"disabled": "yes"}, {"disabled": "2"}])
+def test_sign_in_access_takes_only_0_or_1(coordinator, make_user, db, data):
+    user_id = make_user("ofc.nash", "officer")
+    response = coordinator.post(f"/program/roster/{user_id}/sign-in", data=data)
+    assert response.status_code == 400 and "disabled=1 or disabled=0" in response.get_data(as_text=True)
+    assert one(db, "SELECT disabled FROM users WHERE id = ?", [user_id])["disabled"] == 0
+
+
+def test_sign_in_actions_on_an_unknown_account_are_404(coordinator):
+    assert coordinator.post("/program/roster/999/password").status_code == 404
+    assert coordinator.post("/program/roster/999/sign-in", data={"disabled": "1"}).status_code == 404

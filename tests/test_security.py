@@ -22,6 +22,7 @@ ACCESS = {
     "pwa.precache": "public",
     "pwa.offline": "public",
     "auth.logout": "public",  # signing out always works, and lands on the sign-in page
+    "auth.change_password": EVERYONE,
     "home.index": EVERYONE,
     "reference.index": EVERYONE,
     "reference.search": EVERYONE,
@@ -49,6 +50,8 @@ ACCESS = {
     "program.roster_active": ("coordinator",),
     "program.new_officer": ("coordinator",),
     "program.officer": ("coordinator",),
+    "program.reset_password": ("coordinator",),
+    "program.sign_in_access": ("coordinator",),
     "program.import_roster": ("coordinator",),
     "program.coverage": ("coordinator", "supervisor"),
     "program.reports": ("coordinator", "supervisor"),
