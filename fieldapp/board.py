@@ -1,11 +1,14 @@
 """The supervisor board: every open request, live, with CIT coverage on duty now."""
-from flask import Blueprint
+import hashlib
+
+from flask import Blueprint, current_app
 
 from .auth import role_required
 from .cit_requests import OPEN_STATES, STATE_LABELS
 from .db import get_db
 from .duty import coverage
-from .htmx import page_or_block, poll_response
+from .formatting import ago
+from .htmx import page_or_block, poll_response_of
 from .program import roster_coverage
 
 bp = Blueprint("board", __name__, url_prefix="/board")
@@ -30,21 +33,36 @@ def open_requests(db):
     )
 
 
-def _board_block():
+# Everything the live block is rendered from; its poll's ETag is a hash of these.
+TEMPLATES = ("board/index.html", "program/_coverage_grid.html", "_csrf.html")
+
+
+def _board_context():
     db = get_db()
-    return page_or_block("board/index.html", "live", rows=open_requests(db), coverage=coverage(db),
-                         shift_coverage=roster_coverage(db), labels=STATE_LABELS)
+    return {"rows": open_requests(db), "coverage": coverage(db), "shift_coverage": roster_coverage(db),
+            "labels": STATE_LABELS}
+
+
+def _shown(context):
+    """What the live block displays: its data, the "4 min" ages, and the templates' own text."""
+    if "fieldapp.board_templates" not in current_app.extensions:
+        env = current_app.jinja_env
+        sources = "".join(env.loader.get_source(env, name)[0] for name in TEMPLATES)
+        current_app.extensions["fieldapp.board_templates"] = hashlib.sha1(sources.encode()).hexdigest()
+    ages = [ago(r["created_at"]) for r in context["rows"]]
+    return (current_app.extensions["fieldapp.board_templates"], ages, context)
 
 
 @bp.route("")
 @role_required("supervisor")
 def index():
     """The board page; its live part polls `live`."""
-    return _board_block()
+    return page_or_block("board/index.html", "live", **_board_context())
 
 
 @bp.route("/live")
 @role_required("supervisor")
 def live():
-    """The polled part of the board; 304 when nothing changed."""
-    return poll_response(_board_block())
+    """The polled part of the board; 304 when nothing it shows changed, without rendering it."""
+    context = _board_context()
+    return poll_response_of(_shown(context), lambda: page_or_block("board/index.html", "live", **context))

@@ -192,6 +192,28 @@ def browser():
         browser.close()
 
 
+class NetworkSwitch:
+    """WSGI middleware that, while `down`, drops every connection unanswered.
+
+    `context.set_offline(True)` does not always cover what a service worker
+    sends on its own (Background Sync), so a test that means "no signal" also
+    takes the network down here, where every request has to pass.
+    """
+
+    def __init__(self, wsgi_app):
+        self.wsgi_app = wsgi_app
+        self.down = False
+
+    def __call__(self, environ, start_response):
+        if self.down and "werkzeug.socket" in environ:
+            import socket
+
+            environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
+            start_response("503 Service Unavailable", [("Content-Length", "0")])
+            return [b""]
+        return self.wsgi_app(environ, start_response)
+
+
 @pytest.fixture
 def live_server(app_config):
     """The app served on 127.0.0.1 with its in-process worker, on the real clock."""
@@ -202,6 +224,8 @@ def live_server(app_config):
     config = dict(app_config, CLOCK=_time.time, WORKER_IN_PROCESS=True, WORKER_POLL_S=0.1, WTF_CSRF_ENABLED=True)
     migrate(connect(config["DATABASE"]))  # before the app starts its worker, which reads the tables
     app = create_app(config)
+    app.network = NetworkSwitch(app.wsgi_app)
+    app.wsgi_app = app.network
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

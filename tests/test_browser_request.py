@@ -142,11 +142,13 @@ def test_request_tapped_with_no_signal_is_queued_then_sent_once(browser, live_se
     page.wait_for_function("() => navigator.serviceWorker.controller !== null")
 
     officer.set_offline(True)
+    live_server.network.down = True
     page.get_by_role("button", name="Request CIT officer").click()
     expect(page.get_by_text("Queued — will send when online.")).to_be_visible(timeout=10_000)
     expect(page.get_by_role("link", name="Call dispatch instead")).to_have_attribute("href", "tel:911")
     assert db.execute("SELECT COUNT(*) FROM cit_requests").fetchone()[0] == 0
 
+    live_server.network.down = False
     officer.set_offline(False)
     page.wait_for_url(re.compile(r".*/requests/\d+$"), timeout=15_000)
     expect(page.locator("#live")).to_contain_text("No CIT officer could be alerted.")
