@@ -1,4 +1,6 @@
 """The supervisor board: open requests live, unanswered ones flagged, coverage on top."""
+import pytest
+
 from tests.conftest import offset
 from tests.test_requests import ask
 
@@ -58,3 +60,65 @@ def test_supervisor_realerts_the_next_nearest(client, officer, specialist, make_
 
 def test_only_supervisors_see_the_board(client, officer):
     assert client.get("/board").status_code == 403
+
+
+POLL = {"HX-Request": "true"}
+
+
+@pytest.fixture
+def watching(client, officer, specialist, make_user, login, districts_for_board):
+    """A supervisor's board with one open request, and a poll that says whether the board changed."""
+    near = specialist("near", offset(1000), district="Central")
+    request_id = ask(client)
+    make_user("sgt.diaz", "supervisor")
+    sgt = login("sgt.diaz")
+    etag = [sgt.get("/board/live", headers=POLL).headers["ETag"]]
+
+    def changed():
+        response = sgt.get("/board/live", headers=dict(POLL, **{"If-None-Match": etag[0]}))
+        etag[0] = response.headers["ETag"]
+        return response.status_code == 200
+
+    return {"changed": changed, "request_id": request_id, "near": near, "sgt": sgt}
+
+
+@pytest.fixture
+def districts_for_board(db):
+    db["districts"].insert({"name": "North", "lat": 35.2, "lon": -90.0}, pk="name", replace=True)
+
+
+def test_an_unchanged_board_poll_is_304_without_rendering(watching, monkeypatch):
+    from fieldapp import board
+
+    renders = []
+    real = board.page_or_block
+    monkeypatch.setattr(board, "page_or_block", lambda *a, **k: renders.append(1) or real(*a, **k))
+    assert not watching["changed"]()
+    assert renders == []
+    assert watching["changed"]() is False
+
+
+def test_the_board_changes_when_anything_it_shows_changes(watching, login, specialist, db, clock):
+    changed, request_id = watching["changed"], watching["request_id"]
+    assert not changed()
+    clock.advance(60)  # "under 1 min" becomes "1 min"
+    assert changed() and not changed()
+    specialist("second", offset(2000), district="North")  # coverage: one more on duty
+    assert changed() and not changed()
+    db.execute("UPDATE outbox SET state = 'failed' WHERE request_id = ?", [request_id])
+    assert changed() and not changed()
+    login("near").post(f"/requests/{request_id}/decline", data={"reason": "too_far"})
+    assert changed() and not changed()
+    db.execute("INSERT INTO roster (user_id, course_completed_on, districts, shifts) VALUES (?, '2025-01-10', 'Central', 'night')",
+               [watching["near"]])  # the coverage grid gains a rostered specialist
+    assert changed() and not changed()
+    login("second").post(f"/requests/{request_id}/accept")
+    assert changed() and not changed()
+
+
+def test_a_compressed_etag_is_recognised(watching):
+    sgt = watching["sgt"]
+    first = sgt.get("/board/live", headers=dict(POLL, **{"Accept-Encoding": "gzip"}))
+    assert first.headers.get("Content-Encoding") == "gzip" and first.headers["ETag"].endswith(':gzip"')
+    again = sgt.get("/board/live", headers=dict(POLL, **{"Accept-Encoding": "gzip", "If-None-Match": first.headers["ETag"]}))
+    assert again.status_code == 304
