@@ -285,16 +285,22 @@ def users_list():
         click.echo(f"{row['username']:<20} {row['role']:<12} {row['display_name']}{flag}")
 
 
-@users_cli.command("disable")
-@click.argument("username")
-def users_disable(username):
-    """Disable an account: it can no longer sign in and is never alerted."""
+def _cli_account(username):
+    """The database and the id of the account `username`, or a command-line error."""
     db = connect(current_app.config["DATABASE"])
     row = one(db, "SELECT id FROM users WHERE username = ?", [username])
     if row is None:
         raise click.ClickException(f"No account named {username!r}.")
+    return db, row["id"]
+
+
+@users_cli.command("disable")
+@click.argument("username")
+def users_disable(username):
+    """Disable an account: it can no longer sign in and is never alerted."""
+    db, user_id = _cli_account(username)
     with write_transaction(db):
-        set_disabled(db, row["id"], True)
+        set_disabled(db, user_id, True)
         audit.record(db, "user_disabled", username, "command line", actor=(None, "cli"))
     click.echo(f"Disabled {username}: signed out everywhere and off duty.")
 
@@ -303,25 +309,19 @@ def users_disable(username):
 @click.argument("username")
 def users_enable(username):
     """Let a disabled account sign in again."""
-    db = connect(current_app.config["DATABASE"])
-    row = one(db, "SELECT id FROM users WHERE username = ?", [username])
-    if row is None:
-        raise click.ClickException(f"No account named {username!r}.")
+    db, user_id = _cli_account(username)
     with write_transaction(db):
-        set_disabled(db, row["id"], False)
+        set_disabled(db, user_id, False)
         audit.record(db, "user_enabled", username, "command line", actor=(None, "cli"))
     click.echo(f"Enabled {username}.")
 
 
 @users_cli.command("password")
 @click.argument("username")
-@click.option("--password-file", type=click.File("r"), help="Read the new password from this file's first line.")
+@click.option("--password-file", type=click.File("r"), help="Read the new password from this file instead of asking.")
 def users_password(username, password_file):
     """Set a new password for an account, e.g. for the last coordinator; signs it out everywhere."""
-    db = connect(current_app.config["DATABASE"])
-    row = one(db, "SELECT id FROM users WHERE username = ?", [username])
-    if row is None:
-        raise click.ClickException(f"No account named {username!r}.")
+    db, user_id = _cli_account(username)
     if password_file:
         password = password_file.read().strip()
     else:
@@ -330,7 +330,7 @@ def users_password(username, password_file):
     if problems:
         raise click.ClickException(" ".join(problems))
     with write_transaction(db):
-        set_password(db, row["id"], hash_password(password))
+        set_password(db, user_id, hash_password(password))
         audit.record(db, "password_reset", username, "command line", actor=(None, "cli"))
     click.echo(f"Set a new password for {username}; any session of theirs is signed out.")
 
