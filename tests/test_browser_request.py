@@ -139,7 +139,10 @@ def test_request_tapped_with_no_signal_is_queued_then_sent_once(browser, live_se
     page = officer.new_page()
     sign_in(page, base, "ofc.lee")
     wait_for_offline_copy(page, "/")
-    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+    # The page that was open while the worker installed may stay uncontrolled
+    # (see the next test); the officer's next visit is controlled.
+    page.reload()
+    wait_until(page, "() => navigator.serviceWorker.controller !== null")
 
     officer.set_offline(True)
     live_server.network.down = True
@@ -153,5 +156,32 @@ def test_request_tapped_with_no_signal_is_queued_then_sent_once(browser, live_se
     page.wait_for_url(re.compile(r".*/requests/\d+$"), timeout=15_000)
     expect(page.locator("#live")).to_contain_text("No CIT officer could be alerted.")
     page.wait_for_timeout(500)  # give a racing Background Sync its chance to send a duplicate
+    assert db.execute("SELECT COUNT(*) FROM cit_requests").fetchone()[0] == 1
+    officer.close()
+
+
+def test_request_from_a_page_no_service_worker_controls_is_still_queued(browser, live_server):
+    base = live_server.base_url
+    db = connect(live_server.config["DATABASE"])
+    with live_server.app_context():
+        create_user(db, "ofc.lee", PASSWORD, "officer", "Ofc. Kim Lee")
+    # As on the first page after the worker installs, before it controls anything.
+    officer = browser.new_context(viewport=PHONE, service_workers="block",
+                                  geolocation={"latitude": SCENE[0], "longitude": SCENE[1]}, permissions=["geolocation"])
+    page = officer.new_page()
+    sign_in(page, base, "ofc.lee")
+    assert page.evaluate("() => navigator.serviceWorker.controller") is None
+
+    officer.set_offline(True)
+    live_server.network.down = True
+    page.get_by_role("button", name="Request CIT officer").click()
+    expect(page.get_by_text("Queued — will send when online.")).to_be_visible(timeout=10_000)
+    expect(page.get_by_text("No signal: the request is queued on this device.")).to_be_visible()
+    assert db.execute("SELECT COUNT(*) FROM cit_requests").fetchone()[0] == 0
+
+    live_server.network.down = False
+    officer.set_offline(False)
+    page.wait_for_url(re.compile(r".*/requests/\d+$"), timeout=15_000)
+    expect(page.locator("#live")).to_contain_text("No CIT officer could be alerted.")
     assert db.execute("SELECT COUNT(*) FROM cit_requests").fetchone()[0] == 1
     officer.close()

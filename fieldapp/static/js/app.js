@@ -129,7 +129,32 @@
       sending = true;
       form.elements.client_id.value = form.elements.client_id.value || newId();
       form.elements.observations.value = JSON.stringify(marks());
-      function send() { form.dataset.ready = "1"; form.requestSubmit ? form.requestSubmit() : form.submit(); }
+      function submit() { form.dataset.ready = "1"; form.requestSubmit ? form.requestSubmit() : form.submit(); }
+      function send() {
+        // A page the service worker controls posts natively; the worker queues the post if it fails.
+        if (navigator.serviceWorker && navigator.serviceWorker.controller) { submit(); return; }
+        // The first page after the worker installed is not controlled yet: post from
+        // here, so that a post that fails can still be queued on the device.
+        var fields = {};
+        new FormData(form).forEach(function (value, key) { fields[key] = value; });
+        fetch(form.getAttribute("action"), { method: "POST", credentials: "same-origin", body: new URLSearchParams(fields) })
+          .then(function (response) {
+            if (response.ok && /^\/requests\/\d+$/.test(new URL(response.url).pathname)) location.href = response.url;
+            else submit(); // the server's own page says what was wrong; the id makes the repeat harmless
+          }, function () {
+            return window.fieldappQueue.add({ client_id: fields.client_id, action: form.getAttribute("action"), fields: fields, queued_at: Date.now() })
+              .then(function () {
+                sending = false;
+                status.textContent = "No signal: the request is queued on this device.";
+                showQueued();
+                if (navigator.serviceWorker) navigator.serviceWorker.ready.then(function (reg) { if (reg.sync) return reg.sync.register("cit-requests"); }).catch(function () {});
+              });
+          })
+          .catch(function () {
+            sending = false;
+            status.textContent = "The request could not be sent or saved on this device. Call dispatch.";
+          });
+      }
       function askWhere(reason) {
         sending = false;
         place.hidden = false;
@@ -264,16 +289,17 @@
 
   // Requests queued offline: show them, and send them when the network returns
   // (the service worker's Background Sync does the same where the browser has it).
+  function showQueued() {
+    var banner = document.querySelector("[data-queued]");
+    return fieldappQueue.all().then(function (entries) { if (banner) banner.hidden = entries.length === 0; return entries; });
+  }
   function setupQueue() {
     if (!window.fieldappQueue || !window.indexedDB) return;
     var banner = document.querySelector("[data-queued]");
-    function show() {
-      return fieldappQueue.all().then(function (entries) { if (banner) banner.hidden = entries.length === 0; return entries; });
-    }
     function flush() {
-      if (!navigator.onLine) return show();
+      if (!navigator.onLine) return showQueued();
       return fieldappQueue.sendAll().then(function (sent) {
-        if (sent.length) location.href = sent[0].url; else show();
+        if (sent.length) location.href = sent[0].url; else showQueued();
       });
     }
     if ("serviceWorker" in navigator) {
@@ -282,7 +308,7 @@
       });
     }
     addEventListener("online", flush);
-    show().then(flush).catch(function () { /* storage blocked: nothing was queued */ });
+    showQueued().then(flush).catch(function () { /* storage blocked: nothing was queued */ });
   }
 
   onReady(function () {
