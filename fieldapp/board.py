@@ -7,7 +7,6 @@ from .auth import role_required
 from .cit_requests import OPEN_STATES, STATE_LABELS
 from .db import get_db
 from .duty import coverage
-from .formatting import ago
 from .htmx import page_or_block, poll_response_of
 from .program import roster_coverage
 
@@ -44,13 +43,16 @@ def _board_context():
 
 
 def _shown(context):
-    """What the live block displays: its data, the "4 min" ages, and the templates' own text."""
+    """What the live block displays: its data and the templates' own text.
+
+    Nothing in it depends on the time of the poll: ages are written as the
+    clock time they started, and the page turns them into "4 min 12 s ago".
+    """
     if "fieldapp.board_templates" not in current_app.extensions:
         env = current_app.jinja_env
         sources = "".join(env.loader.get_source(env, name)[0] for name in TEMPLATES)
         current_app.extensions["fieldapp.board_templates"] = hashlib.sha1(sources.encode()).hexdigest()
-    ages = [ago(r["created_at"]) for r in context["rows"]]
-    return (current_app.extensions["fieldapp.board_templates"], ages, context)
+    return (current_app.extensions["fieldapp.board_templates"], context)
 
 
 @bp.route("")

@@ -108,6 +108,9 @@ def test_the_whole_loop_on_three_phones(browser, live_server, push_service):
     cit_page.get_by_role("button", name="Accept").click()
     expect(cit_page.locator("#live")).to_contain_text("CIT officer en route")
     expect(officer_page.locator("#live")).to_contain_text("Ofc. Jordan Reyes (CIT)", timeout=10_000)
+    # The server sends clock times; the page shows them as time elapsed, ticking.
+    expect(officer_page.locator(".who time")).to_have_text(re.compile(r"^\d+ s ago$|^\d+ min \d+ s ago$"))
+    expect(sgt_page.locator("#board-live time").first).to_have_text(re.compile(r"^\d+ s ago$|^\d+ min \d+ s ago$"))
     expect(sgt_page.locator("#board-live")).to_contain_text("Assigned: Ofc. Jordan Reyes (CIT)", timeout=10_000)
 
     cit_page.get_by_role("button", name="On scene").click()

@@ -191,13 +191,15 @@
     });
   }
 
-  // Elapsed times tick every second between polls.
+  // The server writes the clock time ("03:12:09"), so a polled fragment stays the
+  // same, and 304, from one poll to the next; here it becomes the time elapsed,
+  // ticking every second.
   function tickTimes() {
     var now = Date.now() / 1000;
     document.querySelectorAll("time[data-since]").forEach(function (el) {
       var s = Math.max(0, Math.floor(now - parseFloat(el.dataset.since)));
       var m = Math.floor(s / 60);
-      el.textContent = m ? m + " min " + (s % 60) + " s" : s + " s";
+      el.textContent = (m ? m + " min " + (s % 60) + " s" : s + " s") + " ago";
     });
   }
 
@@ -315,7 +317,7 @@
     setupQueue();
     setupTheme(); setupWorker(); setupNetStatus(); setupChecklist(); rememberTopic(); showRecent();
     setupRequestForm(); setupPolling(); setupAlerts(); syncDutyWatch();
-    document.body.addEventListener("htmx:afterSwap", syncDutyWatch);
+    document.body.addEventListener("htmx:afterSwap", function () { syncDutyWatch(); tickTimes(); });
     tickTimes(); setInterval(tickTimes, 1000);
   });
 })();
