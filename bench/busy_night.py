@@ -162,6 +162,7 @@ class Night:
         self.requests = {}  # id -> {"posted": time.time(), "answered_ms": ..., "closed": bool}
         self.http = {}  # kind -> [ms]
         self.failures = {}  # kind -> count of unexpected answers
+        self.not_modified = {}  # kind -> count of 304 answers
         self.start = None
         self.end_requests = None
 
@@ -179,6 +180,8 @@ class Night:
         ms = (time.monotonic() - t0) * 1000
         with self.lock:
             self.http.setdefault(kind, []).append(ms)
+            if status == 304:
+                self.not_modified[kind] = self.not_modified.get(kind, 0) + 1
             if status not in ok:
                 what = f"{kind} -> {status}"
                 self.failures[what] = self.failures.get(what, 0) + 1
@@ -386,7 +389,8 @@ def main(args):
     result["requests"] = len(night.requests)
     result["first_push"] = {"n": len(waits), "p50_ms": percentile(waits, 50), "p99_ms": percentile(waits, 99),
                             "max_ms": max(waits), "over_1s": sum(w > 1000 for w in waits), "no_alert_push": len(no_push)}
-    result["http"] = {k: {"n": len(v), "p50_ms": percentile(v, 50), "p99_ms": percentile(v, 99), "max_ms": max(v)}
+    result["http"] = {k: {"n": len(v), "p50_ms": percentile(v, 50), "p99_ms": percentile(v, 99), "max_ms": max(v),
+                          "n_304": night.not_modified.get(k, 0)}
                       for k, v in sorted(night.http.items())}
     result["failures"] = night.failures
     result["memory"] = samples
@@ -404,9 +408,9 @@ def main(args):
           f" {fp['over_1s']} over 1 s; {fp['no_alert_push']} without an alert push"
           f"  [target none over 1 s: {'met' if fp['over_1s'] == 0 and fp['no_alert_push'] == 0 else 'MISSED'}]")
     print(f"push service: {len(deliveries)} pushes decrypted, {stats['rejected']} rejected; outbox {result['outbox']}")
-    print(f"{'HTTP':<28}{'n':>7}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}")
+    print(f"{'HTTP':<28}{'n':>7}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'304s':>7}")
     for kind, h in result["http"].items():
-        print(f"{kind:<28}{h['n']:7d}{h['p50_ms']:9.1f}{h['p99_ms']:9.1f}{h['max_ms']:9.1f}")
+        print(f"{kind:<28}{h['n']:7d}{h['p50_ms']:9.1f}{h['p99_ms']:9.1f}{h['max_ms']:9.1f}{h['n_304'] / h['n']:7.0%}")
     print(f"unexpected answers: {night.failures or 'none'}")
     first_mem, last_mem = samples[0], samples[-1]
 
