@@ -362,6 +362,9 @@ def main(args):
         night = Night(base, database, people, specialists, args, rng)
         night.run(tick)
         time.sleep(3)  # the last requests' pushes
+        # Stop sending before counting, so the outbox and the push service agree:
+        # escalations of requests still open would otherwise go on in between.
+        stop(worker, "worker")
         deliveries = stand_in.take_deliveries()
         stats = stand_in.stats()
     finally:

@@ -775,6 +775,7 @@ def _officer_page(form, errors, target=None, status=200):
     return render_template(
         "program/officer.html", form=form, errors=errors, target=target, roles=ROLES, shifts=SHIFTS,
         districts=district_names(db), interval_days=current_app.config["INSERVICE_INTERVAL_DAYS"],
+        sessions=inservice_sessions(db, target["id"]) if target else [],
     ), status
 
 
@@ -857,6 +858,36 @@ def officer(user_id):
             audit.record(db, "roster_updated", target["username"], _describe(values))
     flash(f"Saved {account['display_name']}.")
     return redirect(url_for("program.roster"), 303)
+
+
+def inservice_sessions(db, user_id):
+    """A specialist's in-service training, newest first: [{id, completed_on, title}]."""
+    return list(db.query(
+        "SELECT id, completed_on, title FROM inservice_training WHERE user_id = ? ORDER BY completed_on DESC", [user_id]
+    ))
+
+
+@bp.route("/roster/<int:user_id>/inservice/<int:session_id>", methods=["POST"])
+@role_required("coordinator")
+def inservice_title(user_id, session_id):
+    """Name an in-service session ("Autism awareness, 4 h"); its date is edited with the roster."""
+    db = get_db()
+    target = person(db, user_id)
+    row = one(db, "SELECT id, completed_on FROM inservice_training WHERE id = ? AND user_id = ?", [session_id, user_id])
+    if row is None:
+        abort(404, description="That in-service session is not on this officer's record.")
+    title = " ".join((request.form.get("title") or "").split())
+    if len(title) > 100:
+        abort(400, description="An in-service title has at most 100 characters.")
+    with write_transaction(db):
+        db.execute("UPDATE inservice_training SET title = ? WHERE id = ?", [title, session_id])
+        audit.record(db, "roster_updated", target["username"], f"in-service {row['completed_on']} titled")
+    message = f"Saved the title of the {row['completed_on']} session."
+    if is_htmx():
+        return page_or_block("program/officer.html", "inservice", target=target,
+                            sessions=inservice_sessions(db, user_id), message=message)
+    flash(message)
+    return redirect(url_for("program.officer", user_id=user_id), 303)
 
 
 def _someone_else(db, user_id, doing):

@@ -698,3 +698,33 @@ def test_sign_in_access_takes_only_0_or_1(coordinator, make_user, db, data):
 def test_sign_in_actions_on_an_unknown_account_are_404(coordinator):
     assert coordinator.post("/program/roster/999/password").status_code == 404
     assert coordinator.post("/program/roster/999/sign-in", data={"disabled": "1"}).status_code == 404
+
+
+def test_coordinator_names_an_in_service_session(coordinator, on_roster, db):
+    user_id = on_roster("dana", course="2025-01-10", inservice=["2025-06-01", "2026-03-02"])
+    session = one(db, "SELECT id FROM inservice_training WHERE user_id = ? AND completed_on = '2026-03-02'", [user_id])
+    page = coordinator.get(f"/program/roster/{user_id}").get_data(as_text=True)
+    assert "In-service training" in page and 'value="2026-03-02' not in page  # dates are edited in the roster form
+    response = coordinator.post(f"/program/roster/{user_id}/inservice/{session['id']}",
+                                data={"title": "  Autism awareness,   4 h "}, headers={"HX-Request": "true"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "<html" not in html and 'id="inservice"' in html
+    assert "Saved the title of the 2026-03-02 session." in html and 'value="Autism awareness, 4 h"' in html
+    assert one(db, "SELECT title FROM inservice_training WHERE id = ?", [session["id"]])["title"] == "Autism awareness, 4 h"
+    # Editing the roster keeps the title of a session whose date stays.
+    form = coordinator.get(f"/program/roster/{user_id}").get_data(as_text=True)
+    assert 'value="2025-06-01; 2026-03-02"' in form
+    assert one(db, "SELECT action, detail FROM audit_log WHERE action = 'roster_updated' ORDER BY id DESC LIMIT 1")[
+        "detail"] == "in-service 2026-03-02 titled"
+
+
+def test_an_in_service_title_is_checked_and_scoped_to_its_officer(coordinator, on_roster, db):
+    dana = on_roster("dana", course="2025-01-10", inservice=["2026-03-02"])
+    lee = on_roster("lee", course="2025-01-10", inservice=["2026-03-03"])
+    session = one(db, "SELECT id FROM inservice_training WHERE user_id = ?", [dana])["id"]
+    too_long = coordinator.post(f"/program/roster/{dana}/inservice/{session}", data={"title": "x" * 101})
+    assert too_long.status_code == 400 and "at most 100 characters" in too_long.get_data(as_text=True)
+    assert coordinator.post(f"/program/roster/{lee}/inservice/{session}", data={"title": "Mine now"}).status_code == 404
+    assert one(db, "SELECT title FROM inservice_training WHERE id = ?", [session])["title"] == ""
+    plain = coordinator.post(f"/program/roster/{dana}/inservice/{session}", data={"title": "De-escalation refresher"})
+    assert plain.status_code == 303 and plain.headers["Location"] == f"/program/roster/{dana}"

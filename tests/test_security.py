@@ -52,6 +52,7 @@ ACCESS = {
     "program.officer": ("coordinator",),
     "program.reset_password": ("coordinator",),
     "program.sign_in_access": ("coordinator",),
+    "program.inservice_title": ("coordinator",),
     "program.import_roster": ("coordinator",),
     "program.coverage": ("coordinator", "supervisor"),
     "program.reports": ("coordinator", "supervisor"),
@@ -59,7 +60,7 @@ ACCESS = {
     "program.summary": ("coordinator", "supervisor"),
 }
 # user_id 2 is cit.one, the second account `world` makes.
-SAMPLE = {"slug": "psychosis", "filename": "css/app.css", "username": "cit.one", "action": "realert", "user_id": 2}
+SAMPLE = {"slug": "psychosis", "filename": "css/app.css", "username": "cit.one", "action": "realert", "user_id": 2, "session_id": 1}
 
 
 @pytest.fixture
