@@ -294,14 +294,18 @@ def _cli_account(username):
     return db, row["id"]
 
 
+def _cli_set_disabled(username, disabled):
+    db, user_id = _cli_account(username)
+    with write_transaction(db):
+        set_disabled(db, user_id, disabled)
+        audit.record(db, "user_disabled" if disabled else "user_enabled", username, "command line", actor=(None, "cli"))
+
+
 @users_cli.command("disable")
 @click.argument("username")
 def users_disable(username):
     """Disable an account: it can no longer sign in and is never alerted."""
-    db, user_id = _cli_account(username)
-    with write_transaction(db):
-        set_disabled(db, user_id, True)
-        audit.record(db, "user_disabled", username, "command line", actor=(None, "cli"))
+    _cli_set_disabled(username, True)
     click.echo(f"Disabled {username}: signed out everywhere and off duty.")
 
 
@@ -309,10 +313,7 @@ def users_disable(username):
 @click.argument("username")
 def users_enable(username):
     """Let a disabled account sign in again."""
-    db, user_id = _cli_account(username)
-    with write_transaction(db):
-        set_disabled(db, user_id, False)
-        audit.record(db, "user_enabled", username, "command line", actor=(None, "cli"))
+    _cli_set_disabled(username, False)
     click.echo(f"Enabled {username}.")
 
 
