@@ -45,7 +45,10 @@ class User(UserMixin):
 
 @login_manager.user_loader
 def load_user(session_id):
+    # A bare id is a session from before versions existed: version 0, so it stays
+    # signed in through the upgrade and ends at the account's first change.
     user_id, _, version = str(session_id).partition(":")
+    version = version or "0"
     if not (user_id.isdigit() and version.isdigit()):
         return None
     row = one(get_db(), "SELECT * FROM users WHERE id = ? AND session_version = ?", [int(user_id), int(version)])

@@ -180,9 +180,18 @@ def test_footer_links_to_change_password(app, client, officer):
     assert 'href="/account/password"' not in app.test_client().get("/login").get_data(as_text=True)
 
 
-def test_a_session_from_before_session_versions_is_signed_out(client, officer):
+def test_a_session_from_before_session_versions_lasts_until_the_first_change(client, officer, db, login):
     with client.session_transaction() as session:
         session["_user_id"] = str(officer)  # the bare id older releases stored
+    assert client.get("/").status_code == 200
+    assert change(login("ofc.lee")).status_code == 303
+    assert client.get("/").status_code == 302
+
+
+@pytest.mark.parametrize("session_id", ["", "x", "1:x", "-1:0", "1:0:0", "1:-1"])
+def test_a_malformed_session_id_is_signed_out(client, officer, session_id):
+    with client.session_transaction() as session:
+        session["_user_id"] = session_id
     assert client.get("/").status_code == 302
 
 
