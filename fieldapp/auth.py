@@ -1,10 +1,11 @@
 """Accounts: signing in and out, roles, and the `users` commands."""
 import functools
+import re
 from urllib.parse import urlsplit
 
 import click
 from flask.cli import AppGroup
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -49,10 +50,32 @@ def load_user(session_id):
     # signed in through the upgrade and ends at the account's first change.
     user_id, _, version = str(session_id).partition(":")
     version = version or "0"
-    if not (user_id.isdigit() and version.isdigit()):
+    if not (re.fullmatch(r"[0-9]{1,18}", user_id) and re.fullmatch(r"[0-9]{1,18}", version)):
         return None
     row = one(get_db(), "SELECT * FROM users WHERE id = ? AND session_version = ?", [int(user_id), int(version)])
     return User(row) if row else None
+
+
+@login_manager.unauthorized_handler
+def unauthorized():
+    """Someone not signed in: a page goes to the sign-in form and comes back after it.
+
+    A POST cannot be replayed after signing in, and an htmx swap must not put the
+    sign-in form inside a fragment, so both get a 401 instead: the sign-in form
+    saying nothing was done, with HX-Redirect for htmx. The offline queue treats
+    a 401 to a CIT request as "keep it and send it after sign-in".
+    """
+    if request.method == "GET" and not request.headers.get("HX-Request"):
+        flash(login_manager.login_message)
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    page = _safe_next(urlsplit(request.headers.get("HX-Current-URL", "")).path) or url_for("home.index")
+    response = current_app.make_response((render_template(
+        "auth/login.html", next_url=page, error=None,
+        notice="You were signed out, so that was not done. Sign in, then try again.",
+    ), 401))
+    if request.headers.get("HX-Request"):
+        response.headers["HX-Redirect"] = url_for("auth.login", next=page)
+    return response
 
 
 def role_required(*roles):
@@ -206,6 +229,7 @@ def login():
         db = get_db()
         row = check_login(db, username, password) if username and password else None
         if row:
+            session.clear()  # no session id or CSRF token from before sign-in carries over
             login_user(User(row), remember=False)
             audit.record(db, "login", username, actor=(row["id"], row["username"]))
             return redirect(next_url or url_for("home.index"))
@@ -221,6 +245,7 @@ def logout():
     if current_user.is_authenticated:
         audit.record(get_db(), "logout", current_user.username)
     logout_user()
+    session.clear()
     flash("You are signed out.")
     return redirect(url_for("auth.login", signed_out=1))
 
@@ -240,14 +265,22 @@ def change_password():
         errors.append("The new password must differ from the current one.")
     # Checked like a sign-in, so guesses here count towards the lock-out too.
     if not errors and not check_login(db, current_user.username, current):
-        errors.append("Your current password is not right.")
+        audit.record(db, "password_change_failed", current_user.username)
+        locked = one(db, "SELECT locked_until FROM users WHERE id = ?", [current_user.id])["locked_until"]
+        minutes = current_app.config["LOGIN_LOCK_SECONDS"] // 60
+        errors.append(f"Too many wrong passwords: try again in {minutes} minutes, or ask a coordinator."
+                      if locked and locked > now() else "Your current password is not right.")
     if errors:
         return render_template("auth/password.html", errors=errors), 422
     with write_transaction(db):
         set_password(db, current_user.id, hash_password(new))
         audit.record(db, "password_changed", current_user.username)
-    # This device stays signed in under the new session version.
-    login_user(User(one(db, "SELECT * FROM users WHERE id = ?", [current_user.id])), remember=False)
+        # Read inside the transaction: a change made at once on another device
+        # must not leave this one holding a version that is no longer current.
+        row = one(db, "SELECT * FROM users WHERE id = ?", [current_user.id])
+    # This device stays signed in, in a new session under the new version.
+    session.clear()
+    login_user(User(row), remember=False)
     flash("Password changed. Any other device signed in as you has been signed out.")
     return redirect(url_for("home.index"), 303)
 
@@ -298,26 +331,33 @@ def _cli_account(username):
 
 
 def _cli_set_disabled(username, disabled):
+    """Disable or enable `username`; False when it already was."""
     db, user_id = _cli_account(username)
     with write_transaction(db):
-        set_disabled(db, user_id, disabled)
-        audit.record(db, "user_disabled" if disabled else "user_enabled", username, "command line", actor=(None, "cli"))
+        changed = set_disabled(db, user_id, disabled)
+        if changed:
+            audit.record(db, "user_disabled" if disabled else "user_enabled", username, "command line", actor=(None, "cli"))
+    return changed
 
 
 @users_cli.command("disable")
 @click.argument("username")
 def users_disable(username):
     """Disable an account: it can no longer sign in and is never alerted."""
-    _cli_set_disabled(username, True)
-    click.echo(f"Disabled {username}: signed out everywhere and off duty.")
+    if _cli_set_disabled(username, True):
+        click.echo(f"Disabled {username}: signed out everywhere and off duty.")
+    else:
+        click.echo(f"{username} was already disabled.")
 
 
 @users_cli.command("enable")
 @click.argument("username")
 def users_enable(username):
     """Let a disabled account sign in again."""
-    _cli_set_disabled(username, False)
-    click.echo(f"Enabled {username}.")
+    if _cli_set_disabled(username, False):
+        click.echo(f"Enabled {username}.")
+    else:
+        click.echo(f"{username} was not disabled.")
 
 
 @users_cli.command("password")

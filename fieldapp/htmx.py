@@ -7,7 +7,8 @@ them), so views set HX-* response headers directly (see request_pages.py).
 import hashlib
 import re
 
-from flask import make_response, render_template, request
+from flask import make_response, render_template, request, session
+from flask_wtf.csrf import generate_csrf
 from htmx_flask import Htmx
 from jinja2_fragments.flask import render_block
 
@@ -38,22 +39,31 @@ def poll_response(html):
     (WTF_CSRF_TIME_LIMIT is None; the idle timeout bounds the session).
     """
     body = html.encode() if isinstance(html, str) else html
-    return _poll(hashlib.sha1(CSRF_VALUE.sub(rb"\1\2", body)).hexdigest(), lambda: html)
+    return _poll(CSRF_VALUE.sub(rb"\1\2", body), lambda: html)
 
 
 def poll_response_of(shown, render):
     """A polled fragment keyed by `shown`, every value it displays: an unchanged
     poll is answered 304 before `render` is called, which saves the template's
     CPU on a big fragment polled by many screens."""
-    return _poll(hashlib.sha1(repr(shown).encode()).hexdigest(), render)
+    return _poll(repr(shown).encode(), render)
 
 
-def _poll(etag, render):
+def _poll(shown, render):
+    # The key also holds whether this is the fragment or the whole page (one URL
+    # serves both), and the session's CSRF secret: a copy the browser cached under
+    # an earlier session has that session's tokens in its forms, and must not be
+    # reused after signing in again.
+    generate_csrf()  # makes the session's secret now if the render would make it later
+    digest = hashlib.sha1(shown)
+    digest.update(f"|{is_htmx()}|{session.get('csrf_token', '')}".encode())
+    etag = digest.hexdigest()
     # flask-compress sends the ETag back with its encoding appended ("…:gzip").
     tags = request.if_none_match
     unchanged = tags.star_tag or any(t == etag or t.startswith(etag + ":") for t in tags.as_set())
     response = make_response("" if unchanged else render(), 304 if unchanged else 200)
     response.headers["Cache-Control"] = "no-cache, private"
+    response.vary.add("HX-Request")
     response.set_etag(etag)
     return response
 

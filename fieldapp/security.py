@@ -60,7 +60,7 @@ def enforce_idle_timeout():
     limit = current_app.config["SESSION_IDLE_MINUTES"] * 60
     if seen is not None and t - seen > limit:
         logout_user()
-        session.pop("seen", None)
+        session.clear()  # a new session and CSRF token from the next sign-in on
         if request.method == "GET" and not request.headers.get("HX-Request"):
             flash("You were signed out after a period of inactivity. Sign in to carry on where you were.")
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
@@ -73,9 +73,9 @@ def enforce_idle_timeout():
 def init_app(app):
     """Install CSRF protection, the headers, the cookie policy and the idle timeout."""
     app.config.setdefault("SESSION_IDLE_MINUTES", 30)
-    # A token lives as long as its session, which the idle timeout already ends;
-    # Flask-WTF's default of one hour would fail a form on a board left open
-    # and polled for longer than that.
+    # A token lives as long as its session, which sign-in, sign-out and the idle
+    # timeout all clear; Flask-WTF's default of one hour would fail a form on a
+    # board left open and polled for longer than that.
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
     app.session_interface = SessionInterface()
     csrf.init_app(app)

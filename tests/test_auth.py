@@ -5,6 +5,7 @@ import pytest
 
 from fieldapp.db import one
 from tests.conftest import PASSWORD
+from tests.test_requests import ask
 
 
 def test_login_page_has_the_labelled_form(client):
@@ -170,8 +171,56 @@ def test_guessing_the_current_password_counts_towards_the_lock_out(make_user, lo
 
 
 def test_change_password_needs_sign_in(client):
-    assert client.get("/account/password").status_code == 302
-    assert change(client).headers["Location"].startswith("/login")
+    assert client.get("/account/password").headers["Location"] == "/login?next=/account/password"
+    refused = change(client)
+    assert refused.status_code == 401 and "You were signed out, so that was not done." in refused.get_data(as_text=True)
+
+
+def test_a_post_after_sign_out_gets_the_sign_in_form_not_a_redirect_it_cannot_replay(client, officer, clock, db):
+    client.get("/")
+    clock.advance(31 * 60)  # idle past the lock-out
+    response = client.post("/requests", data={"location_text": "Invented Park"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 401 and '<input type="hidden" name="next" value="/">' in html
+    assert "Sign in, then try again." in html
+    assert db.execute("SELECT COUNT(*) FROM cit_requests").fetchone()[0] == 0
+
+
+def test_an_htmx_poll_after_sign_out_is_sent_to_the_sign_in_page(client, officer, clock):
+    request_id = ask(client)
+    clock.advance(31 * 60)
+    response = client.get(f"/requests/{request_id}/live",
+                          headers={"HX-Request": "true", "HX-Current-URL": f"http://localhost/requests/{request_id}"})
+    assert response.status_code == 401
+    assert response.headers["HX-Redirect"] == f"/login?next=/requests/{request_id}"
+
+
+def test_failed_password_changes_are_audited_and_say_when_the_account_is_locked(make_user, login, db):
+    make_user("ofc.ruiz", "officer")
+    client = login("ofc.ruiz")
+    for _ in range(5):
+        change(client, current="a-wrong-guess-1")
+    locked = change(client)
+    assert "Too many wrong passwords: try again in 15 minutes" in locked.get_data(as_text=True)
+    assert db.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'password_change_failed'").fetchone()[0] == 6
+
+
+def test_signing_in_and_out_starts_a_new_session_and_csrf_token(app_config, make_user):
+    from fieldapp import create_app
+
+    app = create_app(dict(app_config, WTF_CSRF_ENABLED=True))
+    make_user("ofc.ruiz", "officer")
+    make_user("ofc.bell", "officer")
+    client = app.test_client()
+    planted = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").get_data(as_text=True)).group(1)
+    assert client.post("/login", data={"username": "ofc.ruiz", "password": PASSWORD, "csrf_token": planted}).status_code == 302
+    refused = client.post("/requests", data={"location_text": "Invented Park", "csrf_token": planted})
+    assert refused.status_code == 400  # the token from before sign-in died with that session
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/").get_data(as_text=True)).group(1)
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 302
+    fresh = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").get_data(as_text=True)).group(1)
+    assert client.post("/login", data={"username": "ofc.bell", "password": PASSWORD, "csrf_token": fresh}).status_code == 302
+    assert client.post("/requests", data={"location_text": "Invented Park", "csrf_token": token}).status_code == 400
 
 
 def test_footer_links_to_change_password(app, client, officer):

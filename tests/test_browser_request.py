@@ -11,6 +11,7 @@ from fieldapp.auth import create_user
 from fieldapp.db import connect
 from fieldapp.push import application_server_key, load_or_create_vapid
 from tests.conftest import PASSWORD, SCENE, offset, sign_in, wait_until
+from tests.test_browser_reference import wait_for_offline_copy
 
 pytestmark = pytest.mark.browser
 PHONE = {"width": 360, "height": 640}
@@ -132,8 +133,6 @@ def test_the_whole_loop_on_three_phones(browser, live_server, push_service):
 
 
 def test_request_tapped_with_no_signal_is_queued_then_sent_once(browser, live_server):
-    from tests.test_browser_reference import wait_for_offline_copy
-
     base = live_server.base_url
     db = connect(live_server.config["DATABASE"])
     with live_server.app_context():
@@ -184,6 +183,38 @@ def test_request_from_a_page_no_service_worker_controls_is_still_queued(browser,
 
     live_server.network.down = False
     officer.set_offline(False)
+    page.wait_for_url(re.compile(r".*/requests/\d+$"), timeout=15_000)
+    expect(page.locator("#live")).to_contain_text("No CIT officer could be alerted.")
+    assert db.execute("SELECT COUNT(*) FROM cit_requests").fetchone()[0] == 1
+    officer.close()
+
+
+@pytest.mark.parametrize("service_workers", ["allow", "block"])
+def test_request_tapped_after_the_idle_lock_goes_out_after_signing_in(browser, live_server, service_workers):
+    base = live_server.base_url
+    db = connect(live_server.config["DATABASE"])
+    with live_server.app_context():
+        create_user(db, "ofc.lee", PASSWORD, "officer", "Ofc. Kim Lee")
+    officer = browser.new_context(viewport=PHONE, service_workers=service_workers,
+                                  geolocation={"latitude": SCENE[0], "longitude": SCENE[1]}, permissions=["geolocation"])
+    page = officer.new_page()
+    sign_in(page, base, "ofc.lee")
+    if service_workers == "allow":
+        wait_for_offline_copy(page, "/")
+        page.reload()
+        wait_until(page, "() => navigator.serviceWorker.controller !== null")
+    # The home screen left open past the idle lock, then a crisis.
+    live_server.config["SESSION_IDLE_MINUTES"] = 1 / 60
+    page.wait_for_timeout(1500)
+    page.get_by_role("button", name="Request CIT officer").click()
+    page.wait_for_url(re.compile(r".*/login\?next=/&queued=1$"))
+    expect(page.get_by_text("Your CIT request is saved on this device.")).to_be_visible()
+    assert db.execute("SELECT COUNT(*) FROM cit_requests").fetchone()[0] == 0
+
+    live_server.config["SESSION_IDLE_MINUTES"] = 30
+    page.get_by_label("Username").fill("ofc.lee")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(re.compile(r".*/requests/\d+$"), timeout=15_000)
     expect(page.locator("#live")).to_contain_text("No CIT officer could be alerted.")
     assert db.execute("SELECT COUNT(*) FROM cit_requests").fetchone()[0] == 1

@@ -125,6 +125,7 @@ def test_csrf_token_is_required_for_every_change(app_config, make_user):
     assert refused.status_code == 400 and "CSRF token is missing" in refused.get_data(as_text=True)
     make_user("ofc.lee", "officer")
     assert client.post("/login", data={"username": "ofc.lee", "password": PASSWORD, "csrf_token": token}).status_code == 302
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/").get_data(as_text=True)).group(1)
     assert client.post("/requests", data={"location_text": "Invented Park"}).status_code == 400
     ok = client.post("/requests", data={"location_text": "Invented Park"}, headers={"X-CSRFToken": token})
     assert ok.status_code == 303
@@ -136,6 +137,8 @@ def csrf_client(app, username=None):
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").get_data(as_text=True)).group(1)
     if username:
         assert client.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": token}).status_code == 302
+        # Signing in starts a new session, with a new token.
+        token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/").get_data(as_text=True)).group(1)
     return client, token
 
 
@@ -172,6 +175,31 @@ def test_board_poll_is_304_with_csrf_on_though_tokens_are_re_signed(app_config, 
     assert officer.post("/requests/1/cancel", data={"reason": "sent_in_error"}, headers={"X-CSRFToken": token}).status_code in (200, 303)
     changed = sgt.get("/board/live", headers=dict(poll, **{"If-None-Match": first.headers["ETag"]}))
     assert changed.status_code == 200
+
+
+def test_request_status_poll_is_304_with_csrf_on_though_its_forms_tokens_are_re_signed(app_config, make_user, monkeypatch):
+    app = create_app(dict(app_config, WTF_CSRF_ENABLED=True))
+    make_user("ofc.lee", "officer")
+    officer, token = csrf_client(app, "ofc.lee")
+    created = officer.post("/requests", data={"location_text": "Invented Park"}, headers={"X-CSRFToken": token})
+    live = created.headers["Location"] + "/live"
+    signed_at(monkeypatch, time.time())
+    first = officer.get(live, headers={"HX-Request": "true"})
+    assert 'name="csrf_token"' in first.get_data(as_text=True)  # the requester's Stabilised and Cancel forms
+    signed_at(monkeypatch, time.time() + 5)
+    assert officer.get(live, headers={"HX-Request": "true", "If-None-Match": first.headers["ETag"]}).status_code == 304
+
+
+def test_a_poll_cached_under_another_session_or_as_the_whole_page_is_not_reused(app_config, make_user):
+    app = create_app(dict(app_config, WTF_CSRF_ENABLED=True))
+    make_user("sgt.diaz", "supervisor")
+    sgt, _ = csrf_client(app, "sgt.diaz")
+    fragment = sgt.get("/board/live", headers={"HX-Request": "true"})
+    assert "HX-Request" in fragment.headers["Vary"]
+    whole = sgt.get("/board/live", headers={"If-None-Match": fragment.headers["ETag"]})
+    assert whole.status_code == 200 and "<html" in whole.get_data(as_text=True)
+    again, _ = csrf_client(app, "sgt.diaz")  # signed in afresh: a new session
+    assert again.get("/board/live", headers={"HX-Request": "true", "If-None-Match": fragment.headers["ETag"]}).status_code == 200
 
 
 def test_security_headers_on_every_response(client, officer):

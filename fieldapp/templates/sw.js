@@ -83,20 +83,35 @@ async function networkFirst(request, cacheName) {
   }
 }
 
-// A CIT request posted with no network is queued on the device, not lost.
+// A CIT request posted with no network is queued on the device, not lost; so is
+// one posted after the idle lock signed the officer out, and it goes after sign-in.
 async function postOrQueue(request) {
   const copy = request.clone();
-  try {
-    return await fetch(request);
-  } catch (err) {
+  async function queue() {
     const form = await copy.formData();
     const fields = {};
     for (const [key, value] of form.entries()) fields[key] = value;
     if (!fields.client_id) fields.client_id = self.crypto.randomUUID();
     await fieldappQueue.add({ client_id: fields.client_id, action: REQUESTS_URL, fields, queued_at: Date.now() });
+  }
+  let response;
+  try {
+    // One bar of signal can hold a post for minutes: after 10 s it is queued instead
+    // (if the slow one got through after all, the id makes the queued copy a repeat).
+    response = await Promise.race([
+      fetch(request),
+      new Promise((resolve, reject) => setTimeout(() => reject(new Error("timeout")), 10000)),
+    ]);
+  } catch (err) {
+    await queue();
     if (self.registration.sync) await self.registration.sync.register("cit-requests").catch(() => {});
     return Response.redirect("/", 303);
   }
+  if (response.status === 401) {
+    await queue();
+    return Response.redirect("/login?next=/&queued=1", 303);
+  }
+  return response;
 }
 
 async function sendQueued() {

@@ -137,18 +137,28 @@
         // here, so that a post that fails can still be queued on the device.
         var fields = {};
         new FormData(form).forEach(function (value, key) { fields[key] = value; });
-        fetch(form.getAttribute("action"), { method: "POST", credentials: "same-origin", body: new URLSearchParams(fields) })
+        function queue() {
+          return window.fieldappQueue.add({ client_id: fields.client_id, action: form.getAttribute("action"), fields: fields, queued_at: Date.now() });
+        }
+        // One bar of signal can hold a post for minutes: after 10 s it is queued instead
+        // (if the slow one got through after all, the id makes the queued copy a repeat).
+        var controller = window.AbortController ? new AbortController() : null;
+        var timer = controller && setTimeout(function () { controller.abort(); }, 10000);
+        fetch(form.getAttribute("action"), { method: "POST", credentials: "same-origin", body: new URLSearchParams(fields), signal: controller && controller.signal })
           .then(function (response) {
-            if (response.ok && /^\/requests\/\d+$/.test(new URL(response.url).pathname)) location.href = response.url;
-            else submit(); // the server's own page says what was wrong; the id makes the repeat harmless
+            clearTimeout(timer);
+            if (response.ok && /^\/requests\/\d+$/.test(new URL(response.url).pathname)) { location.href = response.url; return; }
+            // Signed out (the idle lock): keep it, and it goes out as soon as they sign in.
+            if (response.status === 401) return queue().then(function () { location.href = "/login?next=/&queued=1"; });
+            submit(); // the server's own page says what was wrong; the id makes the repeat harmless
           }, function () {
-            return window.fieldappQueue.add({ client_id: fields.client_id, action: form.getAttribute("action"), fields: fields, queued_at: Date.now() })
-              .then(function () {
-                sending = false;
-                status.textContent = "No signal: the request is queued on this device.";
-                showQueued();
-                if (navigator.serviceWorker) navigator.serviceWorker.ready.then(function (reg) { if (reg.sync) return reg.sync.register("cit-requests"); }).catch(function () {});
-              });
+            clearTimeout(timer);
+            return queue().then(function () {
+              sending = false;
+              status.textContent = "No signal: the request is queued on this device.";
+              showQueued();
+              if (navigator.serviceWorker) navigator.serviceWorker.ready.then(function (reg) { if (reg.sync) return reg.sync.register("cit-requests"); }).catch(function () {});
+            });
           })
           .catch(function () {
             sending = false;
@@ -300,7 +310,8 @@
     var banner = document.querySelector("[data-queued]");
     function flush() {
       if (!navigator.onLine) return showQueued();
-      return fieldappQueue.sendAll().then(function (sent) {
+      // This page's token: one queued before a sign-in belongs to a session that has ended.
+      return fieldappQueue.sendAll(csrfHeaders()["X-CSRFToken"]).then(function (sent) {
         if (sent.length) location.href = sent[0].url; else showQueued();
       });
     }

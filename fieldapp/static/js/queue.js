@@ -31,12 +31,15 @@ var fieldappQueue = (function () {
   function remove(id) { return run("readwrite", function (s) { return s.delete(id); }); }
 
   // Send every queued request; resolves to [{client_id, url}] for those the server took.
-  function sendAll() {
+  // `csrfToken`, when the page gives one, replaces the token saved with each entry.
+  function sendAll(csrfToken) {
     return all().then(function (entries) {
       return Promise.all(entries.map(function (entry) {
+        var fields = Object.assign({}, entry.fields);
+        if (csrfToken) fields.csrf_token = csrfToken;
         return fetch(entry.action, {
           method: "POST", credentials: "same-origin", redirect: "follow",
-          body: new URLSearchParams(entry.fields),
+          body: new URLSearchParams(fields),
         }).then(function (response) {
           var path = new URL(response.url).pathname;
           if (response.ok && /^\/requests\/\d+$/.test(path)) {
