@@ -891,10 +891,13 @@ def inservice_title(user_id, session_id):
 
 
 def _someone_else(db, user_id, doing):
-    """The account `user_id`, refusing the coordinator's own: they would lock themselves out."""
+    """The account `user_id`, refusing the coordinator's own (they would lock
+    themselves out) and any post without its confirming tick."""
     target = person(db, user_id)
     if target["id"] == current_user.id:
         abort(400, description=f"You cannot {doing} your own account here; ask another coordinator.")
+    if request.form.get("confirm") != "yes":
+        abort(400, description="Tick the box to confirm: this signs the officer out everywhere. Nothing was changed.")
     return target
 
 

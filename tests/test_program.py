@@ -645,7 +645,7 @@ def test_coordinator_sets_a_new_password_shown_once_and_the_old_one_dies(coordin
     user_id = make_user("ofc.nash", "officer", display_name="Ofc. Lou Nash")
     lost_phone = login("ofc.nash")
     db.execute("UPDATE users SET failed_logins = 3 WHERE id = ?", [user_id])
-    page = coordinator.post(f"/program/roster/{user_id}/password")
+    page = coordinator.post(f"/program/roster/{user_id}/password", data={"confirm": "yes"})
     assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
     html = page.get_data(as_text=True)
     password = re.search(r'<code class="secret">([^<]+)</code>', html).group(1)
@@ -662,7 +662,7 @@ def test_coordinator_sets_a_new_password_shown_once_and_the_old_one_dies(coordin
 def test_disabling_an_account_signs_it_out_takes_it_off_duty_and_stops_its_alerts(coordinator, specialist, login, app, db):
     user_id = specialist("cit.vance", offset(500))
     phone = login("cit.vance")
-    response = coordinator.post(f"/program/roster/{user_id}/sign-in", data={"disabled": "1"})
+    response = coordinator.post(f"/program/roster/{user_id}/sign-in", data={"disabled": "1", "confirm": "yes"})
     assert response.status_code == 303
     assert "can no longer sign in" in coordinator.get(response.headers["Location"]).get_data(as_text=True)
     assert phone.get("/").status_code == 302
@@ -671,7 +671,7 @@ def test_disabling_an_account_signs_it_out_takes_it_off_duty_and_stops_its_alert
     assert one(db, "SELECT count(*) AS n FROM push_subscriptions WHERE user_id = ?", [user_id])["n"] == 0
     assert "Account disabled" in coordinator.get(f"/program/roster/{user_id}").get_data(as_text=True)
 
-    assert coordinator.post(f"/program/roster/{user_id}/sign-in", data={"disabled": "0"}).status_code == 303
+    assert coordinator.post(f"/program/roster/{user_id}/sign-in", data={"disabled": "0", "confirm": "yes"}).status_code == 303
     assert app.test_client().post("/login", data={"username": "cit.vance", "password": PASSWORD}).status_code == 302
     actions = [r["action"] for r in db.query(
         "SELECT action FROM audit_log WHERE subject = 'cit.vance' AND action LIKE 'user_%' ORDER BY id")]
@@ -696,7 +696,7 @@ def test_sign_in_access_takes_only_0_or_1(coordinator, make_user, db, data):
 
 
 def test_sign_in_actions_on_an_unknown_account_are_404(coordinator):
-    assert coordinator.post("/program/roster/999/password").status_code == 404
+    assert coordinator.post("/program/roster/999/password", data={"confirm": "yes"}).status_code == 404
     assert coordinator.post("/program/roster/999/sign-in", data={"disabled": "1"}).status_code == 404
 
 
@@ -711,11 +711,14 @@ def test_coordinator_names_an_in_service_session(coordinator, on_roster, db):
     assert response.status_code == 200 and "<html" not in html and 'id="inservice"' in html
     assert "Saved the title of the 2026-03-02 session." in html and 'value="Autism awareness, 4 h"' in html
     assert one(db, "SELECT title FROM inservice_training WHERE id = ?", [session["id"]])["title"] == "Autism awareness, 4 h"
-    # Editing the roster keeps the title of a session whose date stays.
-    form = coordinator.get(f"/program/roster/{user_id}").get_data(as_text=True)
-    assert 'value="2025-06-01; 2026-03-02"' in form
-    assert one(db, "SELECT action, detail FROM audit_log WHERE action = 'roster_updated' ORDER BY id DESC LIMIT 1")[
-        "detail"] == "in-service 2026-03-02 titled"
+    # Saving the roster form keeps the title of a session whose date stays.
+    saved = coordinator.post(f"/program/roster/{user_id}", data={
+        "display_name": "Ofc. Dana", "role": "cit", "course_completed_on": "2025-01-10",
+        "inservice_dates": "2025-06-01; 2026-03-02", "active": "yes"})
+    assert saved.status_code == 303
+    assert one(db, "SELECT title FROM inservice_training WHERE id = ?", [session["id"]])["title"] == "Autism awareness, 4 h"
+    assert one(db, "SELECT subject, actor_name FROM audit_log WHERE detail = 'in-service 2026-03-02 titled'") == {
+        "subject": "dana", "actor_name": "lt.ames"}
 
 
 def test_an_in_service_title_is_checked_and_scoped_to_its_officer(coordinator, on_roster, db):
@@ -728,3 +731,14 @@ def test_an_in_service_title_is_checked_and_scoped_to_its_officer(coordinator, o
     assert one(db, "SELECT title FROM inservice_training WHERE id = ?", [session])["title"] == ""
     plain = coordinator.post(f"/program/roster/{dana}/inservice/{session}", data={"title": "De-escalation refresher"})
     assert plain.status_code == 303 and plain.headers["Location"] == f"/program/roster/{dana}"
+
+
+@pytest.mark.parametrize("path, data", [("password", {}), ("sign-in", {"disabled": "1"}), ("sign-in", {"disabled": "1", "confirm": "no"})])
+def test_reset_and_disable_need_the_confirming_tick(coordinator, make_user, login, db, path, data):
+    user_id = make_user("ofc.nash", "officer")
+    phone = login("ofc.nash")
+    before = one(db, "SELECT password_hash, disabled, session_version FROM users WHERE id = ?", [user_id])
+    response = coordinator.post(f"/program/roster/{user_id}/{path}", data=data)
+    assert response.status_code == 400 and "Tick the box to confirm" in response.get_data(as_text=True)
+    assert one(db, "SELECT password_hash, disabled, session_version FROM users WHERE id = ?", [user_id]) == before
+    assert phone.get("/").status_code == 200
