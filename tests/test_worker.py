@@ -179,6 +179,7 @@ def test_kill_9_during_a_pending_escalation_and_it_still_fires(tmp_path, make_us
         session = requests.Session()
         token = re.search(r'name="csrf_token" value="([^"]+)"', session.get(base + "/login").text).group(1)
         session.post(base + "/login", data={"username": "ofc.kill", "password": PASSWORD, "csrf_token": token})
+        token = re.search(r'name="csrf_token" value="([^"]+)"', session.get(base + "/").text).group(1)  # a new session's
         created = session.post(
             base + "/requests", data={"lat": SCENE[0], "lon": SCENE[1], "csrf_token": token}, allow_redirects=False
         )
