@@ -56,6 +56,8 @@ def test_offline_search_finds_titles_from_the_saved_index(officer_page, live_ser
     page = officer_page
     sign_in(page, live_server.base_url, "ofc.lee")
     wait_for_offline_copy(page, "/reference/titles.json")
+    # Even the page that was open while the worker installed is controlled, so searches offline.
+    wait_until(page, "() => navigator.serviceWorker.controller !== null")
     page.context.set_offline(True)
     page.get_by_label("Search the reference").fill("suicide")
     page.get_by_text("Offline: searching titles only.").wait_for()

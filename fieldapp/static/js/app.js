@@ -39,6 +39,7 @@
     navigator.serviceWorker.register(body.dataset.sw, { scope: "/" }).then(function () {
       return navigator.serviceWorker.ready;
     }).then(function (reg) {
+      if (!navigator.serviceWorker.controller && reg.active) reg.active.postMessage({ type: "claim" });
       var message = body.dataset.signedIn === "1"
         ? { type: "precache-pages", url: body.dataset.precache }
         : (location.search.indexOf("signed_out=1") >= 0 ? { type: "forget-pages" } : null);
