@@ -330,34 +330,29 @@ def _cli_account(username):
     return db, row["id"]
 
 
-def _cli_set_disabled(username, disabled):
-    """Disable or enable `username`; False when it already was."""
+def _cli_set_disabled(username, disabled, done, unchanged):
+    """Disable or enable `username`, and say which happened."""
     db, user_id = _cli_account(username)
     with write_transaction(db):
         changed = set_disabled(db, user_id, disabled)
         if changed:
             audit.record(db, "user_disabled" if disabled else "user_enabled", username, "command line", actor=(None, "cli"))
-    return changed
+    click.echo(done if changed else unchanged)
 
 
 @users_cli.command("disable")
 @click.argument("username")
 def users_disable(username):
     """Disable an account: it can no longer sign in and is never alerted."""
-    if _cli_set_disabled(username, True):
-        click.echo(f"Disabled {username}: signed out everywhere and off duty.")
-    else:
-        click.echo(f"{username} was already disabled.")
+    _cli_set_disabled(username, True, f"Disabled {username}: signed out everywhere and off duty.",
+                      f"{username} was already disabled.")
 
 
 @users_cli.command("enable")
 @click.argument("username")
 def users_enable(username):
     """Let a disabled account sign in again."""
-    if _cli_set_disabled(username, False):
-        click.echo(f"Enabled {username}.")
-    else:
-        click.echo(f"{username} was not disabled.")
+    _cli_set_disabled(username, False, f"Enabled {username}.", f"{username} was not disabled.")
 
 
 @users_cli.command("password")

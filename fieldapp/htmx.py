@@ -36,7 +36,8 @@ def poll_response(html):
 
     The ETag leaves out the CSRF tokens, which differ on every render: a poller
     that keeps its copy keeps tokens that stay valid for the session
-    (WTF_CSRF_TIME_LIMIT is None; the idle timeout bounds the session).
+    (WTF_CSRF_TIME_LIMIT is None; sign-in, sign-out and the idle lock replace
+    the session, and the ETag holds the session's CSRF secret).
     """
     body = html.encode() if isinstance(html, str) else html
     return _poll(CSRF_VALUE.sub(rb"\1\2", body), lambda: html)

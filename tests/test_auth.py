@@ -258,6 +258,7 @@ def test_users_cli_password_and_enable(app, make_user, tmp_path, login, auth):
     result = runner.invoke(args=["users", "password", "sgt.diaz", "--password-file", str(secret)])
     assert result.exit_code != 0 and "at least 15 characters" in result.output
     assert runner.invoke(args=["users", "disable", "sgt.diaz"]).exit_code == 0
+    assert "was already disabled" in runner.invoke(args=["users", "disable", "sgt.diaz"]).output
     assert auth.login("sgt.diaz", NEW_PASSWORD).status_code == 401
     assert runner.invoke(args=["users", "enable", "sgt.diaz"]).exit_code == 0
     assert auth.login("sgt.diaz", NEW_PASSWORD).status_code == 302
