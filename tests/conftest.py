@@ -1,5 +1,6 @@
 """Shared fixtures: an app on a fresh database per test, accounts, a movable clock,
 the stand-in push service, specialists on duty, and a worker to run by hand."""
+import socket
 import threading
 from time import monotonic as _monotonic
 
@@ -206,8 +207,6 @@ class NetworkSwitch:
 
     def __call__(self, environ, start_response):
         if self.down and "werkzeug.socket" in environ:
-            import socket
-
             environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
             start_response("503 Service Unavailable", [("Content-Length", "0")])
             return [b""]

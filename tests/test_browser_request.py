@@ -132,17 +132,28 @@ def test_the_whole_loop_on_three_phones(browser, live_server, push_service):
         context.close()
 
 
-def test_request_tapped_with_no_signal_is_queued_then_sent_once(browser, live_server):
-    base = live_server.base_url
+def officer_at_scene(browser, live_server, service_workers="allow"):
+    """Ofc. Kim Lee signed in on a phone at the scene: (db, context, page).
+
+    With service workers allowed, returns once the worker has the home screen
+    saved and controls the page (app.js asks it to claim the page that was open
+    while it installed).
+    """
     db = connect(live_server.config["DATABASE"])
     with live_server.app_context():
         create_user(db, "ofc.lee", PASSWORD, "officer", "Ofc. Kim Lee")
-    officer = browser.new_context(viewport=PHONE, geolocation={"latitude": SCENE[0], "longitude": SCENE[1]}, permissions=["geolocation"])
-    page = officer.new_page()
-    sign_in(page, base, "ofc.lee")
-    wait_for_offline_copy(page, "/")
-    # Even the page that was open while the worker installed is claimed (app.js asks).
-    wait_until(page, "() => navigator.serviceWorker.controller !== null")
+    context = browser.new_context(viewport=PHONE, service_workers=service_workers,
+                                  geolocation={"latitude": SCENE[0], "longitude": SCENE[1]}, permissions=["geolocation"])
+    page = context.new_page()
+    sign_in(page, live_server.base_url, "ofc.lee")
+    if service_workers == "allow":
+        wait_for_offline_copy(page, "/")
+        wait_until(page, "() => navigator.serviceWorker.controller !== null")
+    return db, context, page
+
+
+def test_request_tapped_with_no_signal_is_queued_then_sent_once(browser, live_server):
+    db, officer, page = officer_at_scene(browser, live_server)
 
     officer.set_offline(True)
     live_server.network.down = True
@@ -161,15 +172,8 @@ def test_request_tapped_with_no_signal_is_queued_then_sent_once(browser, live_se
 
 
 def test_request_from_a_page_no_service_worker_controls_is_still_queued(browser, live_server):
-    base = live_server.base_url
-    db = connect(live_server.config["DATABASE"])
-    with live_server.app_context():
-        create_user(db, "ofc.lee", PASSWORD, "officer", "Ofc. Kim Lee")
     # As on the first page after the worker installs, before it controls anything.
-    officer = browser.new_context(viewport=PHONE, service_workers="block",
-                                  geolocation={"latitude": SCENE[0], "longitude": SCENE[1]}, permissions=["geolocation"])
-    page = officer.new_page()
-    sign_in(page, base, "ofc.lee")
+    db, officer, page = officer_at_scene(browser, live_server, service_workers="block")
     assert page.evaluate("() => navigator.serviceWorker.controller") is None
 
     officer.set_offline(True)
@@ -189,23 +193,17 @@ def test_request_from_a_page_no_service_worker_controls_is_still_queued(browser,
 
 @pytest.mark.parametrize("service_workers", ["allow", "block"])
 def test_request_tapped_after_the_idle_lock_goes_out_after_signing_in(browser, live_server, service_workers):
-    base = live_server.base_url
-    db = connect(live_server.config["DATABASE"])
-    with live_server.app_context():
-        create_user(db, "ofc.lee", PASSWORD, "officer", "Ofc. Kim Lee")
-    officer = browser.new_context(viewport=PHONE, service_workers=service_workers,
-                                  geolocation={"latitude": SCENE[0], "longitude": SCENE[1]}, permissions=["geolocation"])
-    page = officer.new_page()
-    sign_in(page, base, "ofc.lee")
-    if service_workers == "allow":
-        wait_for_offline_copy(page, "/")
-        wait_until(page, "() => navigator.serviceWorker.controller !== null")
+    db, officer, page = officer_at_scene(browser, live_server, service_workers)
     # The home screen left open past the idle lock, then a crisis.
     live_server.config["SESSION_IDLE_MINUTES"] = 1 / 60
     page.wait_for_timeout(1500)
     page.get_by_role("button", name="Request CIT officer").click()
     # expect polls page.url: wait_for_url can miss a redirect the service worker answered.
-    expect(page).to_have_url(re.compile(r".*/login\?next=/&queued=1$"))
+    try:
+        expect(page).to_have_url(re.compile(r".*/login\?next=/&queued=1$"))
+    except AssertionError:
+        print("DEBUGPAGE", page.url, page.inner_text("body")[:600])
+        raise
     expect(page.get_by_text("Your CIT request is saved on this device.")).to_be_visible()
     assert db.execute("SELECT COUNT(*) FROM cit_requests").fetchone()[0] == 0
 

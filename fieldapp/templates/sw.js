@@ -92,19 +92,13 @@ async function networkFirst(request, cacheName) {
 async function postOrQueue(request) {
   const copy = request.clone();
   async function queue() {
-    const form = await copy.formData();
-    const fields = {};
-    for (const [key, value] of form.entries()) fields[key] = value;
-    if (!fields.client_id) fields.client_id = self.crypto.randomUUID();
-    await fieldappQueue.add({ client_id: fields.client_id, action: REQUESTS_URL, fields, queued_at: Date.now() });
+    await fieldappQueue.enqueue(REQUESTS_URL, Object.fromEntries((await copy.formData()).entries()));
   }
   let response;
   try {
-    // One bar of signal can hold a post for minutes: after 10 s it is queued instead
-    // (if the slow one got through after all, the id makes the queued copy a repeat).
     response = await Promise.race([
       fetch(request),
-      new Promise((resolve, reject) => setTimeout(() => reject(new Error("timeout")), 10000)),
+      new Promise((resolve, reject) => setTimeout(() => reject(new Error("timeout")), fieldappQueue.POST_TIMEOUT_MS)),
     ]);
   } catch (err) {
     await queue();

@@ -138,13 +138,9 @@
         // here, so that a post that fails can still be queued on the device.
         var fields = {};
         new FormData(form).forEach(function (value, key) { fields[key] = value; });
-        function queue() {
-          return window.fieldappQueue.add({ client_id: fields.client_id, action: form.getAttribute("action"), fields: fields, queued_at: Date.now() });
-        }
-        // One bar of signal can hold a post for minutes: after 10 s it is queued instead
-        // (if the slow one got through after all, the id makes the queued copy a repeat).
+        function queue() { return window.fieldappQueue.enqueue(form.getAttribute("action"), fields); }
         var controller = window.AbortController ? new AbortController() : null;
-        var timer = controller && setTimeout(function () { controller.abort(); }, 10000);
+        var timer = controller && setTimeout(function () { controller.abort(); }, fieldappQueue.POST_TIMEOUT_MS);
         fetch(form.getAttribute("action"), { method: "POST", credentials: "same-origin", body: new URLSearchParams(fields), signal: controller && controller.signal })
           .then(function (response) {
             clearTimeout(timer);

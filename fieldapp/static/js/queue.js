@@ -27,6 +27,11 @@ var fieldappQueue = (function () {
   }
 
   function add(entry) { return run("readwrite", function (s) { return s.put(entry); }); }
+  // Keep a request's form fields to post to `action` later, under the id the device gave it.
+  function enqueue(action, fields) {
+    if (!fields.client_id) fields.client_id = self.crypto.randomUUID();
+    return add({ client_id: fields.client_id, action: action, fields: fields, queued_at: Date.now() });
+  }
   function all() { return run("readonly", function (s) { return s.getAll(); }); }
   function remove(id) { return run("readwrite", function (s) { return s.delete(id); }); }
 
@@ -51,5 +56,9 @@ var fieldappQueue = (function () {
     }).then(function (results) { return results.filter(Boolean); });
   }
 
-  return { add: add, all: all, remove: remove, sendAll: sendAll };
+  // One bar of signal can hold a post for minutes: after this long it is queued instead
+  // (if the slow one got through after all, the id makes the queued copy a repeat).
+  var POST_TIMEOUT_MS = 10000;
+
+  return { add: add, enqueue: enqueue, all: all, remove: remove, sendAll: sendAll, POST_TIMEOUT_MS: POST_TIMEOUT_MS };
 })();
