@@ -5,9 +5,10 @@ What each control stops, and the test that proves it, is in docs/SECURITY.md.
 from flask import current_app, flash, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user, logout_user
-from flask_wtf.csrf import CSRFProtect
+from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from .clock import now
+from .errors import handle_http_error
 
 csrf = CSRFProtect()
 
@@ -70,6 +71,19 @@ def enforce_idle_timeout():
     return None
 
 
+def refuse_csrf(error):
+    """A missing or wrong CSRF token.
+
+    When the session behind it has ended (the idle lock, met first by a
+    background request), the token went with it: that is a sign-in problem,
+    answered like any signed-out post, so a CIT request tapped then is kept
+    on the device and sent after sign-in rather than refused as forged.
+    """
+    if not current_user.is_authenticated and request.endpoint != "auth.login":
+        return current_app.login_manager.unauthorized()
+    return handle_http_error(error)
+
+
 def init_app(app):
     """Install CSRF protection, the headers, the cookie policy and the idle timeout."""
     app.config.setdefault("SESSION_IDLE_MINUTES", 30)
@@ -79,5 +93,6 @@ def init_app(app):
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
     app.session_interface = SessionInterface()
     csrf.init_app(app)
+    app.register_error_handler(CSRFError, refuse_csrf)
     app.after_request(set_headers)
     app.before_request(enforce_idle_timeout)

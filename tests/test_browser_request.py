@@ -199,11 +199,7 @@ def test_request_tapped_after_the_idle_lock_goes_out_after_signing_in(browser, l
     page.wait_for_timeout(1500)
     page.get_by_role("button", name="Request CIT officer").click()
     # expect polls page.url: wait_for_url can miss a redirect the service worker answered.
-    try:
-        expect(page).to_have_url(re.compile(r".*/login\?next=/&queued=1$"))
-    except AssertionError:
-        print("DEBUGPAGE", page.url, page.inner_text("body")[:600])
-        raise
+    expect(page).to_have_url(re.compile(r".*/login\?next=/&queued=1$"))
     expect(page.get_by_text("Your CIT request is saved on this device.")).to_be_visible()
     assert db.execute("SELECT COUNT(*) FROM cit_requests").fetchone()[0] == 0
 

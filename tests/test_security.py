@@ -364,3 +364,16 @@ def test_behind_a_proxy_the_audit_log_keeps_the_real_client_address(app_config, 
         headers={"X-Forwarded-For": "198.51.100.7", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "cit.example.org"},
     )
     assert one(db, "SELECT ip FROM audit_log WHERE action = 'login'")["ip"] == "198.51.100.7"
+
+
+def test_a_post_whose_session_the_idle_lock_already_ended_is_a_sign_in_not_a_forgery(app_config, make_user, clock, db):
+    app = create_app(dict(app_config, WTF_CSRF_ENABLED=True))
+    make_user("ofc.lee", "officer")
+    client, token = csrf_client(app, "ofc.lee")
+    clock.advance(31 * 60)
+    assert client.get("/reference").status_code == 302  # a background request meets the idle lock first
+    late = client.post("/requests", data={"location_text": "Invented Park", "csrf_token": token})
+    assert late.status_code == 401 and "Sign in, then try again." in late.get_data(as_text=True)
+    assert db.execute("SELECT COUNT(*) FROM cit_requests").fetchone()[0] == 0
+    forged = csrf_client(app, "ofc.lee")[0].post("/requests", data={"location_text": "Invented Park", "csrf_token": "forged"})
+    assert forged.status_code == 400 and "CSRF" in forged.get_data(as_text=True)
