@@ -226,7 +226,8 @@ def live_server(app_config):
     app.network = NetworkSwitch(app.wsgi_app)
     app.wsgi_app = app.network
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll so shutdown() returns at once (the default waits up to 0.5 s).
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     app.base_url = f"http://127.0.0.1:{server.server_port}"
     yield app
@@ -281,7 +282,7 @@ def json_receiver():
             self.end_headers()
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
     server.url = f"json://127.0.0.1:{server.server_port}/alerts"
     server.received = received
     yield server
