@@ -910,7 +910,7 @@ def reset_password(user_id):
     password = secrets.token_urlsafe(12)
     password_hash = hash_password(password)
     with write_transaction(db):
-        set_password(db, user_id, password_hash)
+        set_password(db, user_id, password_hash, must_change=True)
         audit.record(db, "password_reset", target["username"])
     return _created_page([(target["username"], target["display_name"], password)], reset=True)
 

@@ -58,11 +58,20 @@ def without_csrf_tokens(response):
 
 def test_five_failures_lock_the_account_for_fifteen_minutes(client, make_user, clock, auth):
     make_user("ofc.ruiz", "officer")
-    for _ in range(5):
-        auth.login("ofc.ruiz", "wrong-password")
+    for address in ADDRESSES[:5]:  # one address alone is throttled before it can lock an account
+        guess(client, "ofc.ruiz", address)
     assert auth.login("ofc.ruiz").status_code == 401
     clock.advance(15 * 60 + 1)
     assert auth.login("ofc.ruiz").status_code == 302
+
+
+# Documentation addresses (RFC 5737): sign-ins from different places.
+ADDRESSES = [f"198.51.100.{n}" for n in range(1, 41)]
+
+
+def guess(client, username, address, password="wrong-password"):
+    """A sign-in with a wrong password from `address`."""
+    return client.post("/login", data={"username": username, "password": password}, environ_base={"REMOTE_ADDR": address})
 
 
 def test_logout_needs_post_and_signs_out(client, officer):

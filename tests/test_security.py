@@ -254,8 +254,8 @@ def test_polling_does_not_keep_an_idle_session_alive(client, officer, clock):
 
 def test_lockout_and_failures_are_in_the_audit_log(client, make_user, db):
     make_user("ofc.lee", "officer")
-    for _ in range(5):
-        client.post("/login", data={"username": "ofc.lee", "password": "wrong-password"})
+    for n in range(5):  # from five addresses: one alone is throttled first
+        client.post("/login", data={"username": "ofc.lee", "password": "wrong-password"}, environ_base={"REMOTE_ADDR": f"198.51.100.{n}"})
     actions = [r["action"] for r in db.query("SELECT action FROM audit_log WHERE subject = 'ofc.lee'")]
     assert actions.count("login_failed") == 5
 
