@@ -91,6 +91,7 @@ def start_session(db, row):
     )
     login_user(User(row), remember=False)
     session["sid"] = token
+    session["seen"] = t  # the idle lock counts from sign-in, even if no page follows
 
 
 def end_session(db):
