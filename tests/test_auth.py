@@ -350,17 +350,22 @@ def test_a_next_with_a_line_break_or_backslash_goes_home(client, officer, target
     assert response.status_code == 302 and response.headers["Location"] == "/"
 
 
-def reset_by_coordinator(login, make_user, db):
-    """A coordinator sets a new password for ofc.ruiz; the one the page shows."""
+def set_by_coordinator(login, make_user, db, how):
+    """A coordinator gives ofc.ruiz a password, by reset or by adding the account; the one the page shows."""
     make_user("coord.kay", "coordinator")
-    user_id = one(db, "SELECT id FROM users WHERE username = 'ofc.ruiz'")["id"]
-    page = login("coord.kay").post(f"/program/roster/{user_id}/password", data={"confirm": "yes"})
+    coordinator = login("coord.kay")
+    if how == "reset":
+        user_id = make_user("ofc.ruiz", "officer")
+        page = coordinator.post(f"/program/roster/{user_id}/password", data={"confirm": "yes"})
+    else:
+        page = coordinator.post("/program/roster/new", data={"username": "ofc.ruiz", "display_name": "Ofc. Ana Ruiz",
+                                                             "role": "officer"})
     return re.search(r'<code class="secret">([^<]+)</code>', page.get_data(as_text=True)).group(1)
 
 
-def test_a_coordinator_set_password_must_be_changed_at_first_sign_in(app, make_user, login, db):
-    make_user("ofc.ruiz", "officer")
-    temporary = reset_by_coordinator(login, make_user, db)
+@pytest.mark.parametrize("how", ["reset", "new account"])
+def test_a_coordinator_set_password_must_be_changed_at_first_sign_in(app, make_user, login, db, how):
+    temporary = set_by_coordinator(login, make_user, db, how)
     client = app.test_client()
     signed_in = client.post("/login", data={"username": "ofc.ruiz", "password": temporary, "next": "/reference"})
     assert signed_in.headers["Location"] == "/account/password"
