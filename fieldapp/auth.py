@@ -111,8 +111,9 @@ def end_every_session(db, user_id):
 def session_over(user):
     """Why `user`'s session must end now ("idle" or "lifetime"), or None.
 
-    Both limits follow the CJIS Security Policy: session lock after at most
-    30 minutes of inactivity (5.5.5), and no sign-in outliving a shift.
+    Both follow the CJIS Security Policy: a session lock after at most 30
+    minutes of inactivity (5.5.5, AC-11), and session termination on a
+    condition the agency sets (AC-12): here, no sign-in outlives a shift.
     """
     t = now()
     if t - user.row["session_started_at"] >= current_app.config["SESSION_MAX_HOURS"] * 3600:
@@ -335,15 +336,15 @@ limiter = Limiter(_address)
 THROTTLED = "Too many failed sign-ins from this network. Wait a few minutes, then try again, or ask your supervisor."
 
 
-def _sign_in_limit(setting):
-    """A limit read from the config when a sign-in arrives, so tests and agencies can set it."""
-    return limiter.limit(lambda: current_app.config[setting], key_func=_address_and_account if "ACCOUNT" in setting
-                         else _address, methods=["POST"], deduct_when=_failed, error_message=THROTTLED)
+def _sign_in_limit(setting, key_func):
+    """A limit on failed sign-ins per `key_func`, read from the config `setting` when one arrives."""
+    return limiter.limit(lambda: current_app.config[setting], key_func=key_func, methods=["POST"],
+                         deduct_when=_failed, error_message=THROTTLED)
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@_sign_in_limit("LOGIN_LIMIT_PER_ADDRESS")
-@_sign_in_limit("LOGIN_LIMIT_PER_ACCOUNT_AND_ADDRESS")
+@_sign_in_limit("LOGIN_LIMIT_PER_ADDRESS", _address)
+@_sign_in_limit("LOGIN_LIMIT_PER_ACCOUNT_AND_ADDRESS", _address_and_account)
 def login():
     """The sign-in form."""
     next_url = _safe_next(request.values.get("next"))
