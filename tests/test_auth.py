@@ -357,13 +357,18 @@ def set_by_coordinator(login, make_user, db, how):
     if how == "reset":
         user_id = make_user("ofc.ruiz", "officer")
         page = coordinator.post(f"/program/roster/{user_id}/password", data={"confirm": "yes"})
+    elif how == "roster import":
+        page = coordinator.post("/program/roster/import", content_type="multipart/form-data", data={
+            "csv_text": "username,display_name,unit,phone,volunteered_on,supervisor_recommendation,interview_notes,"
+                        "course_completed_on,inservice_dates,districts,shifts,active\nofc.ruiz,Ofc. Ana Ruiz,,,,,,,,,,yes\n",
+            "confirm": "1"})
     else:
         page = coordinator.post("/program/roster/new", data={"username": "ofc.ruiz", "display_name": "Ofc. Ana Ruiz",
                                                              "role": "officer"})
     return re.search(r'<code class="secret">([^<]+)</code>', page.get_data(as_text=True)).group(1)
 
 
-@pytest.mark.parametrize("how", ["reset", "new account"])
+@pytest.mark.parametrize("how", ["reset", "new account", "roster import"])
 def test_a_coordinator_set_password_must_be_changed_at_first_sign_in(app, make_user, login, db, how):
     temporary = set_by_coordinator(login, make_user, db, how)
     client = app.test_client()
