@@ -1,17 +1,22 @@
-"""Accounts: signing in and out, roles, and the `users` commands."""
+"""Accounts: signing in and out, sessions, roles, sign-in throttling, and the `users` commands."""
 import functools
+import hashlib
 import re
+import secrets
 from urllib.parse import urlsplit
 
 import click
 from flask.cli import AppGroup
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask_limiter import Limiter
 from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
+from werkzeug.exceptions import Forbidden
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import audit
 from .clock import now
 from .db import ROLES, connect, get_db, one, write_transaction
+from .errors import handle_http_error
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
@@ -46,14 +51,86 @@ class User(UserMixin):
 
 @login_manager.user_loader
 def load_user(session_id):
-    # A bare id is a session from before versions existed: version 0, so it stays
-    # signed in through the upgrade and ends at the account's first change.
+    """The user of this cookie, if its session is still on record.
+
+    The cookie is signed, not secret from whoever holds it: what makes it
+    worth anything is the record in `sessions`, which sign-out, a password
+    change and a disabled account delete. A cookie with no record (copied
+    before sign-out, or from before records were kept) signs no one in.
+    """
+    # A bare id is a session from before versions existed: version 0.
     user_id, _, version = str(session_id).partition(":")
     version = version or "0"
-    if not (re.fullmatch(r"[0-9]{1,18}", user_id) and re.fullmatch(r"[0-9]{1,18}", version)):
+    token = session.get("sid")
+    if not (re.fullmatch(r"[0-9]{1,18}", user_id) and re.fullmatch(r"[0-9]{1,18}", version) and isinstance(token, str)):
         return None
-    row = one(get_db(), "SELECT * FROM users WHERE id = ? AND session_version = ?", [int(user_id), int(version)])
+    row = one(
+        get_db(),
+        "SELECT users.*, sessions.created_at AS session_started_at, sessions.last_seen_at AS session_seen_at"
+        " FROM users JOIN sessions ON sessions.user_id = users.id"
+        " WHERE users.id = ? AND users.session_version = ? AND sessions.token_hash = ?",
+        [int(user_id), int(version), _token_hash(token)],
+    )
     return User(row) if row else None
+
+
+def _token_hash(token):
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start_session(db, row):
+    """Sign the person of `row` in on this browser: a fresh cookie session and its record."""
+    session.clear()  # no session id or CSRF token from before sign-in carries over
+    token = secrets.token_urlsafe(32)
+    t = now()
+    # Records of browsers closed without signing out go once they could no longer be used.
+    db.execute("DELETE FROM sessions WHERE created_at <= ?", [t - current_app.config["SESSION_MAX_HOURS"] * 3600])
+    db.execute(
+        "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, user_agent, ip) VALUES (?, ?, ?, ?, ?, ?)",
+        [_token_hash(token), row["id"], t, t, request.user_agent.string[:200], request.remote_addr or ""],
+    )
+    login_user(User(row), remember=False)
+    session["sid"] = token
+    session["seen"] = t  # the idle lock counts from sign-in, even if no page follows
+
+
+def end_session(db):
+    """Sign this browser out: its record goes, so a copy of its cookie is worth nothing."""
+    token = session.get("sid")
+    if isinstance(token, str):
+        db.execute("DELETE FROM sessions WHERE token_hash = ?", [_token_hash(token)])
+    logout_user()
+    session.clear()  # a new session and CSRF token from the next sign-in on
+
+
+def end_every_session(db, user_id):
+    """Sign an account out on every browser (a new password, a disabled account)."""
+    db.execute("DELETE FROM sessions WHERE user_id = ?", [user_id])
+
+
+def session_over(user):
+    """Why `user`'s session must end now ("idle" or "lifetime"), or None.
+
+    Both follow the CJIS Security Policy: a session lock after at most 30
+    minutes of inactivity (5.5.5, AC-11), and session termination on a
+    condition the agency sets (AC-12): here, no sign-in outlives a shift.
+    """
+    t = now()
+    if t - user.row["session_started_at"] >= current_app.config["SESSION_MAX_HOURS"] * 3600:
+        return "lifetime"
+    seen = session.get("seen")
+    if seen is not None and t - seen > current_app.config["SESSION_IDLE_MINUTES"] * 60:
+        return "idle"
+    return None
+
+
+def note_activity(db, user):
+    """Someone is at work in this session: keep it from the idle lock, and record when it was last seen."""
+    t = now()
+    session["seen"] = t
+    # At most one write a minute per session: the record is for people reading it, not the lock.
+    if t - user.row["session_seen_at"] >= 60:
+        db.execute("UPDATE sessions SET last_seen_at = ? WHERE token_hash = ?", [t, _token_hash(session["sid"])])
 
 
 @login_manager.unauthorized_handler
@@ -107,12 +184,14 @@ def hash_password(password):
     return generate_password_hash(password, method=current_app.config.get("PASSWORD_HASH_METHOD", "scrypt"))
 
 
-def create_user(db, username, password, role, display_name=None, unit="", phone="", password_hash=None):
+def create_user(db, username, password, role, display_name=None, unit="", phone="", password_hash=None,
+                must_change=False):
     """Create an account and return its id; raises ValueError on bad input.
 
     `password_hash` replaces `password` when the caller hashed it already:
     a bulk import hashes before taking the write lock, because each hash
-    takes about a tenth of a second.
+    takes about a tenth of a second. `must_change` when someone else chose
+    the password: its owner replaces it at first sign-in.
     """
     username = check_username(username)
     if role not in ROLES:
@@ -124,9 +203,10 @@ def create_user(db, username, password, role, display_name=None, unit="", phone=
     if one(db, "SELECT id FROM users WHERE username = ?", [username]):
         raise ValueError(f"The username {username!r} is taken.")
     cursor = db.execute(
-        "INSERT INTO users (username, display_name, role, password_hash, unit, phone, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [username, display_name or username, role, password_hash or hash_password(password), unit, phone, now()],
+        "INSERT INTO users (username, display_name, role, password_hash, unit, phone, created_at, must_change_password)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [username, display_name or username, role, password_hash or hash_password(password), unit, phone, now(),
+         int(must_change)],
     )
     return cursor.lastrowid
 
@@ -146,13 +226,18 @@ def check_new_password(password, repeat, username):
     return problems
 
 
-def set_password(db, user_id, password_hash):
-    """Store a new password hash, clear any lock-out, and sign the account out everywhere."""
+def set_password(db, user_id, password_hash, must_change=False):
+    """Store a new password hash, clear any lock-out, and sign the account out everywhere.
+
+    `must_change` when someone other than the owner chose it (a coordinator's
+    reset): the owner must then choose their own at first sign-in (ASVS 2.3.1).
+    """
     db.execute(
-        "UPDATE users SET password_hash = ?, failed_logins = 0, locked_until = NULL,"
+        "UPDATE users SET password_hash = ?, failed_logins = 0, locked_until = NULL, must_change_password = ?,"
         " session_version = session_version + 1 WHERE id = ?",
-        [password_hash, user_id],
+        [password_hash, int(must_change), user_id],
     )
+    end_every_session(db, user_id)
 
 
 def set_disabled(db, user_id, disabled):
@@ -167,6 +252,7 @@ def set_disabled(db, user_id, disabled):
         [int(disabled), int(disabled), user_id, int(disabled)],
     )
     if disabled and cursor.rowcount:
+        end_every_session(db, user_id)
         db.execute("UPDATE duty SET on_duty = 0 WHERE user_id = ?", [user_id])
         db.execute("DELETE FROM push_subscriptions WHERE user_id = ?", [user_id])
     return cursor.rowcount > 0
@@ -174,7 +260,8 @@ def set_disabled(db, user_id, disabled):
 
 def _safe_next(target):
     """Only same-site relative paths may be redirected to after sign-in."""
-    if not target:
+    # A control character cannot go into a Location header, and a backslash is a slash to some browsers.
+    if not target or re.search(r"[\x00-\x1f\x7f\\]", target):
         return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
@@ -189,33 +276,75 @@ def check_login(db, username, password):
     so it never tells which half was wrong.
     """
     row = one(db, "SELECT * FROM users WHERE username = ?", [username])
-    t = now()
-    if row is None or row["disabled"]:
-        # Hash anyway so a missing account takes as long as a wrong password.
-        check_password_hash(_DUMMY_HASH, password)
-        return None
-    if row["locked_until"] and row["locked_until"] > t:
+    if row is None or row["disabled"] or (row["locked_until"] and row["locked_until"] > now()):
+        # One hash on every path, of the same cost: how long a refusal takes
+        # must not tell a missing, disabled or locked account from a wrong password.
+        check_password_hash(_dummy_hash(), password)
         return None
     if not check_password_hash(row["password_hash"], password):
-        failures = row["failed_logins"] + 1
-        locked_until = None
-        if failures >= current_app.config["LOGIN_MAX_FAILURES"]:
-            locked_until = t + current_app.config["LOGIN_LOCK_SECONDS"]
-            current_app.logger.warning("Account %s locked after %d failed sign-ins", username, failures)
-            failures = 0
-        db.execute(
-            "UPDATE users SET failed_logins = ?, locked_until = ? WHERE id = ?",
-            [failures, locked_until, row["id"]],
-        )
+        _count_failure(db, row)
         return None
     db.execute("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?", [row["id"]])
     return row
 
 
-_DUMMY_HASH = generate_password_hash("not-a-real-password")
+def _count_failure(db, row):
+    """Add one failed sign-in to the account, locking it at LOGIN_MAX_FAILURES.
+
+    Counted in the database, not from the row read before the hash: twenty
+    guesses at once must count twenty, not one.
+    """
+    with write_transaction(db):
+        failures = db.execute(
+            "UPDATE users SET failed_logins = failed_logins + 1 WHERE id = ? RETURNING failed_logins", [row["id"]],
+        ).fetchone()[0]
+        if failures >= current_app.config["LOGIN_MAX_FAILURES"]:
+            db.execute("UPDATE users SET failed_logins = 0, locked_until = ? WHERE id = ?",
+                       [now() + current_app.config["LOGIN_LOCK_SECONDS"], row["id"]])
+            current_app.logger.warning("Account %s locked after %d failed sign-ins", row["username"], failures)
+
+
+_DUMMY_HASHES = {}
+
+
+def _dummy_hash():
+    """A hash made the way real ones are now, so checking it costs what checking a real one does."""
+    method = current_app.config.get("PASSWORD_HASH_METHOD", "scrypt")
+    if method not in _DUMMY_HASHES:
+        _DUMMY_HASHES[method] = generate_password_hash(secrets.token_urlsafe(16), method=method)
+    return _DUMMY_HASHES[method]
+
+
+def _address():
+    """Where a sign-in comes from, as throttling sees it (the real client behind PROXY_FIX)."""
+    return request.remote_addr or "unknown"
+
+
+def _address_and_account():
+    return f"{_address()}|{request.form.get('username', '')[:64].strip().lower()}"
+
+
+def _failed(response):
+    return response.status_code == 401
+
+
+# Per-address limits on failed sign-ins, checked before any password is hashed.
+# The limit for one account from one address sits below LOGIN_MAX_FAILURES, so
+# one address can slow guessing at an account but never lock it: locking an
+# officer out takes failures from several addresses (docs/SECURITY.md).
+limiter = Limiter(_address)
+THROTTLED = "Too many failed sign-ins from this network. Wait a few minutes, then try again, or ask your supervisor."
+
+
+def _sign_in_limit(setting, key_func):
+    """A limit on failed sign-ins per `key_func`, read from the config `setting` when one arrives."""
+    return limiter.limit(lambda: current_app.config[setting], key_func=key_func, methods=["POST"],
+                         deduct_when=_failed, error_message=THROTTLED)
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@_sign_in_limit("LOGIN_LIMIT_PER_ADDRESS", _address)
+@_sign_in_limit("LOGIN_LIMIT_PER_ACCOUNT_AND_ADDRESS", _address_and_account)
 def login():
     """The sign-in form."""
     next_url = _safe_next(request.values.get("next"))
@@ -229,9 +358,10 @@ def login():
         db = get_db()
         row = check_login(db, username, password) if username and password else None
         if row:
-            session.clear()  # no session id or CSRF token from before sign-in carries over
-            login_user(User(row), remember=False)
+            start_session(db, row)
             audit.record(db, "login", username, actor=(row["id"], row["username"]))
+            if row["must_change_password"]:
+                return redirect(url_for("auth.change_password"))
             return redirect(next_url or url_for("home.index"))
         audit.record(db, "login_failed", username, actor=(None, ""))
         error = "Sign-in failed. Check your username and password, or ask your supervisor."
@@ -241,11 +371,18 @@ def login():
 
 @bp.route("/logout", methods=["POST"])
 def logout():
-    """Sign out and go back to the sign-in form."""
+    """Sign out and go back to the sign-in form.
+
+    It needs no CSRF token (security.py exempts it): a page cached before its
+    session ended holds a dead token, and a sign-out that fails leaves the next
+    officer at the car computer signed in as this one. A forged sign-out could
+    only sign someone out, and cannot even do that from another site: the
+    cookie is SameSite=Lax, so a cross-site POST arrives without it.
+    """
+    db = get_db()
     if current_user.is_authenticated:
-        audit.record(get_db(), "logout", current_user.username)
-    logout_user()
-    session.clear()
+        audit.record(db, "logout", current_user.username)
+    end_session(db)
     flash("You are signed out.")
     return redirect(url_for("auth.login", signed_out=1))
 
@@ -279,10 +416,27 @@ def change_password():
         # must not leave this one holding a version that is no longer current.
         row = one(db, "SELECT * FROM users WHERE id = ?", [current_user.id])
     # This device stays signed in, in a new session under the new version.
-    session.clear()
-    login_user(User(row), remember=False)
+    start_session(db, row)
     flash("Password changed. Any other device signed in as you has been signed out.")
     return redirect(url_for("home.index"), 303)
+
+
+# While a password someone else chose stands, only changing it, signing out and the public files are open.
+OPEN_UNTIL_PASSWORD_CHANGED = {"auth.change_password", "auth.logout", "auth.login", "static"}
+
+
+def require_own_password():
+    """Lead someone whose password a coordinator set to change it; nothing else opens until then (ASVS 2.3.1)."""
+    if request.endpoint in OPEN_UNTIL_PASSWORD_CHANGED or request.blueprint == "pwa":
+        return None
+    if not (current_user.is_authenticated and current_user.row["must_change_password"]):
+        return None
+    if request.method == "GET" and not request.headers.get("HX-Request"):
+        return redirect(url_for("auth.change_password"))
+    response = current_app.make_response(handle_http_error(Forbidden(
+        "A coordinator set your password: choose your own first. Nothing was done.")))
+    response.headers["HX-Redirect"] = url_for("auth.change_password")
+    return response
 
 
 @click.group("users", cls=AppGroup)
@@ -297,15 +451,19 @@ def users_cli():
 @click.option("--unit", default="", help="Unit or call sign.")
 @click.option("--phone", default="", help="A phone number others may call on a scene.")
 @click.option("--password-file", type=click.File("r"), help="Read the password from this file instead of prompting.")
-def users_create(username, role, display_name, unit, phone, password_file):
-    """Create an account; the password is prompted for unless --password-file is given."""
+@click.option("--own-password", is_flag=True, help="The account's owner chose the password: no change at first sign-in.")
+def users_create(username, role, display_name, unit, phone, password_file, own_password):
+    """Create an account; the password is prompted for unless --password-file is given.
+
+    Its owner must change it at first sign-in, unless they chose it themself (--own-password).
+    """
     if password_file:
         password = password_file.read().strip()
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     db = connect(current_app.config["DATABASE"])
     try:
-        create_user(db, username, password, role, display_name, unit, phone)
+        create_user(db, username, password, role, display_name, unit, phone, must_change=not own_password)
     except ValueError as e:
         raise click.ClickException(str(e))
     audit.record(db, "user_created", username, f"role {role} (command line)", actor=(None, "cli"))
@@ -358,8 +516,12 @@ def users_enable(username):
 @users_cli.command("password")
 @click.argument("username")
 @click.option("--password-file", type=click.File("r"), help="Read the new password from this file instead of asking.")
-def users_password(username, password_file):
-    """Set a new password for an account, e.g. for the last coordinator; signs it out everywhere."""
+@click.option("--own-password", is_flag=True, help="The account's owner chose the password: no change at first sign-in.")
+def users_password(username, password_file, own_password):
+    """Set a new password for an account, e.g. for the last coordinator; signs it out everywhere.
+
+    Its owner must change it at first sign-in, unless they chose it themself (--own-password).
+    """
     db, user_id = _cli_account(username)
     if password_file:
         password = password_file.read().strip()
@@ -369,12 +531,18 @@ def users_password(username, password_file):
     if problems:
         raise click.ClickException(" ".join(problems))
     with write_transaction(db):
-        set_password(db, user_id, hash_password(password))
+        set_password(db, user_id, hash_password(password), must_change=not own_password)
         audit.record(db, "password_reset", username, "command line", actor=(None, "cli"))
     click.echo(f"Set a new password for {username}; any session of theirs is signed out.")
 
 
 def init_app(app):
-    """Wire flask-login and the `users` commands into the app."""
+    """Wire flask-login, sign-in throttling, the forced password change and the `users` commands into the app."""
     login_manager.init_app(app)
+    app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")  # one process; see docs/DEPLOY.md for several
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    app.config.setdefault("LOGIN_LIMIT_PER_ACCOUNT_AND_ADDRESS", "4 per 15 minutes")
+    app.config.setdefault("LOGIN_LIMIT_PER_ADDRESS", "30 per 15 minutes")
+    limiter.init_app(app)
+    app.before_request(require_own_password)
     app.cli.add_command(users_cli)

@@ -332,6 +332,30 @@ def m008_session_version(db):
     db["users"].add_column("session_version", int, not_null_default=0)
 
 
+@migrations()
+def m011_sessions(db):
+    db.executescript(
+        """
+        -- One row per signed-in browser: sign-out, a password change or a disabled
+        -- account deletes it, so a copied cookie dies with it. Only a hash of the
+        -- session's secret is kept, so a copy of the database signs no one in.
+        CREATE TABLE sessions (
+            id INTEGER PRIMARY KEY,
+            token_hash TEXT NOT NULL UNIQUE,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            created_at REAL NOT NULL,
+            last_seen_at REAL NOT NULL,
+            user_agent TEXT NOT NULL DEFAULT '',
+            ip TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX sessions_user ON sessions(user_id);
+        -- Set when someone else chose the password (a coordinator's reset, a new
+        -- account): the owner must choose their own at first sign-in (ASVS 2.3.1).
+        ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0;
+        """
+    )
+
+
 @click.command("migrate")
 @with_appcontext
 def migrate_command():

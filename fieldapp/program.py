@@ -406,7 +406,8 @@ def apply_roster_import(db, rows):
         for r in rows:
             if r.user_id is None:
                 r.user_id = create_user(db, r.username, None, "cit", r.account["display_name"] or None,
-                                        r.account["unit"], r.account["phone"], password_hash=hashes[r.username])
+                                        r.account["unit"], r.account["phone"], password_hash=hashes[r.username],
+                                        must_change=True)
                 audit.record(db, "user_created", r.username, "role cit (roster import)")
             else:
                 db.execute(
@@ -816,7 +817,7 @@ def new_officer():
     try:
         with write_transaction(db):
             user_id = create_user(db, form["username"], None, form["role"], account["display_name"] or None,
-                                  account["unit"], account["phone"], password_hash=password_hash)
+                                  account["unit"], account["phone"], password_hash=password_hash, must_change=True)
             audit.record(db, "user_created", form["username"], f"role {form['role']}")
             if values is not None:
                 save_roster(db, user_id, values)
@@ -910,7 +911,7 @@ def reset_password(user_id):
     password = secrets.token_urlsafe(12)
     password_hash = hash_password(password)
     with write_transaction(db):
-        set_password(db, user_id, password_hash)
+        set_password(db, user_id, password_hash, must_change=True)
         audit.record(db, "password_reset", target["username"])
     return _created_page([(target["username"], target["display_name"], password)], reset=True)
 

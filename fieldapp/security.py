@@ -1,13 +1,14 @@
-"""Security controls that apply to every request: CSRF, headers, cookies, idle timeout.
+"""Security controls that apply to every request: CSRF, headers, caching, cookies, session limits.
 
 What each control stops, and the test that proves it, is in docs/SECURITY.md.
 """
-from flask import current_app, flash, redirect, request, session, url_for
+from flask import current_app, flash, redirect, request, url_for
 from flask.sessions import SecureCookieSessionInterface
-from flask_login import current_user, logout_user
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from .clock import now
+from . import auth
+from .db import get_db
 from .errors import handle_http_error
 
 csrf = CSRFProtect()
@@ -49,25 +50,36 @@ def set_headers(response):
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Permissions-Policy"] = "geolocation=(self), camera=(), microphone=(), payment=(), usb=()"
+    if request.is_secure:
+        # Only over TLS (behind PROXY_FIX, the proxy's X-Forwarded-Proto): a browser ignores it over http.
+        response.headers["Strict-Transport-Security"] = "max-age=31536000"
+    # One rule for every page someone signed in sees, since each carries their name
+    # and most carry someone's request, roster or audit trail: no copy is kept on
+    # the device. Polled fragments set their own `no-cache, private` to stay 304s.
+    if response.mimetype == "text/html" and "Cache-Control" not in response.headers and current_user.is_authenticated:
+        response.headers["Cache-Control"] = "no-store"
     return response
 
 
-def enforce_idle_timeout():
-    """Sign out a session idle longer than SESSION_IDLE_MINUTES (CJIS session lock)."""
+SESSION_OVER = {
+    "idle": "You were signed out after a period of inactivity. Sign in to carry on where you were.",
+    "lifetime": "A sign-in lasts one shift. Sign in again to carry on where you were.",
+}
+
+
+def enforce_session_limits():
+    """End a session idle longer than SESSION_IDLE_MINUTES (CJIS session lock) or older than SESSION_MAX_HOURS."""
     if not current_user.is_authenticated:
         return None
-    t = now()
-    seen = session.get("seen")
-    limit = current_app.config["SESSION_IDLE_MINUTES"] * 60
-    if seen is not None and t - seen > limit:
-        logout_user()
-        session.clear()  # a new session and CSRF token from the next sign-in on
+    why = auth.session_over(current_user)
+    if why:
+        auth.end_session(get_db())
         if request.method == "GET" and not request.headers.get("HX-Request"):
-            flash("You were signed out after a period of inactivity. Sign in to carry on where you were.")
+            flash(SESSION_OVER[why])
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         return None  # login_required answers the rest
     if request.endpoint not in POLL_ENDPOINTS:
-        session["seen"] = t
+        auth.note_activity(get_db(), current_user)
     return None
 
 
@@ -87,12 +99,16 @@ def refuse_csrf(error):
 def init_app(app):
     """Install CSRF protection, the headers, the cookie policy and the idle timeout."""
     app.config.setdefault("SESSION_IDLE_MINUTES", 30)
+    # Absolute lifetime: a sign-in lasts a shift at most, however busy.
+    app.config.setdefault("SESSION_MAX_HOURS", 12)
     # A token lives as long as its session, which sign-in, sign-out and the idle
     # timeout all clear; Flask-WTF's default of one hour would fail a form on a
     # board left open and polled for longer than that.
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
     app.session_interface = SessionInterface()
     csrf.init_app(app)
+    # Signing out must work from a page whose token has died (see auth.logout for why that is safe).
+    csrf.exempt(auth.logout)
     app.register_error_handler(CSRFError, refuse_csrf)
     app.after_request(set_headers)
-    app.before_request(enforce_idle_timeout)
+    app.before_request(enforce_session_limits)

@@ -58,11 +58,20 @@ def without_csrf_tokens(response):
 
 def test_five_failures_lock_the_account_for_fifteen_minutes(client, make_user, clock, auth):
     make_user("ofc.ruiz", "officer")
-    for _ in range(5):
-        auth.login("ofc.ruiz", "wrong-password")
+    for address in ADDRESSES[:5]:  # one address alone is throttled before it can lock an account
+        guess(client, "ofc.ruiz", address)
     assert auth.login("ofc.ruiz").status_code == 401
     clock.advance(15 * 60 + 1)
     assert auth.login("ofc.ruiz").status_code == 302
+
+
+# Documentation addresses (RFC 5737): sign-ins from different places.
+ADDRESSES = [f"198.51.100.{n}" for n in range(1, 41)]
+
+
+def guess(client, username, address, password="wrong-password"):
+    """A sign-in with a wrong password from `address`."""
+    return client.post("/login", data={"username": username, "password": password}, environ_base={"REMOTE_ADDR": address})
 
 
 def test_logout_needs_post_and_signs_out(client, officer):
@@ -263,3 +272,131 @@ def test_users_cli_password_and_enable(app, make_user, tmp_path, login, auth):
     assert runner.invoke(args=["users", "enable", "sgt.diaz"]).exit_code == 0
     assert auth.login("sgt.diaz", NEW_PASSWORD).status_code == 302
     assert runner.invoke(args=["users", "enable", "nobody"]).exit_code != 0
+
+
+# ---- Lock-out under attack, sign-in throttling, coordinator-set passwords (issue 11, findings 6, 8) ----
+
+def test_twenty_wrong_passwords_at_once_count_twenty(app, make_user, db):
+    import threading
+
+    from werkzeug.security import generate_password_hash
+
+    app.config["LOGIN_MAX_FAILURES"] = 100
+    user_id = make_user("ofc.ruiz", "officer")
+    # A hash slow enough that the twenty checks overlap, as a real one does.
+    db.execute("UPDATE users SET password_hash = ? WHERE id = ?",
+               [generate_password_hash(PASSWORD, method="pbkdf2:sha256:100000"), user_id])
+    start = threading.Barrier(20)
+    statuses = []
+
+    def attacker(address):
+        client = app.test_client()
+        start.wait()
+        statuses.append(guess(client, "ofc.ruiz", address).status_code)
+
+    threads = [threading.Thread(target=attacker, args=(address,)) for address in ADDRESSES[:20]]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses == [401] * 20
+    assert one(db, "SELECT failed_logins FROM users WHERE id = ?", [user_id])["failed_logins"] == 20
+
+
+@pytest.mark.parametrize("account", ["missing", "disabled", "locked", "wrong password"])
+def test_every_refused_sign_in_costs_one_password_hash(app, make_user, db, clock, monkeypatch, account):
+    from fieldapp import auth as auth_module
+
+    make_user("ofc.ruiz", "officer")
+    if account == "disabled":
+        db.execute("UPDATE users SET disabled = 1")
+    if account == "locked":
+        db.execute("UPDATE users SET locked_until = ?", [clock.t + 600])
+    hashes = []
+    real = auth_module.check_password_hash
+    monkeypatch.setattr(auth_module, "check_password_hash", lambda *a: hashes.append(a[0].split("$")[0]) or real(*a))
+    username = "nobody" if account == "missing" else "ofc.ruiz"
+    assert app.test_client().post("/login", data={"username": username, "password": PASSWORD if account != "wrong password" else "x" * 20}).status_code == 401
+    # One hash, made the way real ones are, so a refusal takes as long whatever the reason.
+    assert hashes == [app.config["PASSWORD_HASH_METHOD"]]
+
+
+def test_one_address_is_throttled_before_it_can_lock_an_account(client, make_user, app):
+    make_user("ofc.ruiz", "officer")
+    statuses = [guess(client, "ofc.ruiz", ADDRESSES[0]).status_code for _ in range(10)]
+    assert statuses == [401] * 4 + [429] * 6
+    assert "Too many failed sign-ins" in guess(client, "ofc.ruiz", ADDRESSES[0]).get_data(as_text=True)
+    # The officer, elsewhere, still gets in: the account was never locked.
+    assert guess(app.test_client(), "ofc.ruiz", ADDRESSES[1], PASSWORD).status_code == 302
+
+
+def test_one_address_guessing_many_accounts_is_throttled(app, client, make_user):
+    app.config["LOGIN_LIMIT_PER_ADDRESS"] = "6 per 15 minutes"
+    make_user("ofc.ruiz", "officer")
+    statuses = [guess(client, f"ofc.{n}", ADDRESSES[0]).status_code for n in range(8)]
+    assert statuses == [401] * 6 + [429] * 2
+    assert guess(client, "ofc.ruiz", ADDRESSES[1], PASSWORD).status_code == 302
+
+
+def test_sign_ins_that_succeed_never_count_towards_the_throttle(client, make_user, app):
+    make_user("ofc.ruiz", "officer")  # a station full of officers behind one address, at shift change
+    for _ in range(12):
+        assert guess(app.test_client(), "ofc.ruiz", ADDRESSES[0], PASSWORD).status_code == 302
+
+
+@pytest.mark.parametrize("target", ["/\r\nSet-Cookie: x=1", "/reference\n", "/\\evil.example", "/\t/evil.example"])
+def test_a_next_with_a_line_break_or_backslash_goes_home(client, officer, target):
+    response = client.get("/login", query_string={"next": target})
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+
+
+def set_by_coordinator(login, make_user, db, how):
+    """A coordinator gives ofc.ruiz a password, by reset or by adding the account; the one the page shows."""
+    make_user("coord.kay", "coordinator")
+    coordinator = login("coord.kay")
+    if how == "reset":
+        user_id = make_user("ofc.ruiz", "officer")
+        page = coordinator.post(f"/program/roster/{user_id}/password", data={"confirm": "yes"})
+    elif how == "roster import":
+        page = coordinator.post("/program/roster/import", content_type="multipart/form-data", data={
+            "csv_text": "username,display_name,unit,phone,volunteered_on,supervisor_recommendation,interview_notes,"
+                        "course_completed_on,inservice_dates,districts,shifts,active\nofc.ruiz,Ofc. Ana Ruiz,,,,,,,,,,yes\n",
+            "confirm": "1"})
+    else:
+        page = coordinator.post("/program/roster/new", data={"username": "ofc.ruiz", "display_name": "Ofc. Ana Ruiz",
+                                                             "role": "officer"})
+    return re.search(r'<code class="secret">([^<]+)</code>', page.get_data(as_text=True)).group(1)
+
+
+@pytest.mark.parametrize("how", ["reset", "new account", "roster import"])
+def test_a_coordinator_set_password_must_be_changed_at_first_sign_in(app, make_user, login, db, how):
+    temporary = set_by_coordinator(login, make_user, db, how)
+    client = app.test_client()
+    signed_in = client.post("/login", data={"username": "ofc.ruiz", "password": temporary, "next": "/reference"})
+    assert signed_in.headers["Location"] == "/account/password"
+    page = client.get("/account/password").get_data(as_text=True)
+    assert "A coordinator set your password" in page
+    # Nothing else opens: pages lead back to the change, posts and htmx are refused and change nothing.
+    assert client.get("/reference").headers["Location"] == "/account/password"
+    refused = client.post("/requests", data={"location_text": "Invented Park"})
+    assert refused.status_code == 403 and db.execute("SELECT COUNT(*) FROM cit_requests").fetchone()[0] == 0
+    fragment = client.get("/reference/search?q=knife", headers={"HX-Request": "true"})
+    assert fragment.status_code == 403 and fragment.headers["HX-Redirect"] == "/account/password"
+    assert change(client, current=temporary).status_code == 303
+    assert client.get("/reference").status_code == 200
+    assert "A coordinator set your password" not in client.get("/account/password").get_data(as_text=True)
+
+
+def test_a_password_set_on_the_command_line_is_changed_at_first_sign_in_unless_its_owner_chose_it(app, make_user, tmp_path, auth):
+    make_user("sgt.diaz", "supervisor")
+    runner = app.test_cli_runner()
+    secret = tmp_path / "pw"
+    secret.write_text(NEW_PASSWORD + "\n")
+    runner.invoke(args=["users", "password", "sgt.diaz", "--password-file", str(secret)])
+    assert auth.login("sgt.diaz", NEW_PASSWORD).headers["Location"] == "/account/password"
+    auth.logout()
+    runner.invoke(args=["users", "password", "sgt.diaz", "--password-file", str(secret), "--own-password"])
+    assert auth.login("sgt.diaz", NEW_PASSWORD).headers["Location"] == "/"
+    auth.logout()
+    runner.invoke(args=["users", "create", "lt.ames", "--role", "coordinator", "--password-file", str(secret)])
+    assert auth.login("lt.ames", NEW_PASSWORD).headers["Location"] == "/account/password"

@@ -254,8 +254,8 @@ def test_polling_does_not_keep_an_idle_session_alive(client, officer, clock):
 
 def test_lockout_and_failures_are_in_the_audit_log(client, make_user, db):
     make_user("ofc.lee", "officer")
-    for _ in range(5):
-        client.post("/login", data={"username": "ofc.lee", "password": "wrong-password"})
+    for n in range(5):  # from five addresses: one alone is throttled first
+        client.post("/login", data={"username": "ofc.lee", "password": "wrong-password"}, environ_base={"REMOTE_ADDR": f"198.51.100.{n}"})
     actions = [r["action"] for r in db.query("SELECT action FROM audit_log WHERE subject = 'ofc.lee'")]
     assert actions.count("login_failed") == 5
 
@@ -377,3 +377,127 @@ def test_a_post_whose_session_the_idle_lock_already_ended_is_a_sign_in_not_a_for
     assert db.execute("SELECT COUNT(*) FROM cit_requests").fetchone()[0] == 0
     forged = csrf_client(app, "ofc.lee")[0].post("/requests", data={"location_text": "Invented Park", "csrf_token": "forged"})
     assert forged.status_code == 400 and "CSRF" in forged.get_data(as_text=True)
+
+
+# ---- Sessions: sign-out always works and ends the session; a sign-in lasts a shift (issue 11, findings 4, 5, 8) ----
+
+def test_sign_out_from_a_page_cached_under_an_earlier_session_still_signs_out(app_config, make_user):
+    app = create_app(dict(app_config, WTF_CSRF_ENABLED=True))
+    make_user("ofc.lee", "officer")
+    make_user("ofc.bell", "officer")
+    client, stale = csrf_client(app, "ofc.lee")  # the page the car computer cached, with Lee's token
+    assert client.post("/logout", data={"csrf_token": stale}).status_code == 302
+    fresh = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").get_data(as_text=True)).group(1)
+    assert client.post("/login", data={"username": "ofc.bell", "password": PASSWORD, "csrf_token": fresh}).status_code == 302
+    for token in (stale, None):  # Bell signs out from the cached page, or from one with no token at all
+        response = client.post("/logout", data={"csrf_token": token} if token else {})
+        assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+        assert client.get("/").status_code == 302  # nobody is signed in at the car computer
+        client.post("/login", data={"username": "ofc.bell", "password": PASSWORD, "csrf_token": fresh})
+
+
+def stolen(app, client):
+    """Another browser holding a copy of `client`'s session cookie."""
+    thief = app.test_client()
+    thief.set_cookie("session", client.get_cookie("session").value)
+    return thief
+
+
+def test_a_cookie_copied_before_sign_out_is_worthless_after_it(app, client, officer):
+    thief = stolen(app, client)
+    assert thief.get("/").status_code == 200
+    client.post("/logout")
+    assert thief.get("/").status_code == 302
+    assert thief.post("/requests", data={"location_text": "Invented Park"}).status_code == 401
+
+
+def test_a_copied_cookie_dies_with_the_idle_lock_though_the_copy_was_kept_busy(app, client, officer, clock):
+    thief = stolen(app, client)
+    for _ in range(4):  # the copy is used every 10 minutes; the officer's own browser sits idle
+        clock.advance(10 * 60)
+        assert thief.get("/").status_code == 200
+    assert client.get("/").status_code == 302  # the idle lock, met by the officer's browser
+    assert thief.get("/").status_code == 302
+
+
+def test_the_server_keeps_a_record_of_each_sign_in_with_only_a_hash_of_its_secret(app, make_user, login, db, clock):
+    user_id = make_user("ofc.lee", "officer")
+    phone = login("ofc.lee")
+    login("ofc.lee")
+    with phone.session_transaction() as session:
+        secret = session["sid"]
+    rows = list(db.query("SELECT * FROM sessions WHERE user_id = ?", [user_id]))
+    assert len(rows) == 2 and all(r["created_at"] == clock.t and r["ip"] == "127.0.0.1" for r in rows)
+    assert secret not in str(rows) and len(secret) >= 40
+    clock.advance(5 * 60)
+    phone.get("/")
+    assert max(r["last_seen_at"] for r in db.query("SELECT last_seen_at FROM sessions")) == clock.t
+
+
+@pytest.mark.parametrize("ending", ["password change", "coordinator reset", "disabled"])
+def test_a_new_password_or_a_disabled_account_deletes_every_session_record(app, make_user, login, db, ending):
+    user_id = make_user("ofc.lee", "officer")
+    make_user("coord.kay", "coordinator")
+    phone, car = login("ofc.lee"), login("ofc.lee")
+    if ending == "password change":
+        phone.post("/account/password", data={"current_password": PASSWORD, "new_password": "purple lantern harbour",
+                                              "repeat_password": "purple lantern harbour"})
+    elif ending == "coordinator reset":
+        login("coord.kay").post(f"/program/roster/{user_id}/password", data={"confirm": "yes"})
+    else:
+        login("coord.kay").post(f"/program/roster/{user_id}/sign-in", data={"disabled": "1", "confirm": "yes"})
+    kept = 1 if ending == "password change" else 0  # the device that changed it stays signed in
+    assert db.execute("SELECT COUNT(*) FROM sessions WHERE user_id = ?", [user_id]).fetchone()[0] == kept
+    assert car.get("/").status_code == 302
+
+
+def test_a_sign_in_lasts_one_shift_however_busy(app, client, officer, clock):
+    for _ in range(12 * 3 - 1):  # busy every 20 minutes, so the idle lock never comes
+        clock.advance(20 * 60)
+        assert client.get("/reference").status_code == 200
+    clock.advance(20 * 60)  # twelve hours since sign-in
+    response = client.get("/reference")
+    assert response.status_code == 302 and response.headers["Location"] == "/login?next=/reference"
+    assert "A sign-in lasts one shift" in client.get(response.headers["Location"]).get_data(as_text=True)
+
+
+def test_the_shift_length_comes_from_config(app_config, make_user, clock):
+    app = create_app(dict(app_config, SESSION_MAX_HOURS=2))
+    make_user("ofc.lee", "officer")
+    client = app.test_client()
+    client.post("/login", data={"username": "ofc.lee", "password": PASSWORD})
+    for _ in range(5):
+        clock.advance(20 * 60)
+        assert client.get("/").status_code == 200
+    clock.advance(20 * 60)
+    assert client.get("/").status_code == 302
+
+
+def test_every_signed_in_page_is_kept_off_the_device(world, login):
+    pages = {
+        "officer": ["/", f"/requests/{world['request_id']}", "/reference/psychosis", "/account/password"],
+        "supervisor": ["/board", f"/requests/{world['request_id']}"],
+        "coordinator": ["/program/roster", "/audit", "/program/roster/2"],
+    }
+    for role, paths in pages.items():
+        client = login(world["users"][role])
+        for path in paths:
+            response = client.get(path)
+            assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store", (role, path)
+
+
+def test_the_sign_in_page_and_files_keep_their_own_caching(app, client, officer):
+    assert "Cache-Control" not in app.test_client().get("/login").headers
+    assert client.get("/sw.js").headers["Cache-Control"] == "no-cache"
+    stylesheet = re.search(r'href="(/static/css/app\.css\?v=[^"]+)"', client.get("/").get_data(as_text=True)).group(1)
+    with client.get(stylesheet) as response:
+        assert "immutable" in response.headers["Cache-Control"]
+
+
+def test_hsts_only_when_served_over_tls(app_config, client):
+    assert "Strict-Transport-Security" not in client.get("/login").headers
+    assert client.get("/login", base_url="https://cit.example.org").headers["Strict-Transport-Security"] == "max-age=31536000"
+    proxied = create_app(dict(app_config, PROXY_FIX=1)).test_client()
+    behind = proxied.get("/login", headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "198.51.100.7"})
+    assert behind.headers["Strict-Transport-Security"] == "max-age=31536000"
+    assert "Strict-Transport-Security" not in proxied.get("/login").headers
