@@ -305,6 +305,13 @@ def test_waiting_requester_sees_the_stabilisation_prompts(client, officer):
     assert "Until CIT arrives" in html and "/reference/scene-stabilisation" in html
 
 
+def test_waiting_requester_sees_the_stabilisation_cards_first_action_above_its_items(fixture_cards, app, client, officer):
+    app.config["STABILISATION_TOPIC"] = "hearing-things"
+    html = client.get(f"/requests/{ask(client)}").get_data(as_text=True)
+    hold = html.index('id="hold-h"')
+    assert hold < html.index("Anyone hurt? A weapon? Step back and call EMS on 911.") < html.index("Talks to someone who is not there")
+
+
 def test_requester_can_cancel_with_a_reason(client, officer, db):
     request_id = ask(client)
     assert client.post(f"/requests/{request_id}/cancel", data={"reason": "person_left"}).status_code == 303
