@@ -85,7 +85,7 @@ def _clean(value, label, limit):
     if not text:
         raise SignOffRefused(f"Give the reviewer's {label}.")
     if len(text) > limit:
-        raise SignOffRefused(f"Keep the reviewer's {label} under {limit} characters.")
+        raise SignOffRefused(f"Keep the reviewer's {label} to {limit} characters or fewer.")
     if any(ord(c) < 32 or ord(c) == 127 for c in text):
         raise SignOffRefused(f"The reviewer's {label} contains a character that cannot be recorded.")
     return text

@@ -106,7 +106,7 @@ def test_a_card_whose_text_changes_after_sign_off_goes_back_by_itself(agency_dir
         ("calm-voice", {"name": ""}, 400, "Give the reviewer&#39;s name."),
         ("calm-voice", {"name": "   "}, 400, "Give the reviewer&#39;s name."),
         ("calm-voice", {"role": ""}, 400, "Give the reviewer&#39;s role."),
-        ("calm-voice", {"name": "A" * 101}, 400, "Keep the reviewer&#39;s name under 100 characters."),
+        ("calm-voice", {"name": "A" * 101}, 400, "Keep the reviewer&#39;s name to 100 characters or fewer."),
         ("calm-voice", {"role": "clinical\x00partner"}, 400, "contains a character that cannot be recorded"),
         ("calm-voice", {"hash": "0" * 64}, 409, "changed since this page was opened"),
         ("calm-voice", {"hash": None}, 409, "changed since this page was opened"),
