@@ -32,7 +32,8 @@ def test_a_sign_off_reaches_the_card_saved_on_the_phone(browser, live_server):
     page = context.new_page()
     try:
         sign_in(page, live_server.base_url, "ofc.lee")
-        wait_until(page, SAVED, [f"/reference/{slug}", version_now(live_server)])
+        before = version_now(live_server)
+        wait_until(page, SAVED, [f"/reference/{slug}", before])
         page.goto(f"{live_server.base_url}/reference/{slug}")
         assert "Draft: not yet reviewed" in page.locator("footer.provenance").inner_text()
 
@@ -42,8 +43,14 @@ def test_a_sign_off_reaches_the_card_saved_on_the_phone(browser, live_server):
         # The officer opens the app again: the browser checks the worker and installs the
         # new version, which drops the old copies; the next page saves the cards again.
         version = version_now(live_server)
+        assert version != before
         page.goto(f"{live_server.base_url}/")
-        wait_until(page, "(version) => caches.keys().then((keys) => keys.some((k) => k.endsWith(version)))", version)
+        # The new worker is active once it has dropped the old version's caches.
+        wait_until(
+            page,
+            "([old, version]) => caches.keys().then((keys) => keys.some((k) => k.endsWith(version)) && !keys.some((k) => k.endsWith(old)))",
+            [before, version],
+        )
         page.goto(f"{live_server.base_url}/")
         wait_until(page, SAVED, [f"/reference/{slug}", version])
 
