@@ -59,7 +59,7 @@ def create_app(test_config=None):
     from flask_compress import Compress
 
     from . import (
-        audit_pages, auth, board, content, db, demo, duty, errors, formatting, home, htmx, program, push, pwa, records,
+        audit_pages, auth, board, content, content_review, db, demo, duty, errors, formatting, home, htmx, program, push, pwa, records,
         reference, request_pages, security, worker,
     )
 
@@ -76,7 +76,7 @@ def create_app(test_config=None):
     demo.init_app(app)
     records.init_app(app)
     formatting.init_app(app)
-    for area in (auth, home, reference, pwa, duty, request_pages, board, audit_pages, program):
+    for area in (auth, home, reference, pwa, duty, request_pages, board, audit_pages, program, content_review):
         app.register_blueprint(area.bp)
     # The vehicle-location feed authenticates with a bearer token, not a session cookie.
     security.csrf.exempt(duty.unit_location)

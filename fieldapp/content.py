@@ -6,13 +6,13 @@ card on a scene. Full-text search runs on an in-memory SQLite FTS5 index
 built from the same topics, so the files stay the one source of truth.
 """
 import dataclasses
-import datetime
 import hashlib
 import re
 import sqlite3
 import sys
 import threading
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
 from flask.cli import AppGroup
@@ -31,6 +31,9 @@ KINDS = {
 # Word budgets: a scene is no place for long reading.
 WORD_BUDGETS = {"checklist": 400, "prompt": 250, "resources": 600, "phrases": 400}
 MAX_ITEMS = 40
+# `first:` is read before anything else on a scene: one breath's worth of words.
+FIRST_BUDGET = 25
+NEEDS_FIRST = ("checklist", "prompt")
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 PHONE_RE = re.compile(r"^\+?[0-9 ()\-]+$")
 # Any mention of /reference/<slug>, in a Markdown link or as bare text.
@@ -56,8 +59,6 @@ class Topic:
     title: str
     kind: str
     summary: str
-    reviewed: datetime.date
-    reviewer: str
     sources: list
     body_html: str
     body_text: str
@@ -72,19 +73,27 @@ class Topic:
     entries: list = dataclasses.field(default_factory=list)
     language: str = ""
     phrases: list = dataclasses.field(default_factory=list)
+    # The thing to do before reading on (checklists and prompts).
+    first: str = ""
+    # A card about the law, which the agency must write for its own state.
+    agency_law: bool = False
+    # Shipped as a placeholder: the agency has not filled it in yet.
+    unfilled: bool = False
+    # sha256 of the file as served: what a content sign-off vouches for.
+    digest: str = ""
 
     def words(self):
         """Every word a reader meets on this card, for the length budget."""
-        parts = [self.summary, self.body_text]
+        parts = [self.first, self.summary, self.body_text]
         parts += [i["text"] + " " + i.get("ask", "") for i in self.items]
         parts += self.say + self.do + self.avoid
         parts += [" ".join(str(v) for v in e.values()) for e in self.entries]
         parts += [" ".join(str(v) for v in p.values()) for p in self.phrases]
         return len(" ".join(parts).split())
 
-    def item_text(self, item_id):
-        """The text of checklist item `item_id`, or None."""
-        return next((i["text"] for i in self.items if i["id"] == item_id), None)
+    def item(self, item_id):
+        """Checklist item `item_id` ({id, text, ask?, protective?}), or None."""
+        return next((i for i in self.items if i["id"] == item_id), None)
 
 
 def _item_id(text, taken):
@@ -118,18 +127,26 @@ def parse_topic(path):
     meta = post.metadata
     if not meta:
         return None, ["there is no YAML front matter"]
-    for key in ("title", "kind", "summary", "reviewed", "reviewer", "sources"):
+    # `reviewed:` and `reviewer:` from older agency files are ignored: a review is
+    # recorded by a sign-off in the app (content_review.py), never claimed in a file.
+    for key in ("title", "kind", "summary", "sources"):
         if key not in meta or meta[key] in (None, "", []):
             problems.append(f"missing field '{key}'")
     kind = meta.get("kind")
     if kind is not None and kind not in KINDS:
         problems.append(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
-    reviewed = meta.get("reviewed")
-    if reviewed is not None and not isinstance(reviewed, datetime.date):
-        try:
-            reviewed = datetime.date.fromisoformat(str(reviewed))
-        except ValueError:
-            problems.append(f"'reviewed' must be a date YYYY-MM-DD, not {reviewed!r}")
+    first = meta.get("first")
+    if first is not None and not isinstance(first, str):
+        problems.append("'first' must be text")
+        first = None
+    first = (first or "").strip()
+    if kind in NEEDS_FIRST and not first:
+        problems.append(f"missing field 'first': a {kind} opens with what to do first, in {FIRST_BUDGET} words or fewer")
+    elif len(first.split()) > FIRST_BUDGET:
+        problems.append(f"'first' has {len(first.split())} words; keep it to {FIRST_BUDGET} or fewer")
+    for flag in ("agency_law", "unfilled"):
+        if not isinstance(meta.get(flag, False), bool):
+            problems.append(f"'{flag}' must be true or false")
     sources = meta.get("sources") or []
     if not isinstance(sources, list):
         problems.append("'sources' must be a list")
@@ -139,6 +156,8 @@ def parse_topic(path):
             problems.append(f"source {n} needs title, publisher, year and url")
         elif not str(source["url"]).startswith("https://"):
             problems.append(f"source {n} url must start with https://")
+        elif urlsplit(str(source["url"])).path in ("", "/") and not urlsplit(str(source["url"])).query:
+            problems.append(f"source {n} url {source['url']} is a site's home page; cite the page that supports this card")
     related = meta.get("related", [])
     if not isinstance(related, list):
         problems.append("'related' must be a list of slugs")
@@ -162,6 +181,11 @@ def parse_topic(path):
             entry = {"text": str(item["text"]).strip(), "id": _item_id(str(item["text"]), taken)}
             if item.get("ask"):
                 entry["ask"] = str(item["ask"]).strip()
+            if not isinstance(item.get("protective", False), bool):
+                problems.append(f"checklist item {n}: 'protective' must be true or false")
+            elif item.get("protective"):
+                # A protective sign (a reason to live, support nearby) is sent apart from the risks.
+                entry["protective"] = True
             items.append(entry)
     say = _strings(meta, "say", problems)
     do = _strings(meta, "do", problems)
@@ -214,8 +238,6 @@ def parse_topic(path):
         title=str(meta["title"]).strip(),
         kind=kind,
         summary=str(meta["summary"]).strip(),
-        reviewed=reviewed,
-        reviewer=str(meta["reviewer"]).strip(),
         sources=sources,
         body_html=_markdown.render(body),
         body_text=body,
@@ -230,6 +252,10 @@ def parse_topic(path):
         entries=entries,
         language=str(meta.get("language", "")),
         phrases=phrases,
+        first=first,
+        agency_law=meta.get("agency_law", False),
+        unfilled=meta.get("unfilled", False),
+        digest=hashlib.sha256(path.read_bytes()).hexdigest(),
     )
     if topic.words() > WORD_BUDGETS[kind]:
         return None, [f"{topic.words()} words is over the {WORD_BUDGETS[kind]}-word budget for a {kind}"]
@@ -271,6 +297,15 @@ def load_topics(dirs):
     return topics
 
 
+def warnings(topics):
+    """(file, message) for each card that loads but is not ready for the field: the check prints them and passes."""
+    return [
+        (t.path, "not filled in: your agency must write this card and add it through FIELDAPP_CONTENT_DIRS")
+        for t in sorted(topics.values(), key=lambda t: t.slug)
+        if t.unfilled
+    ]
+
+
 class Library:
     """The loaded topics, their search index and a hash that versions them."""
 
@@ -291,7 +326,7 @@ class Library:
                     "title": t.title,
                     "kind": t.kind,
                     "summary": t.summary,
-                    "text": " ".join([t.body_text] + [i["text"] + " " + i.get("ask", "") for i in t.items] + t.say + t.do + t.avoid),
+                    "text": " ".join([t.first, t.body_text] + [i["text"] + " " + i.get("ask", "") for i in t.items] + t.say + t.do + t.avoid),
                 }
                 for t in topics.values()
             ),
@@ -346,6 +381,8 @@ def content_check():
         for name, message in e.problems:
             click.echo(f"{name}: {message}", err=True)
         raise click.ClickException(f"{len(e.problems)} problem(s) in the content.")
+    for name, message in warnings(topics):
+        click.echo(f"warning: {name}: {message}", err=True)
     click.echo(f"{len(topics)} topics OK.")
 
 
@@ -362,4 +399,6 @@ def init_app(app):
             topics = {}
         else:
             raise
+    for name, message in warnings(topics):
+        app.logger.warning("%s: %s", name, message)
     app.extensions["fieldapp.content"] = Library(topics)

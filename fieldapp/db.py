@@ -333,6 +333,34 @@ def m008_session_version(db):
 
 
 @migrations()
+def m009_content_signoff(db):
+    # Who vouched for which text of a card (content_review.py). A sign-off names
+    # the card's hash, so a changed card is no longer signed off; the log is
+    # evidence for the steering committee, so it is append-only like the audit log.
+    db.executescript(
+        """
+        CREATE TABLE content_signoffs (
+            id INTEGER PRIMARY KEY,
+            slug TEXT NOT NULL,
+            title TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            reviewer_name TEXT NOT NULL,
+            reviewer_role TEXT NOT NULL,
+            signed_on TEXT NOT NULL,
+            recorded_at REAL NOT NULL,
+            recorded_by INTEGER REFERENCES users(id)
+        );
+        CREATE INDEX content_signoffs_slug ON content_signoffs(slug, content_hash);
+        CREATE TRIGGER content_signoffs_append_only_update BEFORE UPDATE ON content_signoffs
+        BEGIN SELECT RAISE(ABORT, 'content_signoffs is append-only'); END;
+        CREATE TRIGGER content_signoffs_append_only_delete BEFORE DELETE ON content_signoffs
+        BEGIN SELECT RAISE(ABORT, 'content_signoffs is append-only'); END;
+        """
+    )
+
+
+@migrations()
 def m011_sessions(db):
     db.executescript(
         """

@@ -1,7 +1,8 @@
 """The installable app: manifest, service worker, offline page and versioned assets.
 
-The service worker's precache is keyed by a hash of the content and the static
-files, so any change to either ships a new worker and a fresh cache.
+The service worker's precache is keyed by a hash of the content, the content
+sign-offs and the static files, so any change to them ships a new worker and a
+fresh cache.
 """
 import hashlib
 from pathlib import Path
@@ -9,7 +10,9 @@ from pathlib import Path
 from flask import Blueprint, current_app, render_template, request, url_for
 from flask_login import current_user
 
+from . import content_review
 from .content import get_library
+from .db import get_db
 
 bp = Blueprint("pwa", __name__)
 
@@ -40,8 +43,10 @@ def asset_url(filename):
 
 
 def precache_version():
-    """One hash over the content and every static file."""
+    """One hash over the content, the cards' sign-offs and every static file."""
     digest = hashlib.sha256(get_library().version.encode())
+    # A sign-off changes a card's footer: a new version makes every device fetch the cards again.
+    digest.update(f"signoffs={content_review.state_version(get_db())};".encode())
     for name, version in sorted(current_app.extensions["fieldapp.assets"].items()):
         digest.update(f"{name}={version};".encode())
     return digest.hexdigest()[:12]

@@ -3,6 +3,8 @@ from flask import Blueprint, abort, render_template, request
 from flask_login import login_required
 
 from .content import KINDS, get_library
+from .content_review import card_review
+from .db import get_db
 from .htmx import page_or_block
 
 bp = Blueprint("reference", __name__, url_prefix="/reference")
@@ -53,4 +55,7 @@ def topic(slug):
     if found is None:
         abort(404, description="There is no reference topic at this address.")
     related = [get_library().get(s) for s in found.related]
-    return render_template("reference/topic.html", topic=found, related=related, kinds=KINDS)
+    review_status, signoff = card_review(get_db(), found)
+    return render_template(
+        "reference/topic.html", topic=found, related=related, kinds=KINDS, review_status=review_status, signoff=signoff,
+    )

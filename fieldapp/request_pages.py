@@ -23,7 +23,11 @@ MAX_OBSERVATIONS = 60
 
 
 def observations_from(raw):
-    """Turn the device's checklist marks into [{topic, item}] texts; unknown marks are dropped."""
+    """Turn the device's checklist marks into [{topic, item, sign}] texts; unknown marks are dropped.
+
+    `sign` is "protective" for an item the card marks protective (a reason to
+    live, support nearby) and "risk" otherwise, so the specialist can weigh them apart.
+    """
     if not raw:
         return []
     try:
@@ -40,9 +44,10 @@ def observations_from(raw):
         if topic is None or not isinstance(ids, list):
             continue
         for item_id in ids:
-            text = topic.item_text(item_id) if isinstance(item_id, str) else None
-            if text:
-                found.append({"topic": topic.title, "item": text})
+            item = topic.item(item_id) if isinstance(item_id, str) else None
+            if item:
+                sign = "protective" if item.get("protective") else "risk"
+                found.append({"topic": topic.title, "item": item["text"], "sign": sign})
     return found[:MAX_OBSERVATIONS]
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from fieldapp import create_app
-from fieldapp.content import ContentError, Library, load_topics
+from fieldapp.content import ContentError, Library, load_topics, warnings
 
 FIXTURES = Path(__file__).parent / "content_fixtures"
 CONTENT = Path(__file__).parent.parent / "content"
@@ -16,8 +16,12 @@ def test_good_fixture_loads_with_item_ids():
     topics = load_topics([FIXTURES / "good"])
     assert set(topics) == {"hearing-things", "calm-voice"}
     items = topics["hearing-things"].items
-    assert [i["id"] for i in items] == ["talks-to-someone-who-is-not-there", "looks-around-as-if-listening"]
+    assert [i["id"] for i in items] == [
+        "talks-to-someone-who-is-not-there", "looks-around-as-if-listening", "has-someone-they-trust-with-them",
+    ]
     assert items[0]["ask"] == "Are you hearing voices right now?"
+    assert [bool(i.get("protective")) for i in items] == [False, False, True]
+    assert topics["hearing-things"].first == "Anyone hurt? A weapon? Step back and call EMS on 911."
 
 
 @pytest.mark.parametrize(
@@ -31,6 +35,9 @@ def test_good_fixture_loads_with_item_ids():
         ("over_budget", "over the 250-word budget for a prompt"),
         ("bad_yaml", "the front matter does not parse"),
         ("banned_term", "uses the term 'excited delirium'"),
+        ("missing_first", "missing field 'first': a checklist opens with what to do first"),
+        ("long_first", "'first' has 26 words; keep it to 25 or fewer"),
+        ("home_page_source", "source 1 url https://www.nimh.nih.gov/ is a site's home page; cite the page that supports this card"),
     ],
 )
 def test_check_names_the_file_and_the_problem(case, expected):
@@ -46,6 +53,47 @@ def test_agency_folder_overrides_a_topic_by_slug():
     assert topics["calm-voice"].title == "Calm voice (our agency)"
 
 
+def test_an_agency_card_that_still_claims_a_review_loads_and_the_claim_is_ignored():
+    text = (FIXTURES / "override" / "calm-voice.md").read_text()
+    assert "reviewed:" in text and "reviewer:" in text
+    topic = load_topics([FIXTURES / "override"])["calm-voice"]
+    assert not hasattr(topic, "reviewed") and not hasattr(topic, "reviewer")
+
+
+def test_a_first_step_of_exactly_25_words_passes(tmp_path):
+    card = (FIXTURES / "long_first" / "long-first-step.md").read_text().replace("every thing", "everything")
+    (tmp_path / "long-first-step.md").write_text(card)
+    assert len(load_topics([tmp_path])["long-first-step"].first.split()) == 25
+
+
+def test_an_unfilled_agency_card_loads_with_a_warning():
+    topics = load_topics([FIXTURES / "unfilled"])
+    topic = topics["emergency-evaluation"]
+    assert topic.agency_law and topic.unfilled
+    [(path, message)] = warnings(topics)
+    assert Path(path).name == "emergency-evaluation.md"
+    assert "not filled in" in message
+
+
+def test_content_check_command_warns_about_an_unfilled_card_and_passes(tmp_path):
+    result = _content_check(tmp_path, str(FIXTURES / "unfilled"), content_dir=FIXTURES / "good")
+    assert result.returncode == 0, result.stderr
+    assert "warning: " in result.stderr and "emergency-evaluation.md: not filled in" in result.stderr
+    assert "topics OK" in result.stdout
+
+
+def test_content_check_command_fails_a_card_with_no_first_step(tmp_path):
+    result = _content_check(tmp_path, str(FIXTURES / "missing_first"), content_dir=FIXTURES / "good")
+    assert result.returncode == 1
+    assert "no-first-step.md: missing field 'first'" in result.stderr
+
+
+def test_an_agency_that_fills_the_card_in_silences_the_warning(tmp_path):
+    card = (FIXTURES / "unfilled" / "emergency-evaluation.md").read_text().replace("unfilled: true\n", "")
+    (tmp_path / "emergency-evaluation.md").write_text(card)
+    assert warnings(load_topics([FIXTURES / "unfilled", tmp_path])) == []
+
+
 def test_bad_agency_content_stops_start_up(app_config):
     app_config["CONTENT_DIRS"] = str(FIXTURES / "unknown_kind")
     with pytest.raises(ContentError, match="poem.md: unknown kind"):
@@ -59,8 +107,10 @@ def test_search_matches_word_prefixes_and_ignores_fts_syntax():
     assert library.search('" OR * NEAR(') == []
 
 
-def _content_check(tmp_path, extra_dirs):
+def _content_check(tmp_path, extra_dirs, content_dir=None):
     env = {"PATH": "/usr/bin:/bin", "FIELDAPP_CONTENT_DIRS": extra_dirs, "FIELDAPP_INSTANCE_PATH": str(tmp_path)}
+    if content_dir:
+        env["FIELDAPP_CONTENT_DIR"] = str(content_dir)
     flask = Path(sys.executable).parent / "flask"
     return subprocess.run(
         [str(flask), "--app", "fieldapp", "content", "check"], env=env, capture_output=True, text=True, timeout=60

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from fieldapp.db import connect, migrate
+
 ROOT = Path(__file__).parent.parent / "fieldapp"
 
 
@@ -37,6 +39,7 @@ def test_service_worker_is_served_from_root_uncached(client):
 def test_service_worker_version_changes_with_content(app_config, tmp_path):
     from fieldapp import create_app
 
+    migrate(connect(app_config["DATABASE"]))
     first = create_app(app_config).test_client().get("/sw.js").get_data(as_text=True)
     extra = tmp_path / "agency"
     extra.mkdir()

@@ -12,7 +12,10 @@ def test_checklist_page_has_tappable_items_and_sources(client, officer):
     html = client.get("/reference/psychosis").get_data(as_text=True)
     assert 'data-checklist="psychosis"' in html
     assert 'type="checkbox" name="mark"' in html
-    assert "Reviewed 20" in html and "<h2>Sources</h2>" in html
+    assert "<h2>Sources</h2>" in html
+    # Nobody has signed the card off on a new install: it says so, and claims no review.
+    assert "Draft: not yet reviewed by your agency's CIT coordinator and clinical partner." in html
+    assert "Reviewed" not in html
     assert "Not medical advice. Follow your agency's policy." in html
 
 
@@ -74,3 +77,19 @@ def test_home_has_search_and_pinned_topics(client, officer):
     html = client.get("/").get_data(as_text=True)
     assert 'role="search"' in html
     assert "/reference/scene-stabilisation" in html
+
+
+@pytest.fixture
+def unfilled_card(app_config):
+    """The agency's folder still holds the shipped placeholder for the emergency-evaluation card."""
+    from pathlib import Path
+
+    app_config["CONTENT_DIRS"] = str(Path(__file__).parent / "content_fixtures" / "unfilled")
+
+
+def test_a_law_card_says_the_agency_fills_it_in_and_shows_plainly_it_is_not_filled_in(unfilled_card, client, officer):
+    html = client.get("/reference/emergency-evaluation").get_data(as_text=True)
+    assert "This app does not state the law: your agency fills this card in." in html
+    assert '<p class="unfilled" role="note"><strong>Not filled in.</strong>' in html
+    # The first action still comes before the banner and everything else.
+    assert html.index("data-first") < html.index('class="unfilled"') < html.index('class="summary"')

@@ -143,7 +143,28 @@ def test_checklist_marks_go_with_the_request_as_item_texts(client, officer, db):
 
     item = load_topics([Path(__file__).parent.parent / "content"])["psychosis"].items[0]
     request_id = ask(client, observations=json.dumps({"psychosis": {"ids": [item["id"]]}}))
-    assert json.loads(flow.get_request(db, request_id)["observations"]) == [{"topic": "Psychosis", "item": item["text"]}]
+    assert json.loads(flow.get_request(db, request_id)["observations"]) == [
+        {"topic": "Psychosis", "item": item["text"], "sign": "risk"}
+    ]
+
+
+@pytest.fixture
+def fixture_cards(app_config):
+    """The test fixtures' cards as the agency's own: `hearing-things` has a protective item."""
+    from pathlib import Path
+
+    app_config["CONTENT_DIRS"] = str(Path(__file__).parent / "content_fixtures" / "good")
+
+
+def test_specialist_sees_risk_and_protective_marks_apart(fixture_cards, client, officer, specialist, login, db):
+    specialist("cit.ash", offset(1000))
+    marks = {"hearing-things": {"ids": ["talks-to-someone-who-is-not-there", "has-someone-they-trust-with-them"]}}
+    request_id = ask(client, observations=json.dumps(marks))
+    assert [o["sign"] for o in json.loads(flow.get_request(db, request_id)["observations"])] == ["risk", "protective"]
+    html = login("cit.ash").get(f"/requests/{request_id}").get_data(as_text=True)
+    risks = html.index("<h3>Risk signs</h3>")
+    protective = html.index("<h3>Protective signs</h3>")
+    assert risks < html.index("Talks to someone who is not there") < protective < html.index("Has someone they trust with them")
 
 
 def test_escalates_after_60_seconds_without_accept(client, officer, db, clock, worker, five_specialists, make_user):
@@ -282,6 +303,13 @@ def test_decline_alerts_the_next_specialist_at_once(client, officer, db, login, 
 def test_waiting_requester_sees_the_stabilisation_prompts(client, officer):
     html = client.get(f"/requests/{ask(client)}").get_data(as_text=True)
     assert "Until CIT arrives" in html and "/reference/scene-stabilisation" in html
+
+
+def test_waiting_requester_sees_the_stabilisation_cards_first_action_above_its_items(fixture_cards, app, client, officer):
+    app.config["STABILISATION_TOPIC"] = "hearing-things"
+    html = client.get(f"/requests/{ask(client)}").get_data(as_text=True)
+    hold = html.index('id="hold-h"')
+    assert hold < html.index("Anyone hurt? A weapon? Step back and call EMS on 911.") < html.index("Talks to someone who is not there")
 
 
 def test_requester_can_cancel_with_a_reason(client, officer, db):

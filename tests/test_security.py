@@ -58,6 +58,9 @@ ACCESS = {
     "program.reports": ("coordinator", "supervisor"),
     "program.reports_csv": ("coordinator", "supervisor"),
     "program.summary": ("coordinator", "supervisor"),
+    "content_review.index": ("coordinator",),
+    "content_review.sign_off_card": ("coordinator",),
+    "content_review.export": ("coordinator",),
 }
 # user_id 2 is cit.one, the second account `world` makes.
 SAMPLE = {"slug": "psychosis", "filename": "css/app.css", "username": "cit.one", "action": "realert", "user_id": 2, "session_id": 1}
