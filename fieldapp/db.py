@@ -332,6 +332,19 @@ def m008_session_version(db):
     db["users"].add_column("session_version", int, not_null_default=0)
 
 
+
+@migrations()
+def m012_request_limits(db):
+    # A device's offline-queue id is unique per requester, not across the agency:
+    # another officer's device choosing the same id must not have its request
+    # silently taken for a repeat. SQLite cannot drop a column's UNIQUE, so the
+    # table is rebuilt (sqlite-utils' transform, less that one constraint).
+    sqls = [s.replace('"client_id" TEXT UNIQUE', '"client_id" TEXT') for s in db["cit_requests"].transform_sql()]
+    db.execute("PRAGMA defer_foreign_keys = ON")
+    for sql in sqls:
+        db.execute(sql)
+    db.execute("CREATE UNIQUE INDEX cit_requests_client ON cit_requests(requester_id, client_id)")
+
 @click.command("migrate")
 @with_appcontext
 def migrate_command():

@@ -16,7 +16,7 @@ def ask(client, position=SCENE, **fields):
     data.update(fields)
     response = client.post("/requests", data=data)
     assert response.status_code == 303, response.get_data(as_text=True)[:500]
-    return int(response.headers["Location"].rsplit("/", 1)[1])
+    return int(response.headers["Location"].rsplit("/", 1)[1].split("?")[0])
 
 
 def alerted(db, request_id):
@@ -142,7 +142,7 @@ def test_checklist_marks_go_with_the_request_as_item_texts(client, officer, db):
     from pathlib import Path
 
     item = load_topics([Path(__file__).parent.parent / "content"])["psychosis"].items[0]
-    request_id = ask(client, observations=json.dumps({"psychosis": {"ids": [item["id"]]}}))
+    request_id = ask(client, different_scene="1", observations=json.dumps({"psychosis": {"ids": [item["id"]]}}))
     assert json.loads(flow.get_request(db, request_id)["observations"]) == [{"topic": "Psychosis", "item": item["text"]}]
 
 
