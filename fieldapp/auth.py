@@ -247,7 +247,11 @@ def logout():
     logout_user()
     session.clear()
     flash("You are signed out.")
-    return redirect(url_for("auth.login", signed_out=1))
+    response = redirect(url_for("auth.login", signed_out=1))
+    # Shared car computers: the browser's HTTP cache goes with the officer. Not "storage":
+    # Chromium would unregister the service worker with it, and the offline cards and queue.
+    response.headers["Clear-Site-Data"] = '"cache"'
+    return response
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
