@@ -558,3 +558,21 @@ def test_a_request_tapped_under_another_officer_is_refused(client, officer, make
     # The officer who made it still sends it after signing in again.
     ask(client, requester_id=str(officer), client_id="queued-by-lee-0001")
     assert one(db, "SELECT requester_id FROM cit_requests")["requester_id"] == officer
+
+
+def test_upgrade_keeps_every_request_and_scopes_device_ids_per_officer(tmp_path):
+    from fieldapp.db import migrate, migrations
+
+    db = connect(tmp_path / "old.db")
+    migrations.apply(db, stop_before=["m012_request_limits"])
+    db.execute("INSERT INTO users (id, username, password_hash, role, display_name, created_at) VALUES (1, 'a', 'x', 'officer', 'A', 0), (2, 'b', 'x', 'officer', 'B', 0)")
+    db.execute("INSERT INTO cit_requests (id, client_id, requester_id, state, created_at, policy, updated_at) VALUES (7, 'device-id-0001', 1, 'requested', 0, '{}', 0)")
+    db.execute("INSERT INTO alerts (request_id, user_id, step, at) VALUES (7, 2, 0, 0)")
+    db.conn.commit()
+    migrate(db)
+    assert [r["id"] for r in db.query("SELECT id FROM cit_requests")] == [7]
+    assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+    assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    db.execute("INSERT INTO cit_requests (client_id, requester_id, state, created_at, policy, updated_at) VALUES ('device-id-0001', 2, 'requested', 0, '{}', 0)")
+    with pytest.raises(Exception, match="UNIQUE"):
+        db.execute("INSERT INTO cit_requests (client_id, requester_id, state, created_at, policy, updated_at) VALUES ('device-id-0001', 1, 'requested', 0, '{}', 0)")
