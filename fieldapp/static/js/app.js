@@ -206,7 +206,7 @@
       // An offline copy of the page names no one: the request is the signed-in officer's, if any.
       if (!form.elements.requester_id.value) form.elements.requester_id.value = store.get("owner", "");
       var differentScene = form.hasAttribute("data-different-scene");
-      if (!differentScene && form.dataset.queued === "1") {
+      if (!differentScene && form.dataset.hasQueued === "1") {
         // One open request per officer: a second tap sends the queued one if it can, never another.
         sending = false;
         status.textContent = "Already queued: your CIT request goes out as soon as there is signal.";
@@ -396,7 +396,7 @@
       var form = document.querySelector("[data-request-form]:not([data-different-scene])");
       var button = form && form.querySelector("[data-request-button]");
       if (button) {
-        form.dataset.queued = entries.length ? "1" : "";
+        form.dataset.hasQueued = entries.length ? "1" : "";
         button.textContent = entries.length ? "CIT request queued — sends when online" : "Request CIT officer";
         button.classList.toggle("is-queued", entries.length > 0);
       }
