@@ -49,7 +49,6 @@ self.addEventListener("message", (event) => {
   const data = event.data || {};
   if (data.type === "precache-pages") event.waitUntil(precachePages(data.url).catch(() => {}));
   if (data.type === "forget-pages") event.waitUntil(caches.delete(PAGES_CACHE));
-  if (data.type === "send-queued") event.waitUntil(sendQueued());
   // A page that loaded while this worker was installing can miss the claim made on
   // activation, and would stay uncontrolled (no offline search, no queue) until the
   // next navigation: it asks, and is claimed now.

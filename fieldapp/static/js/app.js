@@ -406,29 +406,29 @@
   function setupQueue() {
     if (!window.fieldappQueue || !window.indexedDB) return;
     var banner = document.querySelector("[data-queued]");
-    function flush() {
+    // An offline copy of a page names no one and carries no token: it cannot send.
+    var isCopy = document.body.dataset.signedIn === "1" && !document.body.dataset.user;
+    function flush(backOnline) {
       if (!navigator.onLine) return showQueued();
-      // This page's token: one queued before a sign-in belongs to a session that has ended.
-      // Only this officer's: on an offline copy of a page nobody is named, and nothing is sent.
-      var me = document.body.dataset.user;
-      if (!me) {
-        // An offline copy of a page names no one and carries no token: the worker sends each
-        // request with the token it was saved with, and the server refuses another officer's.
-        var worker = navigator.serviceWorker && navigator.serviceWorker.controller;
-        if (worker && document.body.dataset.signedIn === "1") worker.postMessage({ type: "send-queued" });
-        return showQueued();
+      if (isCopy) {
+        return showQueued().then(function (entries) {
+          // Signal is back: the live home screen sends the request, or asks the officer to sign in.
+          if (backOnline === true && entries.length) location.assign("/");
+        });
       }
-      return fieldappQueue.sendAll(csrfHeaders()["X-CSRFToken"], me).then(function (sent) {
+      // This page's token: one queued before a sign-in belongs to a session that has ended.
+      // Only this officer's requests; another officer's were dropped when this one signed in.
+      return fieldappQueue.sendAll(csrfHeaders()["X-CSRFToken"], document.body.dataset.user).then(function (sent) {
         if (sent.length) location.href = sent[0].url; else showQueued();
       });
     }
-    window.fieldappFlush = flush;
+    window.fieldappFlush = function () { return flush(true); };
     if ("serviceWorker" in navigator) {
       navigator.serviceWorker.addEventListener("message", function (event) {
         if (event.data && event.data.type === "request-sent" && banner && !banner.hidden) location.href = event.data.url;
       });
     }
-    addEventListener("online", flush);
+    addEventListener("online", function () { flush(true); });
     showQueued().then(flush).catch(function () { /* storage blocked: nothing was queued */ });
   }
 
