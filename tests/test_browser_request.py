@@ -315,3 +315,20 @@ def test_second_tap_with_no_signal_does_not_queue_a_second_request(browser, live
     page.wait_for_timeout(500)
     assert db.execute("SELECT COUNT(*) FROM cit_requests").fetchone()[0] == 1
     officer.close()
+
+
+def test_marks_left_past_the_idle_lock_are_cleared_on_the_device_itself(browser, live_server):
+    # No server round trip at all: a saved card opened after the idle lock shows no one's marks.
+    base = live_server.base_url
+    db, car, page = officer_at_scene(browser, live_server)
+    page.goto(base + "/reference/psychosis")
+    page.locator("input[name=mark]").first.check()
+    assert page.evaluate("localStorage.getItem('fieldapp.marks')") not in (None, "{}")
+    page.evaluate("localStorage.setItem('fieldapp.seen', String(Date.now() - 31 * 60 * 1000))")
+    car.set_offline(True)
+    live_server.network.down = True
+    page.goto(base + "/reference/psychosis")
+    expect(page.get_by_role("heading", name="Psychosis")).to_be_visible()
+    assert page.locator("input[name=mark]:checked").count() == 0
+    assert page.evaluate("localStorage.getItem('fieldapp.marks')") is None
+    car.close()
