@@ -321,17 +321,30 @@ def _describe_alerted(picks):
     return text + (f"; nearest {human_distance(nearest)}" if nearest is not None else "")
 
 
-def create_request(db, requester_id, *, lat=None, lon=None, accuracy=None, location_text="", note="",
-                   weapon=False, medical=False, juvenile=False, observations=(), client_id=None,
-                   different_scene=False):
+def create_request(db, requester_id, **fields):
     """Record a CIT request and queue its first alerts; returns (request_id, created).
 
     `client_id` is the device's idempotency key, scoped to the requester:
     sending the same request twice (an offline queue replaying) creates it once.
     One open request per officer: a second tap leads to the first unless the
-    officer said `different_scene`. Raises TooManyRequests past the per-officer
-    rate limit, and tells the supervisors the first time it trips.
+    officer said `different_scene`. Past the per-officer rate limit it raises
+    TooManyRequests, and the supervisors are told the first time it trips.
     """
+    try:
+        return _create_request(db, requester_id, **fields)
+    except _RateLimited as refused:
+        _tell_supervisors_of_rate_limit(db, requester_id)
+        wake_worker()
+        raise TooManyRequests(str(refused)) from None
+
+
+class _RateLimited(Exception):
+    """Raised inside the write lock, so nothing of the refused request is written."""
+
+
+def _create_request(db, requester_id, *, lat=None, lon=None, accuracy=None, location_text="", note="",
+                    weapon=False, medical=False, juvenile=False, observations=(), client_id=None,
+                    different_scene=False):
     t = now()
     policy = policy_from_config(current_app.config)
     # Choose before taking the write lock: with many specialists the search is
@@ -347,60 +360,70 @@ def create_request(db, requester_id, *, lat=None, lon=None, accuracy=None, locat
             already = open_request_of(db, requester_id)
             if already:
                 return already["id"], False
-        refusal = _over_the_rate_limit(db, requester_id)
-        if refusal is None:
-            cursor = db.execute(
-                "INSERT INTO cit_requests (client_id, requester_id, state, created_at, updated_at, lat, lon, accuracy_m,"
-                " location_text, note, weapon, medical, juvenile, observations, policy, next_escalation_at)"
-                " VALUES (?, ?, 'requested', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [client_id, requester_id, t, t, lat, lon, accuracy, location_text, note, int(weapon), int(medical),
-                 int(juvenile), json.dumps(list(observations)), json.dumps(policy), t + policy["escalate_after_s"]],
-            )
-            req = get_request(db, cursor.lastrowid)
-            add_event(db, req["id"], "requested", requester_id,
-                      # Never free text here: the timeline is append-only, and `purge` must be able to
-                      # remove what officers typed.
-                      "location from the device" if lat is not None else "location typed by the officer")
-            record_alerts(db, req, picks, step=0)
-            if picks:
-                add_event(db, req["id"], "alerted", detail=_describe_alerted(picks))
-                supervise_if_unreachable(db, req)
-            elif not _on_duty_specialists(db, {requester_id}):
-                add_event(db, req["id"], "no_specialists", detail="No CIT officer is on duty")
-                alert_supervisors(db, req, "no_specialists")
-            else:
-                add_event(db, req["id"], "no_specialists",
-                          detail=f"No CIT officer within {policy['radius_km']:g} km; widening after {policy['escalate_after_s']:g} s")
-                alert_supervisors(db, req, "no_specialists")
+        _refuse_past_the_rate_limit(db, requester_id)
+        cursor = db.execute(
+            "INSERT INTO cit_requests (client_id, requester_id, state, created_at, updated_at, lat, lon, accuracy_m,"
+            " location_text, note, weapon, medical, juvenile, observations, policy, next_escalation_at)"
+            " VALUES (?, ?, 'requested', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [client_id, requester_id, t, t, lat, lon, accuracy, location_text, note, int(weapon), int(medical),
+             int(juvenile), json.dumps(list(observations)), json.dumps(policy), t + policy["escalate_after_s"]],
+        )
+        req = get_request(db, cursor.lastrowid)
+        add_event(db, req["id"], "requested", requester_id,
+                  # Never free text here: the timeline is append-only, and `purge` must be able to
+                  # remove what officers typed.
+                  "location from the device" if lat is not None else "location typed by the officer")
+        record_alerts(db, req, picks, step=0)
+        if picks:
+            add_event(db, req["id"], "alerted", detail=_describe_alerted(picks))
+            supervise_if_unreachable(db, req)
+        elif not _on_duty_specialists(db, {requester_id}):
+            add_event(db, req["id"], "no_specialists", detail="No CIT officer is on duty")
+            alert_supervisors(db, req, "no_specialists")
+        else:
+            add_event(db, req["id"], "no_specialists",
+                      detail=f"No CIT officer within {policy['radius_km']:g} km; widening after {policy['escalate_after_s']:g} s")
+            alert_supervisors(db, req, "no_specialists")
     wake_worker()
-    if refusal is not None:
-        raise TooManyRequests(refusal)
     return req["id"], True
 
 
-def _over_the_rate_limit(db, requester_id):
-    """Why this officer may not make another request now, or None; inside the write lock.
-
-    REQUEST_RATE_MAX requests per REQUEST_RATE_WINDOW_S seconds, counted from
-    the database so parallel posts cannot slip past each other. The first
-    refusal in a run is written on the officer's latest request and pushed to
-    the supervisors, so a stuck button or a stolen account is seen at once.
-    """
-    limit = int(current_app.config["REQUEST_RATE_MAX"])
+def _recent_requests(db, requester_id):
+    """This officer's requests inside the rate-limit window, newest first."""
     window = float(current_app.config["REQUEST_RATE_WINDOW_S"])
-    recent = list(db.query(
+    return list(db.query(
         "SELECT * FROM cit_requests WHERE requester_id = ? AND created_at > ? ORDER BY created_at DESC, id DESC",
         [requester_id, now() - window],
     ))
-    if len(recent) < limit:
-        return None
-    latest = recent[0]
-    if not one(db, "SELECT 1 AS x FROM request_events WHERE request_id = ? AND event = 'rate_limited'", [latest["id"]]):
+
+
+def _refuse_past_the_rate_limit(db, requester_id):
+    """Raise _RateLimited past REQUEST_RATE_MAX requests per REQUEST_RATE_WINDOW_S.
+
+    Counted inside the write lock, so parallel posts cannot slip past each other.
+    """
+    limit = int(current_app.config["REQUEST_RATE_MAX"])
+    recent = _recent_requests(db, requester_id)
+    if len(recent) >= limit:
+        minutes = float(current_app.config["REQUEST_RATE_WINDOW_S"]) / 60
+        raise _RateLimited(f"You have made {len(recent)} CIT requests in the last {minutes:g} minutes, so this one"
+                           " was not sent. Your supervisors have been told. Call dispatch if you need help now.")
+
+
+def _tell_supervisors_of_rate_limit(db, requester_id):
+    """Write the trip on the officer's latest request and push it to the supervisors, once a run.
+
+    A stuck button or a stolen account is seen at once; tapping on does not page them again.
+    """
+    with write_transaction(db):
+        latest = next(iter(_recent_requests(db, requester_id)), None)
+        if latest is None or one(db, "SELECT 1 AS x FROM request_events WHERE request_id = ? AND event = 'rate_limited'",
+                                 [latest["id"]]):
+            return
+        minutes = float(current_app.config["REQUEST_RATE_WINDOW_S"]) / 60
         add_event(db, latest["id"], "rate_limited", requester_id,
-                  f"A further request was refused: {limit} in {window / 60:g} min")
+                  f"A further request was refused: {current_app.config['REQUEST_RATE_MAX']} in {minutes:g} min")
         alert_supervisors(db, latest, "rate_limited")
-    return (f"You have made {len(recent)} CIT requests in the last {window / 60:g} minutes, so this one was not sent."
-            " Your supervisors have been told. Call dispatch if you need help now.")
 
 
 def escalate(db, request_id):
