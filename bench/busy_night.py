@@ -194,7 +194,8 @@ class Night:
         posted = time.time()
         with officer.lock:
             r = self.timed("POST /requests", lambda: officer.post(
-                "/requests", {"lat": f"{lat:.6f}", "lon": f"{lon:.6f}", "accuracy": "12", "client_id": uuid.uuid4().hex}))
+                "/requests", {"lat": f"{lat:.6f}", "lon": f"{lon:.6f}", "accuracy": "12", "client_id": uuid.uuid4().hex,
+                               "different_scene": "1"}))
         if r is None or r.status_code != 303:
             return
         request_id = int(r.headers["Location"].rstrip("/").rsplit("/", 1)[1])
@@ -328,6 +329,7 @@ def main(args):
             **os.environ,
             "FIELDAPP_DATABASE": database, "FIELDAPP_INSTANCE_PATH": instance, "FIELDAPP_SECRET_KEY": SECRET,
             "FIELDAPP_PUSH_INSECURE_HOSTS": json.dumps(["127.0.0.1"]),
+            "FIELDAPP_REQUEST_RATE_MAX": str(10**9),
         }
         port = free_port()
         base = f"http://127.0.0.1:{port}"

@@ -99,6 +99,7 @@ def post_request(client, lat, lon):
     """One tap on 'Request CIT officer'; returns the new request's id."""
     response = client.post("/requests", data={
         "lat": f"{lat:.6f}", "lon": f"{lon:.6f}", "accuracy": "12", "client_id": uuid.uuid4().hex,
+        "different_scene": "1",  # one officer taps them all: each is a scene of its own
     })
     if response.status_code != 303:
         raise RuntimeError(f"POST /requests answered {response.status_code}: {response.get_data(as_text=True)[:300]}")

@@ -97,7 +97,7 @@ def seed(folder, rng):
         for n, (state, (lat, lon)) in enumerate(zip(states, positions(rng, len(states), 30.0))):
             request_id, _ = flow.create_request(
                 db, requesters[n % len(requesters)], lat=lat, lon=lon, accuracy=15, location_text=f"{100 + n} Bench St",
-                note="bench", weapon=n % 7 == 0, medical=n % 5 == 0, juvenile=n % 11 == 0,
+                note="bench", weapon=n % 7 == 0, medical=n % 5 == 0, juvenile=n % 11 == 0, different_scene=True,
             )
             nearest = one(db, "SELECT user_id FROM alerts WHERE request_id = ? ORDER BY distance_m LIMIT 1", [request_id])
             if state == "requested" or nearest is None:

@@ -42,6 +42,9 @@ def create_app(test_config=None):
         ESCALATE_AFTER_S=60,
         ALL_HANDS_AFTER_S=180,
         POSITION_MAX_AGE_S=15 * 60,
+        # Per officer: more CIT requests than this in the window are refused, and supervisors told.
+        REQUEST_RATE_MAX=5,
+        REQUEST_RATE_WINDOW_S=15 * 60,
         VAPID_SUBJECT="mailto:cit-coordinator@example.org",
         PUSH_TTL=300,
         PUSH_TIMEOUT=5.0,

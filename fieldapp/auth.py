@@ -384,7 +384,11 @@ def logout():
         audit.record(db, "logout", current_user.username)
     end_session(db)
     flash("You are signed out.")
-    return redirect(url_for("auth.login", signed_out=1))
+    response = redirect(url_for("auth.login", signed_out=1))
+    # Shared car computers: the browser's HTTP cache goes with the officer. Not "storage":
+    # Chromium would unregister the service worker with it, and the offline cards and queue.
+    response.headers["Clear-Site-Data"] = '"cache"'
+    return response
 
 
 @bp.route("/account/password", methods=["GET", "POST"])

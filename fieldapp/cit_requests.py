@@ -11,7 +11,7 @@ import json
 import math
 
 from flask import current_app
-from werkzeug.exceptions import Conflict, Forbidden, NotFound
+from werkzeug.exceptions import Conflict, Forbidden, NotFound, TooManyRequests
 
 from . import audit
 from .clock import now
@@ -58,7 +58,8 @@ class Action:
 
     from_states: tuple
     to_state: str
-    who: tuple  # any of: "requester", "alerted", "assigned", "supervisor"
+    # any of: "requester", "alerted" (and not declined), "assigned", "supervisor"
+    who: tuple
     stamp: str | None = None  # the timestamp column the move sets
 
 
@@ -192,6 +193,7 @@ SUPERVISOR_REASONS = {
     "unanswered": "Nobody has accepted yet.",
     "no_specialists": "No CIT officer could be alerted.",
     "unreachable": "No alerted CIT officer could be reached.",
+    "rate_limited": "An officer's CIT requests are being refused: too many in a short time.",
 }
 
 
@@ -319,13 +321,30 @@ def _describe_alerted(picks):
     return text + (f"; nearest {human_distance(nearest)}" if nearest is not None else "")
 
 
-def create_request(db, requester_id, *, lat=None, lon=None, accuracy=None, location_text="", note="",
-                   weapon=False, medical=False, juvenile=False, observations=(), client_id=None):
+def create_request(db, requester_id, **fields):
     """Record a CIT request and queue its first alerts; returns (request_id, created).
 
-    `client_id` is the device's idempotency key: sending the same request
-    twice (an offline queue replaying) creates it once.
+    `client_id` is the device's idempotency key, scoped to the requester:
+    sending the same request twice (an offline queue replaying) creates it once.
+    One open request per officer: a second tap leads to the first unless the
+    officer said `different_scene`. Past the per-officer rate limit it raises
+    TooManyRequests, and the supervisors are told the first time it trips.
     """
+    try:
+        return _create_request(db, requester_id, **fields)
+    except _RateLimited as refused:
+        _tell_supervisors_of_rate_limit(db, requester_id)
+        wake_worker()
+        raise TooManyRequests(str(refused)) from None
+
+
+class _RateLimited(Exception):
+    """Raised inside the write lock, so nothing of the refused request is written."""
+
+
+def _create_request(db, requester_id, *, lat=None, lon=None, accuracy=None, location_text="", note="",
+                    weapon=False, medical=False, juvenile=False, observations=(), client_id=None,
+                    different_scene=False):
     t = now()
     policy = policy_from_config(current_app.config)
     # Choose before taking the write lock: with many specialists the search is
@@ -333,9 +352,15 @@ def create_request(db, requester_id, *, lat=None, lon=None, accuracy=None, locat
     picks = choose_specialists(db, lat, lon, policy, {requester_id})
     with write_transaction(db):
         if client_id:
-            existing = one(db, "SELECT id FROM cit_requests WHERE client_id = ?", [client_id])
+            existing = one(db, "SELECT id FROM cit_requests WHERE requester_id = ? AND client_id = ?",
+                           [requester_id, client_id])
             if existing:
                 return existing["id"], False
+        if not different_scene:
+            already = open_request_of(db, requester_id)
+            if already:
+                return already["id"], False
+        _refuse_past_the_rate_limit(db, requester_id)
         cursor = db.execute(
             "INSERT INTO cit_requests (client_id, requester_id, state, created_at, updated_at, lat, lon, accuracy_m,"
             " location_text, note, weapon, medical, juvenile, observations, policy, next_escalation_at)"
@@ -361,6 +386,44 @@ def create_request(db, requester_id, *, lat=None, lon=None, accuracy=None, locat
             alert_supervisors(db, req, "no_specialists")
     wake_worker()
     return req["id"], True
+
+
+def _recent_requests(db, requester_id):
+    """This officer's requests inside the rate-limit window, newest first."""
+    window = float(current_app.config["REQUEST_RATE_WINDOW_S"])
+    return list(db.query(
+        "SELECT * FROM cit_requests WHERE requester_id = ? AND created_at > ? ORDER BY created_at DESC, id DESC",
+        [requester_id, now() - window],
+    ))
+
+
+def _refuse_past_the_rate_limit(db, requester_id):
+    """Raise _RateLimited past REQUEST_RATE_MAX requests per REQUEST_RATE_WINDOW_S.
+
+    Counted inside the write lock, so parallel posts cannot slip past each other.
+    """
+    limit = int(current_app.config["REQUEST_RATE_MAX"])
+    recent = _recent_requests(db, requester_id)
+    if len(recent) >= limit:
+        minutes = float(current_app.config["REQUEST_RATE_WINDOW_S"]) / 60
+        raise _RateLimited(f"You have made {len(recent)} CIT requests in the last {minutes:g} minutes, so this one"
+                           " was not sent. Your supervisors have been told. Call dispatch if you need help now.")
+
+
+def _tell_supervisors_of_rate_limit(db, requester_id):
+    """Write the trip on the officer's latest request and push it to the supervisors, once a run.
+
+    A stuck button or a stolen account is seen at once; tapping on does not page them again.
+    """
+    with write_transaction(db):
+        latest = next(iter(_recent_requests(db, requester_id)), None)
+        if latest is None or one(db, "SELECT 1 AS x FROM request_events WHERE request_id = ? AND event = 'rate_limited'",
+                                 [latest["id"]]):
+            return
+        minutes = float(current_app.config["REQUEST_RATE_WINDOW_S"]) / 60
+        add_event(db, latest["id"], "rate_limited", requester_id,
+                  f"A further request was refused: {current_app.config['REQUEST_RATE_MAX']} in {minutes:g} min")
+        alert_supervisors(db, latest, "rate_limited")
 
 
 def escalate(db, request_id):
@@ -408,7 +471,7 @@ def due_escalations(db):
 
 
 def roles_of(db, req, user):
-    """What `user` is to this request: requester, alerted, assigned, supervisor."""
+    """What `user` is to this request: requester, alerted, declined, assigned, supervisor."""
     roles = set()
     if user.id == req["requester_id"]:
         roles.add("requester")
@@ -416,8 +479,11 @@ def roles_of(db, req, user):
         roles.add("assigned")
     if user.role == "supervisor":
         roles.add("supervisor")
-    if user.role == "cit" and one(db, "SELECT 1 AS x FROM alerts WHERE request_id = ? AND user_id = ?", [req["id"], user.id]):
-        roles.add("alerted")
+    if user.role == "cit":
+        alert = one(db, "SELECT declined_at FROM alerts WHERE request_id = ? AND user_id = ?", [req["id"], user.id])
+        if alert:
+            # A specialist who declined is no longer "alerted": ACTIONS never lets them accept.
+            roles.add("declined" if alert["declined_at"] else "alerted")
     return roles
 
 
@@ -426,11 +492,7 @@ def allowed_actions(db, req, user, roles=None):
     roles = roles_of(db, req, user) if roles is None else roles
     allowed = {name for name, a in ACTIONS.items() if req["state"] in a.from_states and roles & set(a.who)}
     if req["state"] == "requested" and "alerted" in roles:
-        declined = one(db, "SELECT declined_at FROM alerts WHERE request_id = ? AND user_id = ?", [req["id"], user.id])
-        if declined and declined["declined_at"]:
-            allowed.discard("accept")
-        else:
-            allowed.add("decline")
+        allowed.add("decline")
     if req["state"] == "requested" and "supervisor" in roles:
         allowed.add("realert")
     return allowed
@@ -439,6 +501,19 @@ def allowed_actions(db, req, user, roles=None):
 def can_view(db, req, user):
     """Requesters, alerted or assigned specialists and supervisors may see a request."""
     return bool(roles_of(db, req, user))
+
+
+def sees_scene(req, roles):
+    """Whether someone sees the note, exact place, requester's phone and checklist marks.
+
+    While nobody has accepted, every specialist still alerted needs them to
+    decide. From the accept on, and after the request closes, only the
+    assignee and supervisors do (the requester is at the scene); the other
+    alerted specialists keep a summary: the state, who has it, the timeline.
+    """
+    if roles & {"assigned", "supervisor"}:
+        return True
+    return "alerted" in roles and req["state"] == "requested"
 
 
 def move(db, request_id, action_name, user, *, assignee_id=None, disposition=None, reason=None, outcome=None):
@@ -452,7 +527,10 @@ def move(db, request_id, action_name, user, *, assignee_id=None, disposition=Non
         raise NotFound(f"Unknown action {action_name!r}.")
     with write_transaction(db):
         req = get_request(db, request_id)
-        if not roles_of(db, req, user) & set(action.who):
+        roles = roles_of(db, req, user)
+        if not roles & set(action.who):
+            if "declined" in roles and action_name == "accept":
+                raise Forbidden("You declined this request, so you cannot accept it. A supervisor can assign it to you.")
             raise Forbidden("You cannot do that on this request.")
         if req["state"] not in action.from_states:
             raise Conflict(_conflict_message(db, req, action_name, user))

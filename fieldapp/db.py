@@ -384,6 +384,28 @@ def m011_sessions(db):
     )
 
 
+@migrations(transactional=False)
+def m012_request_limits(db):
+    # A device's offline-queue id is unique per requester, not across the agency:
+    # another officer's device choosing the same id must not have its request
+    # silently taken for a repeat. SQLite cannot drop a column's UNIQUE, so the
+    # table is rebuilt (sqlite-utils' transform, less that one constraint). The
+    # rebuild needs foreign keys off, which SQLite ignores inside a transaction:
+    # hence its own transaction here, checked before it commits.
+    sqls = [sql.replace('"client_id" TEXT UNIQUE', '"client_id" TEXT') for sql in db["cit_requests"].transform_sql()]
+    db.execute("PRAGMA foreign_keys = OFF")
+    try:
+        with db.atomic():
+            for sql in sqls:
+                db.execute(sql)
+            db.execute("CREATE UNIQUE INDEX IF NOT EXISTS cit_requests_client ON cit_requests(requester_id, client_id)")
+            broken = db.execute("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise RuntimeError(f"m012_request_limits would break references: {broken[:5]}")
+    finally:
+        db.execute("PRAGMA foreign_keys = ON")
+
+
 @click.command("migrate")
 @with_appcontext
 def migrate_command():

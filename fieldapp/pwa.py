@@ -3,6 +3,11 @@
 The service worker's precache is keyed by a hash of the content, the content
 sign-offs and the static files, so any change to them ships a new worker and a
 fresh cache.
+
+What the worker keeps must be safe on a shared car computer: it asks for each
+page as an *offline copy* (the OFFLINE_COPY header), rendered with no name,
+CSRF token, user id or open request, and it keeps only responses the server
+marked as such. A page with anything personal on it is never cached.
 """
 import hashlib
 from pathlib import Path
@@ -60,6 +65,28 @@ def page_urls():
     return urls
 
 
+# The pages an offline copy may be made of; nothing personal is in their main part.
+OFFLINE_PAGES = {"home.index", "reference.index", "reference.topic", "reference.titles"}
+OFFLINE_COPY = "X-Fieldapp-Offline-Copy"
+
+
+def is_offline_copy():
+    """True when the service worker asks for a page to keep: it is rendered with nothing personal."""
+    return request.headers.get(OFFLINE_COPY) == "1" and request.endpoint in OFFLINE_PAGES
+
+
+def _personal_context():
+    # Templates show a name, a token or a user id only when `personal` is true.
+    return {"personal": current_user.is_authenticated and not is_offline_copy()}
+
+
+def _mark_offline_copy(response):
+    # The worker caches only what carries this mark, so nothing else can slip into its cache.
+    if response.status_code == 200 and is_offline_copy():
+        response.headers[OFFLINE_COPY] = "1"
+    return response
+
+
 @bp.route("/manifest.webmanifest")
 def manifest():
     """The web app manifest, so the app installs to the home screen."""
@@ -98,6 +125,7 @@ def service_worker():
         search_url=url_for("reference.search"),
         requests_url=url_for("requests.create"),
         queue_url=asset_url("js/queue.js"),
+        offline_copy_header=OFFLINE_COPY,
     )
     response = current_app.response_class(body, mimetype="text/javascript")
     # The browser must always see a new worker when the precache changes.
@@ -137,3 +165,5 @@ def init_app(app):
     app.extensions["fieldapp.assets"] = _file_hashes(app.static_folder)
     app.jinja_env.globals["asset_url"] = asset_url
     app.after_request(_cache_versioned_assets)
+    app.after_request(_mark_offline_copy)
+    app.context_processor(_personal_context)

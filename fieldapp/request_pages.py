@@ -4,7 +4,7 @@ import re
 
 from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from werkzeug.exceptions import Conflict, Forbidden
+from werkzeug.exceptions import Conflict, Forbidden, TooManyRequests
 
 from . import cit_requests as flow
 from .auth import role_required
@@ -64,6 +64,11 @@ def create():
     client_id = form.get("client_id") or None
     if client_id and not CLIENT_ID_RE.match(client_id):
         abort(400, description="The request id from this device is malformed.")
+    # The page the button was on names who tapped it. On a shared car computer a
+    # request queued under one officer must never go out under the next one's name.
+    made_by = form.get("requester_id")
+    if made_by and made_by != str(current_user.id):
+        abort(403, description="That CIT request was made on this device by another officer, so it was not sent under your name.")
     location_text = form.get("location_text", "").strip()
     note = form.get("note", "").strip()
     if len(location_text) > MAX_LOCATION_TEXT:
@@ -78,12 +83,17 @@ def create():
             return _form_error(str(e), 400)
     if lat is None and not location_text:
         return _form_error("Your location is not available. Type where you are, then send the request.")
-    request_id, _ = flow.create_request(
-        get_db(), current_user.id, lat=lat, lon=lon, accuracy=accuracy, location_text=location_text, note=note,
-        weapon=bool(form.get("weapon")), medical=bool(form.get("medical")), juvenile=bool(form.get("juvenile")),
-        observations=observations_from(form.get("observations")), client_id=client_id,
-    )
-    target = url_for("requests.page", request_id=request_id)
+    try:
+        request_id, created = flow.create_request(
+            get_db(), current_user.id, lat=lat, lon=lon, accuracy=accuracy, location_text=location_text, note=note,
+            weapon=bool(form.get("weapon")), medical=bool(form.get("medical")), juvenile=bool(form.get("juvenile")),
+            observations=observations_from(form.get("observations")), client_id=client_id,
+            different_scene=form.get("different_scene") == "1",
+        )
+    except TooManyRequests as e:
+        return _form_error(e.description, 429)
+    # A second tap, or a queued copy, leads to the request already open.
+    target = url_for("requests.page", request_id=request_id, **({} if created else {"already": 1}))
     if is_htmx():
         response = make_response("", 204)
         response.headers["HX-Redirect"] = target
@@ -127,7 +137,7 @@ def _context(db, req, message=None):
         "req": req,
         "roles": roles,
         "can": flow.allowed_actions(db, req, current_user, roles),
-        "sees_scene": bool(roles & {"alerted", "assigned", "supervisor"}),
+        "sees_scene": flow.sees_scene(req, roles),
         "requester": people.get(req["requester_id"]),
         "assignee": people.get(req["assigned_id"]),
         "assignee_distance": human_distance(assigned_alert["distance_m"]) if assigned_alert and assigned_alert["distance_m"] is not None else None,

@@ -20,7 +20,7 @@ def test_unanswered_requests_are_flagged_and_listed_first(client, officer, speci
     older = ask(client, location_text="first")
     login("near").post(f"/requests/{older}/accept")
     clock.advance(10)
-    newer = ask(client, location_text="second")
+    newer = ask(client, location_text="second", different_scene="1")
     clock.advance(181)
     worker.run_once()
     worker.run_once()

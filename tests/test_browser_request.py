@@ -211,3 +211,124 @@ def test_request_tapped_after_the_idle_lock_goes_out_after_signing_in(browser, l
     expect(page.locator("#live")).to_contain_text("No CIT officer could be alerted.")
     assert db.execute("SELECT COUNT(*) FROM cit_requests").fetchone()[0] == 1
     officer.close()
+
+
+QUEUED = "() => fieldappQueue.all().then(entries => entries.map(e => ({user_id: e.user_id, note: e.fields.note})))"
+CACHED_PAGES = (
+    "() => caches.keys().then(keys => Promise.all(keys.map(k => caches.open(k).then(c => c.keys()"
+    ".then(reqs => Promise.all(reqs.filter(r => !r.url.includes('/static/')).map(r => c.match(r).then(res => res.text()))))))))"
+    ".then(lists => lists.flat())"
+)
+
+
+def test_shared_car_computer_keeps_nothing_of_one_officer_for_the_next(browser, live_server):
+    base = live_server.base_url
+    db, car, page = officer_at_scene(browser, live_server)
+    with live_server.app_context():
+        park = create_user(db, "ofc.park", PASSWORD, "officer", "Ofc. Dana Park")
+    lee = db.execute("SELECT id FROM users WHERE username = 'ofc.lee'").fetchone()[0]
+
+    # Ofc. Lee marks what they see, and opens a card or two.
+    page.goto(base + "/reference/psychosis")
+    page.locator("input[name=mark]").first.check()
+    page.goto(base + "/")
+    assert page.evaluate("localStorage.getItem('fieldapp.marks')") not in (None, "{}")
+    assert "psychosis" in page.evaluate("localStorage.getItem('fieldapp.recent')")
+
+    # The home screen left open past the idle lock; then a crisis, with a note.
+    live_server.config["SESSION_IDLE_MINUTES"] = 1 / 60
+    page.wait_for_timeout(1500)
+    page.get_by_text("Add details (optional)").click()
+    page.get_by_label("One-line note").fill("Person with a knife")
+    page.get_by_role("button", name="Request CIT officer").click()
+    expect(page).to_have_url(re.compile(r".*/login\?next=/&queued=1$"))
+    expect(page.get_by_text("Your CIT request is saved on this device.")).to_be_visible()
+    # The idle lock cleared the marks and recent topics; the request is kept, bound to Ofc. Lee.
+    assert page.evaluate("localStorage.getItem('fieldapp.marks')") is None
+    assert page.evaluate("localStorage.getItem('fieldapp.recent')") is None
+    assert wait_until(page, QUEUED) == [{"user_id": str(lee), "note": "Person with a knife"}]
+
+    # Nothing the worker saved carries a name or a token.
+    saved = wait_until(page, CACHED_PAGES)
+    assert len(saved) > 5
+    for text in saved:
+        assert "Ofc. Kim Lee" not in text and "csrf" not in text.lower() and "data-user=" not in text
+
+    # Ofc. Park takes the car computer.
+    live_server.config["SESSION_IDLE_MINUTES"] = 30
+    page.get_by_label("Username").fill("ofc.park")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(base + "/")
+    wait_until(page, "() => fieldappQueue.all().then(entries => entries.length === 0)")
+    expect(page.locator("footer")).to_contain_text("Signed in as Ofc. Dana Park")
+    expect(page.locator("[data-queued]")).to_be_hidden()
+    assert "Ofc. Kim Lee" not in page.content()
+    assert db.execute("SELECT COUNT(*) FROM cit_requests").fetchone()[0] == 0  # never sent as Ofc. Park's
+
+    # A saved card opened offline shows none of Ofc. Lee's marks.
+    car.set_offline(True)
+    page.goto(base + "/reference/psychosis")
+    expect(page.get_by_role("heading", name="Psychosis")).to_be_visible()
+    assert page.locator("input[name=mark]:checked").count() == 0
+    assert "Ofc. Kim Lee" not in page.content()
+    car.set_offline(False)
+
+    # Ofc. Park's own request carries nothing of Ofc. Lee's.
+    page.goto(base + "/")
+    page.get_by_role("button", name="Request CIT officer").click()
+    page.wait_for_url(re.compile(r".*/requests/\d+$"))
+    [(requester, note, observations)] = db.execute("SELECT requester_id, note, observations FROM cit_requests").fetchall()
+    assert (requester, note, observations) == (park, "", "[]")
+
+    # Switch officer: signed out at once, and the device is cleared for the next one.
+    page.get_by_role("button", name="Switch officer").click()
+    page.wait_for_url(re.compile(r".*/login\?signed_out=1$"))
+    expect(page.get_by_text("You are signed out.")).to_be_visible()
+    left = page.evaluate("Object.keys(localStorage).filter(k => k.startsWith('fieldapp.') && !['fieldapp.theme', 'fieldapp.seen'].includes(k))")
+    assert left == []
+    assert page.evaluate(QUEUED) == []
+    page.goto(base + "/")
+    assert "/login" in page.url  # the session really ended
+    # Clear-Site-Data said "cache", not "storage": the offline worker is still there.
+    assert page.evaluate("() => navigator.serviceWorker.getRegistration().then(r => !!r)")
+    car.close()
+
+
+@pytest.mark.parametrize("service_workers", ["allow", "block"])
+def test_second_tap_with_no_signal_does_not_queue_a_second_request(browser, live_server, service_workers):
+    db, officer, page = officer_at_scene(browser, live_server, service_workers)
+    officer.set_offline(True)
+    live_server.network.down = True
+    page.get_by_role("button", name="Request CIT officer").click()
+    expect(page.get_by_text("Queued — will send when online.")).to_be_visible(timeout=10_000)
+    button = page.locator("[data-request-button]")
+    expect(button).to_have_text("CIT request queued — sends when online")
+    button.click()
+    expect(page.get_by_text("Already queued: your CIT request goes out as soon as there is signal.")).to_be_visible()
+    page.wait_for_timeout(500)
+    assert len(page.evaluate(QUEUED)) == 1
+
+    live_server.network.down = False
+    officer.set_offline(False)
+    page.wait_for_url(re.compile(r".*/requests/\d+$"), timeout=15_000)
+    page.wait_for_timeout(500)
+    assert db.execute("SELECT COUNT(*) FROM cit_requests").fetchone()[0] == 1
+    officer.close()
+
+
+def test_marks_left_past_the_idle_lock_are_cleared_on_the_device_itself(browser, live_server):
+    # No server round trip at all: a saved card opened after the idle lock shows no one's marks.
+    base = live_server.base_url
+    db, car, page = officer_at_scene(browser, live_server)
+    page.goto(base + "/reference/psychosis")
+    page.locator("input[name=mark]").first.check()
+    assert page.evaluate("localStorage.getItem('fieldapp.marks')") not in (None, "{}")
+    page.evaluate("localStorage.setItem('fieldapp.seen', String(Date.now() - 31 * 60 * 1000))")
+    car.set_offline(True)
+    live_server.network.down = True
+    page.goto(base + "/reference/psychosis")
+    expect(page.get_by_role("heading", name="Psychosis")).to_be_visible()
+    assert page.locator("input[name=mark]:checked").count() == 0
+    assert page.evaluate("localStorage.getItem('fieldapp.marks')") is None
+    car.close()

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from fieldapp.db import connect, migrate
+from tests.test_requests import ask
 
 ROOT = Path(__file__).parent.parent / "fieldapp"
 
@@ -82,3 +83,50 @@ EXTERNAL = re.compile(
 )
 def test_nothing_loads_from_the_internet(path):
     assert not EXTERNAL.search(path.read_text()), path
+
+
+# ---- Shared car computers (issue 11, finding 3) ----
+
+OFFLINE_COPY = {"X-Fieldapp-Offline-Copy": "1"}
+
+
+def test_offline_copies_carry_no_name_token_or_user_id(app, client, make_user):
+    app.config["WTF_CSRF_ENABLED"] = True
+    make_user("ofc.ruiz", "officer", display_name="Ofc. Alex Ruiz")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").get_data(as_text=True)).group(1)
+    client.post("/login", data={"username": "ofc.ruiz", "password": "correct horse battery", "csrf_token": token})
+    live = client.get("/").get_data(as_text=True)
+    live_token = re.search(r'"X-CSRFToken": "([^"]+)"', live).group(1)
+    assert "Ofc. Alex Ruiz" in live and "data-user=" in live  # the live page does carry them
+    for url in client.get("/precache.json").get_json()["urls"]:
+        response = client.get(url, headers=OFFLINE_COPY)
+        body = response.get_data(as_text=True)
+        assert response.status_code == 200, url
+        assert response.headers["X-Fieldapp-Offline-Copy"] == "1", url
+        assert "Ofc. Alex Ruiz" not in body and "ofc.ruiz" not in body, url
+        assert live_token not in body and "csrf_token" not in body and "X-CSRFToken" not in body, url
+        assert "data-user=" not in body, url
+    home = client.get("/", headers=OFFLINE_COPY).get_data(as_text=True)
+    assert 'name="requester_id" value=""' in home
+
+
+def test_pages_with_anything_personal_are_never_marked_as_offline_copies(client, officer):
+    request_id = ask(client)
+    for path in (f"/requests/{request_id}", "/account/password", "/precache.json"):
+        response = client.get(path, headers=OFFLINE_COPY)
+        assert "X-Fieldapp-Offline-Copy" not in response.headers, path
+    assert "Ofc. Kim Lee" in client.get(f"/requests/{request_id}", headers=OFFLINE_COPY).get_data(as_text=True)
+
+
+def test_service_worker_keeps_only_what_the_server_marked_as_an_offline_copy(client):
+    body = client.get("/sw.js").get_data(as_text=True)
+    assert 'const OFFLINE_COPY = "X-Fieldapp-Offline-Copy";' in body
+    # The one place the worker writes pages, and it checks the mark.
+    assert body.count("cache.put(") + body.count(".put(url, response)") == 1
+    assert 'response.headers.get(OFFLINE_COPY) === "1"' in body
+
+
+def test_sign_out_clears_the_browsers_cache_but_keeps_the_offline_worker(client, officer):
+    response = client.post("/logout")
+    # "storage" or "*" would unregister the service worker: no offline cards, no request queue.
+    assert response.headers["Clear-Site-Data"] == '"cache"'

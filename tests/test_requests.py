@@ -16,7 +16,7 @@ def ask(client, position=SCENE, **fields):
     data.update(fields)
     response = client.post("/requests", data=data)
     assert response.status_code == 303, response.get_data(as_text=True)[:500]
-    return int(response.headers["Location"].rsplit("/", 1)[1])
+    return int(response.headers["Location"].rsplit("/", 1)[1].split("?")[0])
 
 
 def alerted(db, request_id):
@@ -142,7 +142,7 @@ def test_checklist_marks_go_with_the_request_as_item_texts(client, officer, db):
     from pathlib import Path
 
     item = load_topics([Path(__file__).parent.parent / "content"])["psychosis"].items[0]
-    request_id = ask(client, observations=json.dumps({"psychosis": {"ids": [item["id"]]}}))
+    request_id = ask(client, different_scene="1", observations=json.dumps({"psychosis": {"ids": [item["id"]]}}))
     assert json.loads(flow.get_request(db, request_id)["observations"]) == [
         {"topic": "Psychosis", "item": item["text"], "sign": "risk"}
     ]
@@ -436,3 +436,171 @@ def test_search_widens_until_it_finds_k(client, officer, specialist, db):
     far = [specialist(f"far{n}", offset(9000 + n * 100)) for n in range(3)]
     near = specialist("near", offset(300))
     assert alerted(db, ask(client)) == [near, *far[:2]]
+
+
+# ---- One open request per officer, and a rate limit (issue 11, finding 7) ----
+
+
+def test_second_tap_leads_to_the_open_request(client, officer, db):
+    first = client.post("/requests", data={"lat": SCENE[0], "lon": SCENE[1]})
+    second = client.post("/requests", data={"lat": SCENE[0], "lon": SCENE[1], "client_id": "another-tap-0002"})
+    assert second.status_code == 303
+    assert second.headers["Location"] == first.headers["Location"] + "?already=1"
+    assert one(db, "SELECT COUNT(*) AS n FROM cit_requests")["n"] == 1
+    page = client.get(second.headers["Location"]).get_data(as_text=True)
+    assert "tapping again does not send another" in page
+
+
+def test_a_different_scene_is_a_deliberate_separate_request(client, officer, db):
+    first = ask(client)
+    home = client.get("/").get_data(as_text=True)
+    assert f"Your CIT request #{first}" in home
+    assert "This is a different scene" in home and 'name="different_scene" value="1"' in home
+    second = ask(client, different_scene="1", location_text="Second scene")
+    assert second != first
+    assert [r["state"] for r in db.query("SELECT state FROM cit_requests ORDER BY id")] == ["requested", "requested"]
+
+
+@pytest.fixture
+def rate_limit(app):
+    app.config.update(REQUEST_RATE_MAX=3, REQUEST_RATE_WINDOW_S=600)
+
+
+def test_too_many_requests_are_refused_and_supervisors_told_once(client, officer, db, make_user, rate_limit, clock):
+    sgt = make_user("sgt.diaz", "supervisor")
+    db.execute("INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth, created_at) VALUES (?, 'https://fcm.googleapis.com/x', 'k', 'a', 0)", [sgt])
+    made = [ask(client, different_scene="1") for _ in range(3)]
+    refused = client.post("/requests", data={"lat": SCENE[0], "lon": SCENE[1], "different_scene": "1"})
+    assert refused.status_code == 429
+    assert "You have made 3 CIT requests in the last 10 minutes, so this one was not sent." in refused.get_data(as_text=True)
+    assert one(db, "SELECT COUNT(*) AS n FROM cit_requests")["n"] == 3
+    pushed = [json.loads(r["payload"]) for r in db.query("SELECT payload FROM outbox WHERE user_id = ?", [sgt])]
+    assert [p["kind"] for p in pushed].count("rate_limited") == 1
+    assert "rate_limited" in events(db, made[-1])
+    # Tapping on does not page the supervisors again.
+    assert client.post("/requests", data={"lat": SCENE[0], "lon": SCENE[1], "different_scene": "1"}).status_code == 429
+    assert [json.loads(r["payload"])["kind"] for r in db.query("SELECT payload FROM outbox WHERE user_id = ?", [sgt])].count("rate_limited") == 1
+    clock.advance(601)
+    ask(client, different_scene="1")
+    assert one(db, "SELECT COUNT(*) AS n FROM cit_requests")["n"] == 4
+
+
+def test_parallel_requests_cannot_slip_past_the_rate_limit(app, officer, db, rate_limit):
+    statuses, barrier = [], threading.Barrier(10)
+
+    def tap(n):
+        client = app.test_client()
+        client.post("/login", data={"username": "ofc.lee", "password": "correct horse battery"})
+        barrier.wait()
+        statuses.append(client.post("/requests", data={"lat": SCENE[0], "lon": SCENE[1], "different_scene": "1",
+                                                       "client_id": f"parallel-tap-{n:04d}"}).status_code)
+
+    threads = [threading.Thread(target=tap, args=(n,)) for n in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [303] * 3 + [429] * 7
+    assert one(db, "SELECT COUNT(*) AS n FROM cit_requests")["n"] == 3
+
+
+# ---- Declines, who sees the scene, and the device's request id (finding 8) ----
+
+
+def test_specialist_who_declined_cannot_accept(client, officer, specialist, login, db):
+    near = specialist("near", offset(1000))
+    request_id = ask(client)
+    cit = login("near")
+    assert cit.post(f"/requests/{request_id}/decline").status_code == 303
+    refused = cit.post(f"/requests/{request_id}/accept")
+    assert refused.status_code == 403
+    assert "You declined this request, so you cannot accept it." in refused.get_data(as_text=True)
+    with pytest.raises(Exception, match="403"):
+        flow.move(db, request_id, "accept", user(db, near))
+    assert flow.get_request(db, request_id)["state"] == "requested"
+
+
+SCENE_DETAILS = ("Sam Invented has a knife", "35.14950, -90.04900", "555-0142", "Hears voices")
+
+
+@pytest.fixture
+def accepted_scene(client, make_user, specialist, login, db):
+    """A request with a note, exact place, phone and a mark, accepted by 'near'; 'two' was alerted too."""
+    from fieldapp.content import get_library
+
+    make_user("ofc.lee", "officer", display_name="Ofc. Kim Lee", phone="555-0142")
+    client.post("/login", data={"username": "ofc.lee", "password": "correct horse battery"})
+    specialist("near", offset(1000))
+    specialist("two", offset(2000))
+    with client.application.app_context():
+        item = get_library().get("psychosis").items[0]
+    request_id = ask(client, note="Sam Invented has a knife", observations=json.dumps({"psychosis": {"ids": [item["id"]]}}))
+    return request_id, item["text"]
+
+
+def test_before_accept_every_alerted_specialist_sees_the_scene(accepted_scene, login):
+    request_id, mark = accepted_scene
+    html = login("two").get(f"/requests/{request_id}").get_data(as_text=True)
+    for detail in ("Sam Invented has a knife", "35.14950, -90.04900", "555-0142", mark):
+        assert detail in html
+
+
+def test_after_accept_only_the_assignee_and_supervisors_see_the_scene(accepted_scene, login, make_user):
+    request_id, mark = accepted_scene
+    near = login("near")
+    assert near.post(f"/requests/{request_id}/accept").status_code == 303
+    make_user("sgt.diaz", "supervisor")
+    for who in ("near", "sgt.diaz"):
+        html = login(who).get(f"/requests/{request_id}").get_data(as_text=True)
+        assert "Sam Invented has a knife" in html and "35.14950, -90.04900" in html and mark in html, who
+    other = login("two")
+    for path in (f"/requests/{request_id}", f"/requests/{request_id}/live"):
+        response = other.get(path)
+        html = response.get_data(as_text=True)
+        assert response.status_code == 200 and "CIT officer en route" in html
+        for detail in ("Sam Invented has a knife", "35.14950", "555-0142", mark):
+            assert detail not in html, (path, detail)
+    # After resolve, the same rule.
+    near.post(f"/requests/{request_id}/resolve", data={"disposition": "resolved_on_scene", "force_used": "no"})
+    html = other.get(f"/requests/{request_id}").get_data(as_text=True)
+    assert "Resolved" in html and "Sam Invented has a knife" not in html and "35.14950" not in html
+    assert "Sam Invented has a knife" in near.get(f"/requests/{request_id}").get_data(as_text=True)
+
+
+def test_the_same_device_id_from_another_officer_is_a_request_of_its_own(client, officer, make_user, login, db):
+    make_user("ofc.park", "officer")
+    mine = ask(client, client_id="same-device-id-0001")
+    theirs = ask(login("ofc.park"), client_id="same-device-id-0001")
+    assert mine != theirs
+    assert [r["requester_id"] for r in db.query("SELECT requester_id FROM cit_requests ORDER BY id")] == [officer, one(db, "SELECT id FROM users WHERE username = 'ofc.park'")["id"]]
+
+
+def test_a_request_tapped_under_another_officer_is_refused(client, officer, make_user, login, db):
+    # Shared car computer: Ofc. Lee's request, queued after the idle lock, sent once Ofc. Park signed in.
+    make_user("ofc.park", "officer")
+    refused = login("ofc.park").post("/requests", data={"lat": SCENE[0], "lon": SCENE[1], "note": "Person with a knife",
+                                                        "requester_id": str(officer), "client_id": "queued-by-lee-0001"})
+    assert refused.status_code == 403
+    assert "made on this device by another officer" in refused.get_data(as_text=True)
+    assert one(db, "SELECT COUNT(*) AS n FROM cit_requests")["n"] == 0
+    # The officer who made it still sends it after signing in again.
+    ask(client, requester_id=str(officer), client_id="queued-by-lee-0001")
+    assert one(db, "SELECT requester_id FROM cit_requests")["requester_id"] == officer
+
+
+def test_upgrade_keeps_every_request_and_scopes_device_ids_per_officer(tmp_path):
+    from fieldapp.db import migrate, migrations
+
+    db = connect(tmp_path / "old.db")
+    migrations.apply(db, stop_before=["m012_request_limits"])
+    db.execute("INSERT INTO users (id, username, password_hash, role, display_name, created_at) VALUES (1, 'a', 'x', 'officer', 'A', 0), (2, 'b', 'x', 'officer', 'B', 0)")
+    db.execute("INSERT INTO cit_requests (id, client_id, requester_id, state, created_at, policy, updated_at) VALUES (7, 'device-id-0001', 1, 'requested', 0, '{}', 0)")
+    db.execute("INSERT INTO alerts (request_id, user_id, step, at) VALUES (7, 2, 0, 0)")
+    db.conn.commit()
+    migrate(db)
+    assert [r["id"] for r in db.query("SELECT id FROM cit_requests")] == [7]
+    assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+    assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    db.execute("INSERT INTO cit_requests (client_id, requester_id, state, created_at, policy, updated_at) VALUES ('device-id-0001', 2, 'requested', 0, '{}', 0)")
+    with pytest.raises(Exception, match="UNIQUE"):
+        db.execute("INSERT INTO cit_requests (client_id, requester_id, state, created_at, policy, updated_at) VALUES ('device-id-0001', 1, 'requested', 0, '{}', 0)")

@@ -8,6 +8,7 @@ const OFFLINE_URL = {{ offline_url|tojson }};
 const TITLES_URL = {{ titles_url|tojson }};
 const SEARCH_URL = {{ search_url|tojson }};
 const REQUESTS_URL = {{ requests_url|tojson }};
+const OFFLINE_COPY = {{ offline_copy_header|tojson }};
 importScripts({{ queue_url|tojson }});
 
 self.addEventListener("install", (event) => {
@@ -30,10 +31,18 @@ async function precachePages(listUrl) {
   const cache = await caches.open(PAGES_CACHE);
   await Promise.all(urls.map(async (url) => {
     if (await cache.match(url)) return;
-    const response = await fetch(url, { credentials: "same-origin" });
-    // A redirect means the session ended: never cache the sign-in page as a topic.
-    if (response.ok && !response.redirected) await cache.put(url, response);
+    await keepOfflineCopy(url);
   }));
+}
+
+// Shared car computers: what is kept here is shown to whoever uses the device next,
+// so the server is asked for a copy with no name, CSRF token or user id, and only a
+// response it marked as such is kept (a redirect to the sign-in page never is).
+async function keepOfflineCopy(url) {
+  const response = await fetch(url, { credentials: "same-origin", cache: "no-store", headers: { [OFFLINE_COPY]: "1" } });
+  if (response.ok && !response.redirected && response.headers.get(OFFLINE_COPY) === "1") {
+    await (await caches.open(PAGES_CACHE)).put(url, response);
+  }
 }
 
 self.addEventListener("message", (event) => {
@@ -71,14 +80,9 @@ async function cacheFirst(request) {
   return hit || fetch(request);
 }
 
-async function networkFirst(request, cacheName) {
+async function networkFirst(request) {
   try {
-    const response = await fetch(request);
-    if (cacheName && response.ok && !response.redirected) {
-      const cache = await caches.open(cacheName);
-      cache.put(request, response.clone());
-    }
-    return response;
+    return await fetch(request);
   } catch (err) {
     const hit = await caches.match(request, { ignoreVary: true });
     if (hit) return hit;
@@ -139,12 +143,16 @@ self.addEventListener("fetch", (event) => {
   if (url.pathname.startsWith("/reference") && !request.headers.get("HX-Request")) {
     // Reference pages only change with a new worker version: serve the saved copy at once,
     // which matters on one bar of signal.
-    event.respondWith(caches.open(PAGES_CACHE).then((cache) => cache.match(request)).then((hit) => hit || networkFirst(request, PAGES_CACHE)));
+    event.respondWith(caches.open(PAGES_CACHE).then((cache) => cache.match(request)).then((hit) => {
+      if (hit) return hit;
+      event.waitUntil(keepOfflineCopy(url.pathname).catch(() => {}));
+      return networkFirst(request);
+    }));
     return;
   }
   if (request.mode === "navigate") {
-    // The home screen is kept too, so the app opens offline; other pages fall back to the offline page.
-    event.respondWith(networkFirst(request, url.pathname === "/" ? PAGES_CACHE : null));
+    // The home screen's offline copy (precached) opens the app offline; other pages fall back to the offline page.
+    event.respondWith(networkFirst(request));
   }
 });
 {% block push_handlers %}{% include "_sw_push.js" ignore missing %}{% endblock %}

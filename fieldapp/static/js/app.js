@@ -9,6 +9,9 @@
     },
     set: function (key, value) {
       try { localStorage.setItem("fieldapp." + key, JSON.stringify(value)); } catch (e) { /* private mode: marks stay in memory only */ }
+    },
+    remove: function (key) {
+      try { localStorage.removeItem("fieldapp." + key); } catch (e) { /* nothing was stored */ }
     }
   };
   window.fieldapp = { store: store };
@@ -106,6 +109,78 @@
     section.hidden = recent.length === 0;
   }
 
+  // Shared car computers: checklist marks, recent topics and queued requests belong to
+  // the officer signed in when they were made, and nothing of theirs reaches the next.
+  // "owner" is who is signed in on this device now; "lastOfficer" who was last, kept
+  // through a sign-out so that a different officer signing in is noticed.
+  function forgetOfficer() { ["marks", "recent", "owner"].forEach(store.remove); }
+  function unsubscribePush() {
+    if (!("serviceWorker" in navigator) || !navigator.serviceWorker.controller) return Promise.resolve();
+    return navigator.serviceWorker.ready.then(function (reg) { return reg.pushManager && reg.pushManager.getSubscription(); })
+      .then(function (sub) { return sub && sub.unsubscribe(); }).catch(function () {});
+  }
+  function idleLimitMs() { return (parseFloat(document.body.dataset.idleS) || 0) * 1000; }
+  function idleExpired() {
+    var seen = store.get("seen", null);
+    return seen !== null && idleLimitMs() > 0 && Date.now() - seen > idleLimitMs();
+  }
+  function guardDevice() {
+    var body = document.body, me = body.dataset.user || "";
+    // The idle lock holds on the device too: a saved page opened after it shows no one's marks.
+    if (idleExpired()) forgetOfficer();
+    if (body.dataset.signedIn === "0") forgetOfficer(); // signed out, by hand or by the idle lock
+    if (me) {
+      var last = store.get("lastOfficer", null);
+      if (last !== null && last !== me) {
+        // Another officer on this device: the last one's alerts and queued requests go too.
+        store.remove("alerts");
+        unsubscribePush();
+        if (window.fieldappQueue && window.indexedDB) fieldappQueue.dropOthers(me).catch(function () {});
+      }
+      if (store.get("owner", null) !== me) forgetOfficer();
+      store.set("owner", me);
+      store.set("lastOfficer", me);
+    }
+    function seen() { store.set("seen", Date.now()); }
+    seen();
+    ["pointerdown", "keydown"].forEach(function (type) { addEventListener(type, seen, { passive: true }); });
+    // Left open past the idle lock: clear the marks, including the ones on screen.
+    setInterval(function () {
+      if (!idleExpired()) return;
+      forgetOfficer();
+      document.querySelectorAll("[data-checklist] input[name=mark]").forEach(function (box) { box.checked = false; });
+      var recent = document.querySelector("[data-recent]");
+      if (recent) recent.hidden = true;
+    }, 15000);
+  }
+
+  // Sign-out clears the device's marks and recent topics before it goes; Switch officer,
+  // for shared car computers, also clears queued requests, alerts and saved pages, at once.
+  function setupSignOut() {
+    var form = document.querySelector("[data-sign-out]");
+    if (!form) return;
+    form.addEventListener("submit", function (event) {
+      if (form.dataset.cleared === "1") return;
+      forgetOfficer();
+      if (!(event.submitter && event.submitter.hasAttribute("data-switch-officer"))) return;
+      event.preventDefault();
+      store.remove("lastOfficer");
+      store.remove("alerts");
+      var clearing = Promise.all([
+        window.fieldappQueue && window.indexedDB ? fieldappQueue.clear().catch(function () {}) : null,
+        unsubscribePush(),
+        window.caches ? caches.keys().then(function (keys) {
+          return Promise.all(keys.filter(function (k) { return k.indexOf("fieldapp-pages-") === 0; }).map(function (k) { return caches.delete(k); }));
+        }).catch(function () {}) : null,
+      ]);
+      // Done at once: the sign-out never waits more than a moment on the device.
+      Promise.race([clearing, new Promise(function (resolve) { setTimeout(resolve, 1500); })]).then(function () {
+        form.dataset.cleared = "1";
+        form.submit();
+      });
+    });
+  }
+
   function newId() {
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
     return "id-" + Date.now().toString(36) + "-" + Math.random().toString(36).slice(2, 12);
@@ -128,6 +203,16 @@
       event.preventDefault();
       if (sending) return;
       sending = true;
+      // An offline copy of the page names no one: the request is the signed-in officer's, if any.
+      if (!form.elements.requester_id.value) form.elements.requester_id.value = store.get("owner", "");
+      var differentScene = form.hasAttribute("data-different-scene");
+      if (!differentScene && form.dataset.hasQueued === "1") {
+        // One open request per officer: a second tap sends the queued one if it can, never another.
+        sending = false;
+        status.textContent = "Already queued: your CIT request goes out as soon as there is signal.";
+        if (navigator.onLine && window.fieldappFlush) window.fieldappFlush();
+        return;
+      }
       form.elements.client_id.value = form.elements.client_id.value || newId();
       form.elements.observations.value = JSON.stringify(marks());
       function submit() { form.dataset.ready = "1"; form.requestSubmit ? form.requestSubmit() : form.submit(); }
@@ -298,30 +383,57 @@
 
   // Requests queued offline: show them, and send them when the network returns
   // (the service worker's Background Sync does the same where the browser has it).
+  function mine(entries) {
+    var me = document.body.dataset.user || store.get("owner", "");
+    return entries.filter(function (e) { return !e.user_id || e.user_id === me; });
+  }
   function showQueued() {
     var banner = document.querySelector("[data-queued]");
-    return fieldappQueue.all().then(function (entries) { if (banner) banner.hidden = entries.length === 0; return entries; });
+    return fieldappQueue.all().then(function (entries) {
+      entries = mine(entries);
+      if (banner) banner.hidden = entries.length === 0;
+      // The big button says it is done: a second tap must not look like a second request.
+      var form = document.querySelector("[data-request-form]:not([data-different-scene])");
+      var button = form && form.querySelector("[data-request-button]");
+      if (button) {
+        form.dataset.hasQueued = entries.length ? "1" : "";
+        button.textContent = entries.length ? "CIT request queued — sends when online" : "Request CIT officer";
+        button.classList.toggle("is-queued", entries.length > 0);
+      }
+      return entries;
+    });
   }
   function setupQueue() {
     if (!window.fieldappQueue || !window.indexedDB) return;
     var banner = document.querySelector("[data-queued]");
-    function flush() {
+    // An offline copy of a page names no one and carries no token: it cannot send.
+    var isCopy = document.body.dataset.signedIn === "1" && !document.body.dataset.user;
+    function flush(backOnline) {
       if (!navigator.onLine) return showQueued();
+      if (isCopy) {
+        return showQueued().then(function (entries) {
+          // Signal is back: the live home screen sends the request, or asks the officer to sign in.
+          if (backOnline === true && entries.length) location.assign("/");
+        });
+      }
       // This page's token: one queued before a sign-in belongs to a session that has ended.
-      return fieldappQueue.sendAll(csrfHeaders()["X-CSRFToken"]).then(function (sent) {
+      // Only this officer's requests; another officer's were dropped when this one signed in.
+      return fieldappQueue.sendAll(csrfHeaders()["X-CSRFToken"], document.body.dataset.user).then(function (sent) {
         if (sent.length) location.href = sent[0].url; else showQueued();
       });
     }
+    window.fieldappFlush = function () { return flush(true); };
     if ("serviceWorker" in navigator) {
       navigator.serviceWorker.addEventListener("message", function (event) {
         if (event.data && event.data.type === "request-sent" && banner && !banner.hidden) location.href = event.data.url;
       });
     }
-    addEventListener("online", flush);
+    addEventListener("online", function () { flush(true); });
     showQueued().then(flush).catch(function () { /* storage blocked: nothing was queued */ });
   }
 
   onReady(function () {
+    guardDevice(); setupSignOut();
     setupQueue();
     setupTheme(); setupWorker(); setupNetStatus(); setupChecklist(); rememberTopic(); showRecent();
     setupRequestForm(); setupPolling(); setupAlerts(); syncDutyWatch();

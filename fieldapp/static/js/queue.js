@@ -27,18 +27,38 @@ var fieldappQueue = (function () {
   }
 
   function add(entry) { return run("readwrite", function (s) { return s.put(entry); }); }
-  // Keep a request's form fields to post to `action` later, under the id the device gave it.
+  // Keep a request's form fields to post to `action` later, under the id the device gave it
+  // and bound to the officer whose page it was tapped on (`user_id`; the server refuses it
+  // from anyone else). One open request per officer: a second tap while one is queued keeps
+  // the first, unless it says it is a different scene. Resolves to the entry kept.
   function enqueue(action, fields) {
     if (!fields.client_id) fields.client_id = self.crypto.randomUUID();
-    return add({ client_id: fields.client_id, action: action, fields: fields, queued_at: Date.now() });
+    var entry = { client_id: fields.client_id, user_id: fields.requester_id || "", action: action, fields: fields, queued_at: Date.now() };
+    return all().then(function (entries) {
+      var first = entries.filter(function (e) { return e.user_id === entry.user_id && !e.fields.different_scene; })[0];
+      if (first && !fields.different_scene) return first;
+      return add(entry).then(function () { return entry; });
+    });
   }
   function all() { return run("readonly", function (s) { return s.getAll(); }); }
   function remove(id) { return run("readwrite", function (s) { return s.delete(id); }); }
-
-  // Send every queued request; resolves to [{client_id, url}] for those the server took.
-  // `csrfToken`, when the page gives one, replaces the token saved with each entry.
-  function sendAll(csrfToken) {
+  function clear() { return run("readwrite", function (s) { return s.clear(); }); }
+  // Requests queued under anyone but `userId` are dropped, never sent: they were tapped
+  // by the officer before, on a shared car computer. Resolves to how many were dropped.
+  function dropOthers(userId) {
     return all().then(function (entries) {
+      var others = entries.filter(function (e) { return e.user_id && e.user_id !== userId; });
+      return Promise.all(others.map(function (e) { return remove(e.client_id); })).then(function () { return others.length; });
+    });
+  }
+
+  // Send every queued request of `userId` (every one when the page does not say who is
+  // signed in, as in the worker; the server still refuses another officer's);
+  // resolves to [{client_id, url}] for those the server took.
+  // `csrfToken`, when the page gives one, replaces the token saved with each entry.
+  function sendAll(csrfToken, userId) {
+    return all().then(function (entries) {
+      if (userId) entries = entries.filter(function (e) { return !e.user_id || e.user_id === userId; });
       return Promise.all(entries.map(function (entry) {
         var fields = Object.assign({}, entry.fields);
         if (csrfToken) fields.csrf_token = csrfToken;
@@ -50,7 +70,9 @@ var fieldappQueue = (function () {
           if (response.ok && /^\/requests\/\d+$/.test(path)) {
             return remove(entry.client_id).then(function () { return { client_id: entry.client_id, url: response.url }; });
           }
-          return null; // signed out or refused: it stays queued and the page says so
+          // 403: made by another officer (or by no one who may ask): never this session's to send.
+          if (response.status === 403) return remove(entry.client_id).then(function () { return null; });
+          return null; // signed out or offline: it stays queued and the page says so
         }).catch(function () { return null; });
       }));
     }).then(function (results) { return results.filter(Boolean); });
@@ -60,5 +82,6 @@ var fieldappQueue = (function () {
   // (if the slow one got through after all, the id makes the queued copy a repeat).
   var POST_TIMEOUT_MS = 10000;
 
-  return { add: add, enqueue: enqueue, all: all, remove: remove, sendAll: sendAll, POST_TIMEOUT_MS: POST_TIMEOUT_MS };
+  return { add: add, enqueue: enqueue, all: all, remove: remove, clear: clear, dropOthers: dropOthers, sendAll: sendAll,
+           POST_TIMEOUT_MS: POST_TIMEOUT_MS };
 })();
