@@ -247,6 +247,14 @@ def retired_devices(db, user_id):
     return list(db.query("SELECT at, reason FROM retired_devices WHERE user_id = ? ORDER BY at DESC", [user_id]))
 
 
+@bp.route("/duty/devices/forget", methods=["POST"])
+@role_required("cit", "supervisor")
+def forget_devices():
+    """Turn alerts off on every device of this account: for a lost phone, or when the device limit is reached."""
+    get_db().execute("DELETE FROM push_subscriptions WHERE user_id = ?", [current_user.id])
+    return _panel("Alerts are off on every device. Tap Enable alerts on each device you use.")
+
+
 @bp.route("/push/subscriptions", methods=["DELETE"])
 @role_required("cit", "supervisor")
 def unsubscribe():

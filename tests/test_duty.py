@@ -173,6 +173,14 @@ def test_each_account_holds_at_most_push_max_devices(app, cit_client, push_servi
     assert cit_client.post("/push/subscriptions", json=first).status_code == 201  # re-subscribing on open still works
 
 
+def test_turning_off_alerts_on_every_device_makes_room_for_a_new_one(app, cit_client, push_service, db):
+    app.config["PUSH_MAX_DEVICES"] = 1
+    cit_client.post("/push/subscriptions", json=push_service.new_subscription())
+    html = cit_client.post("/duty/devices/forget").get_data(as_text=True)
+    assert "Alerts are off on every device." in html and "Alerts on 0 devices." in html
+    assert cit_client.post("/push/subscriptions", json=push_service.new_subscription()).status_code == 201
+
+
 @pytest.mark.parametrize("path", ["/duty/location", "/push/subscriptions"])
 def test_json_nested_30000_deep_is_refused_with_400(cit_client, db, path):
     body = "[" * 30_000 + "]" * 30_000

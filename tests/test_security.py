@@ -34,6 +34,7 @@ ACCESS = {
     "duty.location": ("cit", "supervisor"),
     "duty.subscribe": ("cit", "supervisor"),
     "duty.unsubscribe": ("cit", "supervisor"),
+    "duty.forget_devices": ("cit", "supervisor"),
     "duty.unit_location": "bearer",
     "requests.create": ("officer", "cit", "supervisor"),
     # The request below was made by the officer and alerted to the CIT officer.
