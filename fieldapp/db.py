@@ -346,9 +346,10 @@ def m010_push_failures(db):
             reason TEXT NOT NULL
         );
         CREATE INDEX retired_devices_user ON retired_devices(user_id);
-        -- Vehicle-location feed tokens expire; older ones get the default lifetime from their creation.
+        -- Vehicle-location feed tokens expire. Older ones get the default 90 days from this
+        -- upgrade, so no car's feed stops the moment it is deployed.
         ALTER TABLE device_tokens ADD COLUMN expires_at REAL;
-        UPDATE device_tokens SET expires_at = created_at + 90 * 86400;
+        UPDATE device_tokens SET expires_at = CAST(strftime('%s', 'now') AS REAL) + 90 * 86400;
         -- A disabled account's feed tokens are revoked, so enabling it again needs a new token.
         CREATE TRIGGER device_tokens_revoked_on_disable AFTER UPDATE OF disabled ON users
         WHEN NEW.disabled = 1
