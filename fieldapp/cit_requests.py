@@ -316,7 +316,8 @@ def supervise_if_unreachable(db, req):
 def _describe_alerted(picks):
     nearest = min((m for _, m in picks if m is not None), default=None)
     text = f"{len(picks)} CIT officer(s) alerted"
-    return text + (f"; nearest {human_distance(nearest)}" if nearest is not None else "")
+    # To the 100 m only: the timeline is append-only, so `purge` can never take an exact distance out of it.
+    return text + (f"; nearest {human_distance(round(nearest, -2))}" if nearest is not None else "")
 
 
 def create_request(db, requester_id, *, lat=None, lon=None, accuracy=None, location_text="", note="",

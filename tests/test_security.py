@@ -327,6 +327,13 @@ def test_purge_drops_old_positions_and_exact_alert_distances(app, client, office
     assert set(position.values()) == {None}
 
 
+def test_the_append_only_timeline_never_keeps_an_exact_distance(client, officer, specialist, db):
+    specialist("near", offset(347))
+    request_id = ask(client)
+    [detail] = [r["detail"] for r in db.query("SELECT detail FROM request_events WHERE request_id = ? AND event = 'alerted'", [request_id])]
+    assert detail == "1 CIT officer(s) alerted; nearest 300 m"
+
+
 def test_purged_text_leaves_no_residue_in_the_database_files(app, client, officer, db, clock, tmp_path, monkeypatch):
     import fieldapp.records
 
