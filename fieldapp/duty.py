@@ -180,12 +180,20 @@ def subscribe():
     try:
         save_subscription(get_db(), current_user.id, endpoint, p256dh, auth_secret)
     except SubscriptionRefused as e:
-        abort(409, description=str(e))
+        abort(e.status, description=str(e))
     return {"ok": True}, 201
 
 
 class SubscriptionRefused(Exception):
-    """A subscription that may not be saved; the message says why, to the user."""
+    """A subscription that may not be saved; the message says why, to the user.
+
+    409 when another account holds the endpoint (the browser then makes a new
+    subscription of its own), 403 when the account has its most devices.
+    """
+
+    def __init__(self, message, status):
+        super().__init__(message)
+        self.status = status
 
 
 def save_subscription(db, user_id, endpoint, p256dh, auth_secret):
@@ -199,13 +207,14 @@ def save_subscription(db, user_id, endpoint, p256dh, auth_secret):
     with write_transaction(db):
         holder = one(db, "SELECT user_id FROM push_subscriptions WHERE endpoint = ?", [endpoint])
         if holder is not None and holder["user_id"] != user_id:
-            raise SubscriptionRefused("This device already gets alerts for another account. Sign that account out of alerts first.")
+            raise SubscriptionRefused("This device's alerts belong to another account.", 409)
         limit = current_app.config["PUSH_MAX_DEVICES"]
         count = one(db, "SELECT COUNT(*) AS n FROM push_subscriptions WHERE user_id = ?", [user_id])["n"]
         if holder is None and count >= limit:
             raise SubscriptionRefused(
                 f"Alerts are already on for {limit} devices, the most one account may have."
-                " On the Duty page, turn alerts off on every device, then enable them here again."
+                " On the Duty page, turn alerts off on every device, then enable them here again.",
+                403,
             )
         db.execute(
             "INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth, created_at) VALUES (?, ?, ?, ?, ?)"

@@ -168,7 +168,7 @@ def test_each_account_holds_at_most_push_max_devices(app, cit_client, push_servi
     for sub in (first, push_service.new_subscription()):
         assert cit_client.post("/push/subscriptions", json=sub).status_code == 201
     response = cit_client.post("/push/subscriptions", json=push_service.new_subscription())
-    assert response.status_code == 409 and "2 devices" in response.get_json()["error"]
+    assert response.status_code == 403 and "2 devices" in response.get_json()["error"]
     assert one(db, "SELECT COUNT(*) AS n FROM push_subscriptions")["n"] == 2
     assert cit_client.post("/push/subscriptions", json=first).status_code == 201  # re-subscribing on open still works
 
