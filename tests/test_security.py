@@ -376,6 +376,14 @@ def test_oversized_body_is_refused_with_413(client, officer, db):
     assert snapshot(db) == before
 
 
+def test_json_nested_too_deeply_inside_a_form_is_a_400_too(client, officer, db):
+    before = snapshot(db)
+    deep = "[" * 30_000 + "]" * 30_000  # multipart, so it fits under the 64 KB body limit unencoded
+    response = client.post("/requests", data={"location_text": "x", "observations": deep}, content_type="multipart/form-data")
+    assert response.status_code == 400 and "nested too deeply" in response.get_data(as_text=True)
+    assert snapshot(db) == before
+
+
 def test_html_in_notes_is_escaped_everywhere(client, officer, specialist, make_user, login):
     specialist("near", offset(1000))
     request_id = ask(client, note='<script>alert("x")</script>', location_text="<b>Invented</b>")
