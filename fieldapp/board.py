@@ -24,7 +24,7 @@ def open_requests(db):
             " a.display_name AS assignee,"
             " (SELECT COUNT(*) FROM alerts WHERE request_id = r.id) AS alerted,"
             " (SELECT COUNT(*) FROM alerts WHERE request_id = r.id AND declined_at IS NOT NULL) AS declined,"
-            " (SELECT COUNT(*) FROM outbox WHERE request_id = r.id AND state IN ('failed', 'gone')) AS failed_pushes"
+            " (SELECT COUNT(*) FROM outbox WHERE request_id = r.id AND state IN ('failed', 'gone', 'expired')) AS failed_pushes"
             " FROM cit_requests r JOIN users req ON req.id = r.requester_id LEFT JOIN users a ON a.id = r.assigned_id"
             f" WHERE r.state IN ({marks})"
             " ORDER BY r.unanswered DESC, (r.state = 'requested') DESC, r.created_at",

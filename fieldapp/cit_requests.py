@@ -318,7 +318,8 @@ def supervise_if_unreachable(db, req):
 def _describe_alerted(picks):
     nearest = min((m for _, m in picks if m is not None), default=None)
     text = f"{len(picks)} CIT officer(s) alerted"
-    return text + (f"; nearest {human_distance(nearest)}" if nearest is not None else "")
+    # To the 100 m only: the timeline is append-only, so `purge` can never take an exact distance out of it.
+    return text + (f"; nearest {human_distance(round(nearest, -2))}" if nearest is not None else "")
 
 
 def create_request(db, requester_id, **fields):
@@ -631,15 +632,24 @@ def realert(db, request_id, user):
     wake_worker()
 
 
+# An alerted specialist is unreached when none of their devices has the alert sent or still on its way.
+_UNREACHED = (
+    "NOT EXISTS (SELECT 1 FROM outbox o WHERE o.request_id = alerts.request_id AND o.user_id = alerts.user_id"
+    " AND o.state IN ('pending', 'sent'))"
+)
+
+
 def alert_summary(db, request_id):
-    """How many specialists were alerted and how far the nearest was."""
+    """How many specialists were alerted, how many the alert could not reach, and how far the nearest reached was."""
     row = one(
         db,
-        "SELECT COUNT(*) AS alerted, MIN(distance_m) AS nearest, SUM(declined_at IS NOT NULL) AS declined,"
+        f"SELECT COUNT(*) AS alerted, SUM({_UNREACHED}) AS unreached,"
+        f" MIN(CASE WHEN NOT {_UNREACHED} THEN distance_m END) AS nearest, SUM(declined_at IS NOT NULL) AS declined,"
         " EXISTS (SELECT 1 FROM request_events WHERE request_id = ? AND event = 'unreachable') AS unreachable"
         " FROM alerts WHERE request_id = ?",
         [request_id, request_id],
     )
+    row["reached"] = row["alerted"] - (row["unreached"] or 0)
     return row
 
 

@@ -361,6 +361,34 @@ def m009_content_signoff(db):
 
 
 @migrations()
+def m010_push_failures(db):
+    db.executescript(
+        """
+        -- Consecutive sends this device itself made fail; it is retired at PUSH_RETIRE_AFTER.
+        ALTER TABLE push_subscriptions ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+        -- Devices taken off alerts, kept until their owner subscribes again so the Duty page can say so.
+        CREATE TABLE retired_devices (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            at REAL NOT NULL,
+            reason TEXT NOT NULL
+        );
+        CREATE INDEX retired_devices_user ON retired_devices(user_id);
+        -- Vehicle-location feed tokens expire. Older ones get the default 90 days from this
+        -- upgrade, so no car's feed stops the moment it is deployed.
+        ALTER TABLE device_tokens ADD COLUMN expires_at REAL;
+        UPDATE device_tokens SET expires_at = CAST(strftime('%s', 'now') AS REAL) + 90 * 86400;
+        -- A disabled account's feed tokens are revoked, so enabling it again needs a new token.
+        CREATE TRIGGER device_tokens_revoked_on_disable AFTER UPDATE OF disabled ON users
+        WHEN NEW.disabled = 1
+        BEGIN
+            DELETE FROM device_tokens WHERE user_id = NEW.id;
+        END;
+        """
+    )
+
+
+@migrations()
 def m011_sessions(db):
     db.executescript(
         """

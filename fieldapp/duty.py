@@ -11,7 +11,7 @@ from flask_login import current_user
 from .auth import role_required
 from .cit_requests import ELIGIBLE
 from .clock import now
-from .db import connect, get_db, one
+from .db import connect, get_db, one, write_transaction
 from .geo import parse_coordinates
 from .htmx import page_or_block
 from .push import endpoint_allowed
@@ -55,6 +55,15 @@ def record_position(db, user_id, lat, lon, accuracy, source):
     )
 
 
+def forget_positions_before(db, cutoff):
+    """Clear every position reported before `cutoff`: alerting no longer uses it, so nothing needs it."""
+    db.execute(
+        "UPDATE duty SET lat = NULL, lon = NULL, accuracy_m = NULL, position_at = NULL, position_source = NULL"
+        " WHERE position_at < ?",
+        [cutoff],
+    )
+
+
 def coverage(db):
     """Specialists on duty now: {'total': n, 'districts': [(name, n)]}."""
     rows = list(
@@ -76,6 +85,7 @@ def _panel(message=None, status=200):
             duty=duty_status(db, current_user.id),
             districts=districts(db),
             devices=one(db, "SELECT COUNT(*) AS n FROM push_subscriptions WHERE user_id = ?", [current_user.id])["n"],
+            retired=retired_devices(db, current_user.id),
             message=message,
         ),
         status,
@@ -141,11 +151,11 @@ def unit_location(username):
     owner = one(
         db,
         "SELECT u.id, u.username FROM device_tokens t JOIN users u ON u.id = t.user_id"
-        " WHERE t.token_hash = ? AND u.disabled = 0",
-        [hash_token(header[7:].strip())],
+        " WHERE t.token_hash = ? AND u.disabled = 0 AND t.expires_at > ?",
+        [hash_token(header[7:].strip()), now()],
     )
     if owner is None:
-        abort(401, description="That device token is not valid.")
+        abort(401, description="That device token is not valid or has expired; ask for a new one.")
     if owner["username"].lower() != username.lower():
         abort(403, description="That device token belongs to another unit.")
     lat, lon, accuracy = _position_from(request.get_json(silent=True))
@@ -167,13 +177,91 @@ def subscribe():
     p256dh, auth_secret = keys.get("p256dh"), keys.get("auth")
     if not (_is_key(p256dh, 65) and _is_key(auth_secret, 16)):
         abort(400, description="The subscription keys are missing or malformed.")
-    db = get_db()
-    db.execute(
-        "INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth, created_at) VALUES (?, ?, ?, ?, ?)"
-        " ON CONFLICT(endpoint) DO UPDATE SET user_id = excluded.user_id, p256dh = excluded.p256dh, auth = excluded.auth",
-        [current_user.id, endpoint, p256dh, auth_secret, now()],
-    )
+    try:
+        save_subscription(get_db(), current_user.id, endpoint, p256dh, auth_secret)
+    except SubscriptionRefused as e:
+        abort(e.status, description=str(e))
     return {"ok": True}, 201
+
+
+class SubscriptionRefused(Exception):
+    """A subscription that may not be saved; the message says why, to the user.
+
+    409 when another account holds the endpoint (the browser then makes a new
+    subscription of its own), 403 when the account has its most devices.
+    """
+
+    def __init__(self, message, status):
+        super().__init__(message)
+        self.status = status
+
+
+def save_subscription(db, user_id, endpoint, p256dh, auth_secret):
+    """Keep a device's push subscription for `user_id`, or refuse it.
+
+    An endpoint another account holds is never moved: whoever knows a device's
+    endpoint could otherwise take its alerts away from its owner. Each account
+    holds at most PUSH_MAX_DEVICES, so one account cannot fill the sender's
+    batches. Subscribing again clears the notice of a retired device.
+    """
+    with write_transaction(db):
+        holder = one(db, "SELECT user_id FROM push_subscriptions WHERE endpoint = ?", [endpoint])
+        if holder is not None and holder["user_id"] != user_id:
+            raise SubscriptionRefused("This device's alerts belong to another account.", 409)
+        limit = current_app.config["PUSH_MAX_DEVICES"]
+        count = one(db, "SELECT COUNT(*) AS n FROM push_subscriptions WHERE user_id = ?", [user_id])["n"]
+        if holder is None and count >= limit:
+            raise SubscriptionRefused(
+                f"Alerts are already on for {limit} devices, the most one account may have."
+                " On the Duty page, turn alerts off on every device, then enable them here again.",
+                403,
+            )
+        db.execute(
+            "INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth, created_at) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT(endpoint) DO UPDATE SET p256dh = excluded.p256dh, auth = excluded.auth, failures = 0",
+            [user_id, endpoint, p256dh, auth_secret, now()],
+        )
+        db.execute("DELETE FROM retired_devices WHERE user_id = ?", [user_id])
+
+
+def record_push_result(db, subscription_id, outcome, at):
+    """Note how a send to this device went; retire a device that keeps failing.
+
+    Only failures of the device's own subscription count (a malformed endpoint
+    or keys, a refusal by the push service): an outage of the push service or
+    the network fails every device at once and must not retire them all.
+    Must run inside a write transaction.
+    """
+    if outcome.delivered:
+        db.execute("UPDATE push_subscriptions SET last_success_at = ?, failures = 0 WHERE id = ?", [at, subscription_id])
+    elif outcome.gone:
+        retire_subscription(db, subscription_id, "the push service says the subscription has ended", at)
+    elif outcome.device_failed:
+        failures = db.execute(
+            "UPDATE push_subscriptions SET failures = failures + 1 WHERE id = ? RETURNING failures", [subscription_id]
+        ).fetchone()
+        if failures and failures[0] >= current_app.config["PUSH_RETIRE_AFTER"]:
+            retire_subscription(db, subscription_id, f"{failures[0]} sends in a row failed", at)
+
+
+def retire_subscription(db, subscription_id, reason, at):
+    """Delete a device that cannot receive alerts and keep a notice for its owner."""
+    row = db.execute("DELETE FROM push_subscriptions WHERE id = ? RETURNING user_id", [subscription_id]).fetchone()
+    if row is not None:
+        db.execute("INSERT INTO retired_devices (user_id, at, reason) VALUES (?, ?, ?)", [row[0], at, reason])
+
+
+def retired_devices(db, user_id):
+    """This user's devices retired since they last subscribed, newest first."""
+    return list(db.query("SELECT at, reason FROM retired_devices WHERE user_id = ? ORDER BY at DESC", [user_id]))
+
+
+@bp.route("/duty/devices/forget", methods=["POST"])
+@role_required("cit", "supervisor")
+def forget_devices():
+    """Turn alerts off on every device of this account: for a lost phone, or when the device limit is reached."""
+    get_db().execute("DELETE FROM push_subscriptions WHERE user_id = ?", [current_user.id])
+    return _panel("Alerts are off on every device. Tap Enable alerts on each device you use.")
 
 
 @bp.route("/push/subscriptions", methods=["DELETE"])
@@ -209,20 +297,31 @@ def units_cli():
 @units_cli.command("token")
 @click.argument("username")
 @click.option("--label", default="", help="Which device or feed holds the token.")
-def units_token(username, label):
-    """Create a bearer token for USERNAME's position feed; it is shown once."""
+@click.option("--days", type=click.IntRange(1, 3650), default=None, help="Days until it expires (default AVL_TOKEN_DAYS, 90).")
+def units_token(username, label, days):
+    """Create a bearer token for USERNAME's position feed; it is shown once.
+
+    Tokens expire, and disabling the account revokes them, so an account
+    enabled again needs a new one.
+    """
     db = connect(current_app.config["DATABASE"])
     user = one(db, "SELECT id FROM users WHERE username = ?", [username])
     if user is None:
         raise click.ClickException(f"No account named {username!r}.")
     token = secrets.token_urlsafe(32)
+    lifetime = (days or current_app.config["AVL_TOKEN_DAYS"]) * 86400
     db.execute(
-        "INSERT INTO device_tokens (user_id, token_hash, label, created_at) VALUES (?, ?, ?, ?)",
-        [user["id"], hash_token(token), label, now()],
+        "INSERT INTO device_tokens (user_id, token_hash, label, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+        [user["id"], hash_token(token), label, now(), now() + lifetime],
     )
     click.echo(token)
 
 
 def init_app(app):
-    """Register the `units` commands."""
+    """Device limits and the `units` commands."""
+    # Enough for a phone, a tablet and a car computer, with room for a replacement.
+    app.config.setdefault("PUSH_MAX_DEVICES", 5)
+    # Sends in a row that this device's subscription made fail before it is retired.
+    app.config.setdefault("PUSH_RETIRE_AFTER", 3)
+    app.config.setdefault("AVL_TOKEN_DAYS", 90)
     app.cli.add_command(units_cli)

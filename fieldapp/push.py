@@ -7,9 +7,9 @@ One `requests.Session` is shared so connections to a push service are reused.
 """
 import concurrent.futures
 import dataclasses
+import re
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import click
 from flask.cli import AppGroup
@@ -19,6 +19,8 @@ from flask import current_app
 from py_vapid import Vapid
 from py_vapid.utils import b64urlencode
 from pywebpush import WebPushException, webpush
+from urllib3.util import parse_url
+from urllib3.exceptions import LocationParseError
 
 # The push services browsers use today; endpoints anywhere else are refused,
 # because the server would otherwise POST to any URL a client hands it.
@@ -49,16 +51,35 @@ def application_server_key(vapid):
     return b64urlencode(raw)
 
 
+# A push service's host name: ASCII letters, digits, hyphens and dots, ending in
+# a name (so never an IP address).
+PUSH_HOST_RE = re.compile(r"^([a-z0-9-]+\.)+[a-z][a-z0-9-]*$")
+
+
 def endpoint_allowed(endpoint, config):
-    """True when `endpoint` is an https URL on a known push service (or a configured test host)."""
-    try:
-        parts = urlsplit(endpoint)
-    except ValueError:
+    """True when `endpoint` is an https URL on a known push service (or a configured test host).
+
+    It is read with urllib3's `parse_url`, the parser requests connects with,
+    so the host checked is the host connected to. A different parser reads
+    `https://127.0.0.1\\@fcm.googleapis.com/` as Google's host; urllib3
+    connects to 127.0.0.1. Userinfo, backslashes, fragments, explicit ports,
+    IP addresses and non-ASCII hosts are refused outright: no browser's push
+    service uses them.
+    """
+    if not isinstance(endpoint, str) or not endpoint.isascii() or not endpoint.isprintable():
         return False
-    host = (parts.hostname or "").lower()
+    if "\\" in endpoint or " " in endpoint:
+        return False
+    try:
+        parts = parse_url(endpoint)
+    except (LocationParseError, ValueError):
+        return False
+    host = (parts.host or "").lower()
+    if parts.auth is not None or parts.fragment is not None or not host:
+        return False
     if parts.scheme == "http" and host in config.get("PUSH_INSECURE_HOSTS", ()):
-        return True
-    if parts.scheme != "https" or not host:
+        return True  # the tests' stand-in push service, on a local port
+    if parts.scheme != "https" or parts.port is not None or not PUSH_HOST_RE.match(host):
         return False
     allowed = config.get("PUSH_SERVICE_HOSTS") or DEFAULT_PUSH_HOSTS
     return any(host == h or host.endswith("." + h) for h in allowed)
@@ -72,6 +93,9 @@ class Outcome:
     error: str = ""
     retry_after: float | None = None
     duration_ms: float = 0.0
+    # The send could not even be made (a malformed subscription, an endpoint
+    # pywebpush refuses): trying again gives the same answer.
+    permanent: bool = False
 
     @property
     def delivered(self):
@@ -84,7 +108,18 @@ class Outcome:
 
     @property
     def retryable(self):
-        return self.status is None or self.status == 429 or self.status >= 500
+        """The push service or the network failed: worth another try later."""
+        return not self.permanent and (self.status is None or self.status == 429 or self.status >= 500)
+
+    @property
+    def device_failed(self):
+        """This device's subscription is at fault, not the push service or the network."""
+        return not (self.delivered or self.gone or self.retryable)
+
+
+def _describe(error):
+    """An error as one short line for push_attempts."""
+    return f"{type(error).__name__}: {error}".splitlines()[0][:200]
 
 
 def _retry_after(response):
@@ -131,13 +166,22 @@ class PushSender:
                 error=str(e).splitlines()[0][:200],
                 retry_after=_retry_after(response),
             )
-        except (requests.RequestException, ValueError, TypeError) as e:
-            outcome = Outcome(status=None, error=f"{type(e).__name__}: {e}"[:200])
+        except (requests.ConnectionError, requests.Timeout) as e:
+            outcome = Outcome(status=None, error=_describe(e))
+        except Exception as e:
+            # Anything else (pywebpush's VapidException for an endpoint it cannot
+            # read, bad keys, an invalid URL) is this one message's failure: it is
+            # recorded and never stops the rest of a batch.
+            outcome = Outcome(status=None, error=_describe(e), permanent=True)
         outcome.duration_ms = (time.perf_counter() - started) * 1000
         return outcome
 
     def send_many(self, messages):
-        """Send [(subscription, payload, topic)] concurrently; outcomes in the same order."""
+        """Send [(subscription, payload, topic)] concurrently; outcomes in the same order.
+
+        Each message fails alone: `send` never raises, so one message that cannot
+        be sent never stops the others.
+        """
         return list(self.pool.map(lambda m: self.send(*m), messages))
 
 

@@ -4,6 +4,11 @@ Retention keeps a closed request's statistics — times, states, disposition,
 flags, outcomes — and removes what identifies a person or place: the note,
 the typed location, the checklist marks, the referral text, and coordinates
 beyond about 1 km (rounded to two decimals, enough for district reports).
+Specialists' positions go too: their exact distances to old scenes (rounded
+to the kilometre), the push messages that carried them, and any position
+older than alerting uses. SQLite's `secure_delete` overwrites what is removed,
+whatever the SQLite build's default, and the WAL is checkpointed so no copy
+of an old page stays behind in it.
 """
 import re
 import sqlite3
@@ -15,6 +20,7 @@ from flask.cli import with_appcontext
 from . import audit
 from .clock import now
 from .db import connect, write_transaction
+from .duty import forget_positions_before
 
 DURATION_RE = re.compile(r"^(\d+)([dh])$")
 
@@ -30,6 +36,8 @@ def parse_age(text):
 def purge_closed_requests(db, older_than_s):
     """Strip free text and precise locations from requests closed more than `older_than_s` ago."""
     cutoff = now() - older_than_s
+    closed = "SELECT id FROM cit_requests WHERE state IN ('resolved', 'cancelled') AND closed_at < ?"
+    db.execute("PRAGMA secure_delete = ON")
     with write_transaction(db):
         cursor = db.execute(
             "UPDATE cit_requests SET note = '', location_text = '', observations = '[]', referral = '',"
@@ -40,7 +48,17 @@ def purge_closed_requests(db, older_than_s):
             [cutoff],
         )
         count = cursor.rowcount
+        # A specialist's exact distance to a known scene says where they were.
+        db.execute(
+            f"UPDATE alerts SET distance_m = ROUND(distance_m / 1000.0) * 1000 WHERE request_id IN ({closed})"
+            " AND distance_m != ROUND(distance_m / 1000.0) * 1000",
+            [cutoff],
+        )
+        db.execute(f"DELETE FROM push_attempts WHERE outbox_id IN (SELECT id FROM outbox WHERE request_id IN ({closed}))", [cutoff])
+        db.execute(f"DELETE FROM outbox WHERE request_id IN ({closed})", [cutoff])
+        forget_positions_before(db, now() - current_app.config["POSITION_MAX_AGE_S"])
         audit.record(db, "purge", f"{count} request(s)", f"closed before {cutoff:.0f}", actor=(None, "cli"))
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return count
 
 
@@ -48,7 +66,7 @@ def purge_closed_requests(db, older_than_s):
 @click.option("--older-than", "older_than", default=None, help="Age of closed requests to purge, e.g. 180d.")
 @with_appcontext
 def purge_command(older_than):
-    """Remove notes and precise locations from closed requests; keep their statistics."""
+    """Remove notes and precise locations from closed requests, and old positions; keep statistics."""
     seconds = parse_age(older_than or current_app.config["RETENTION"])
     count = purge_closed_requests(connect(current_app.config["DATABASE"]), seconds)
     click.echo(f"Purged free text and precise locations from {count} closed request(s).")

@@ -15,7 +15,7 @@ import click
 from flask.cli import with_appcontext
 from flask import current_app
 
-from . import backup_alerts, cit_requests
+from . import backup_alerts, cit_requests, duty
 from .clock import now
 from .db import connect, write_transaction
 from .push import get_sender
@@ -113,6 +113,7 @@ class Worker:
             )
 
     def _record(self, row, outcome, t):
+        """Record one row's attempt: sent, gone, to retry, or failed for good."""
         if outcome is None:
             self.db.execute("UPDATE outbox SET state = 'expired', lease_owner = NULL, lease_until = NULL WHERE id = ?", [row["id"]])
             return
@@ -121,12 +122,11 @@ class Worker:
             [row["id"], t, outcome.status, outcome.error, outcome.duration_ms],
         )
         attempts = row["attempts"] + 1
+        duty.record_push_result(self.db, row["subscription_id"], outcome, t)
         if outcome.delivered:
             state, next_at = "sent", None
-            self.db.execute("UPDATE push_subscriptions SET last_success_at = ? WHERE id = ?", [t, row["subscription_id"]])
         elif outcome.gone:
             state, next_at = "gone", None
-            self.db.execute("DELETE FROM push_subscriptions WHERE id = ?", [row["subscription_id"]])
         elif outcome.retryable and attempts < MAX_ATTEMPTS:
             state = "pending"
             backoff = min(BACKOFF_MAX_S, BACKOFF_BASE_S ** attempts)

@@ -3,7 +3,8 @@
 It does what FCM or Mozilla's autopush would do with our POSTs, and a little
 more: it verifies the VAPID JWT (RFC 8292) and decrypts the aes128gcm body
 (RFC 8188/8291) with the receiver's private key, so a test sees exactly what a
-phone would show. It can be told to answer 404, 410, 429 or 500, or to be slow.
+phone would show. It can be told to answer 404, 410, 429 or 500, or to be slow,
+for every push or for one device's endpoint.
 """
 import base64
 import dataclasses
@@ -55,6 +56,8 @@ class StandInPushService:
         self.script = []  # queued (status, retry_after) answers, used before the default
         self.default_status = 201
         self.delay_s = 0.0
+        self.endpoint_status = {}  # endpoint -> the status it always answers
+        self.endpoint_stall = {}  # endpoint -> seconds it holds the connection before reading the push
         self._lock = threading.Condition()
         service = self
 
@@ -63,6 +66,9 @@ class StandInPushService:
                 pass
 
             def do_POST(self):
+                stall = service.endpoint_stall.get(service.origin + self.path)
+                if stall:
+                    time.sleep(stall)  # past the sender's timeout: never delivered
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 status, retry_after, problem = service._handle(self.path, dict(self.headers), body)
                 if service.delay_s:
@@ -110,6 +116,19 @@ class StandInPushService:
         with self._lock:
             self.script.extend((s, retry_after) for s in statuses)
 
+    def answer_for(self, endpoint, status):
+        """Answer every push to this one device with `status` (410: the subscription has ended)."""
+        self.endpoint_status[endpoint] = status
+
+    def stall(self, endpoint, seconds):
+        """Hold every push to this one device for `seconds` before answering."""
+        self.endpoint_stall[endpoint] = seconds
+
+    def delivered_to(self, endpoint):
+        """How many pushes this device received and decrypted."""
+        with self._lock:
+            return sum(1 for d in self.deliveries if d.endpoint == endpoint)
+
     def wait_for(self, count, timeout=10.0):
         """Block until `count` pushes were delivered; return them."""
         deadline = time.monotonic() + timeout
@@ -127,6 +146,8 @@ class StandInPushService:
         endpoint = self.origin + path
         with self._lock:
             self.requests_seen += 1
+            if endpoint in self.endpoint_status:
+                return self.endpoint_status[endpoint], None, "scripted failure for this device"
             if self.script:
                 status, retry_after = self.script.pop(0)
                 if status >= 300:

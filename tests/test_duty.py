@@ -130,3 +130,84 @@ def test_vehicle_feed_refuses_missing_wrong_or_borrowed_tokens(app, client, make
     response = client.post(f"/api/units/{user}/location", json={"lat": 1, "lon": 1}, headers=headers)
     assert response.status_code == status and response.get_json()["error"]
     assert one(db, "SELECT COUNT(*) AS n FROM duty")["n"] == 0
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "https://127.0.0.1\\@fcm.googleapis.com/x",  # urllib3, which requests connects with, reads host 127.0.0.1
+        "https://127.0.0.1:5195\\@fcm.googleapis.com/x",
+        "https://someone@fcm.googleapis.com/fcm/send/1",
+        "https://fcm.googleapis.com:443/fcm/send/1",
+        "https://fcm.googleapis.com:8443/fcm/send/1",
+        "https://\u0435vil.fcm.googleapis.com/fcm/send/1",  # a Cyrillic е
+        "https://fcm.googleapis.com/fcm/send/1#@127.0.0.1",
+    ],
+)
+def test_push_endpoints_that_could_connect_elsewhere_are_refused(cit_client, push_service, db, endpoint):
+    sub = push_service.new_subscription() | {"endpoint": endpoint}
+    response = cit_client.post("/push/subscriptions", json=sub)
+    assert response.status_code == 400 and "not on a known push service" in response.get_json()["error"]
+    assert one(db, "SELECT COUNT(*) AS n FROM push_subscriptions")["n"] == 0
+
+
+def test_an_endpoint_another_account_holds_is_never_moved(cit_client, make_user, login, push_service, db):
+    sub = push_service.new_subscription()
+    assert cit_client.post("/push/subscriptions", json=sub).status_code == 201
+    make_user("cit.other", "cit")
+    thief = push_service.new_subscription()
+    response = login("cit.other").post("/push/subscriptions", json=sub | {"keys": thief["keys"]})
+    assert response.status_code == 409 and "another account" in response.get_json()["error"]
+    row = one(db, "SELECT u.username, s.p256dh FROM push_subscriptions s JOIN users u ON u.id = s.user_id")
+    assert row == {"username": "cit.wong", "p256dh": sub["keys"]["p256dh"]}
+
+
+def test_each_account_holds_at_most_push_max_devices(app, cit_client, push_service, db):
+    app.config["PUSH_MAX_DEVICES"] = 2
+    first = push_service.new_subscription()
+    for sub in (first, push_service.new_subscription()):
+        assert cit_client.post("/push/subscriptions", json=sub).status_code == 201
+    response = cit_client.post("/push/subscriptions", json=push_service.new_subscription())
+    assert response.status_code == 403 and "2 devices" in response.get_json()["error"]
+    assert one(db, "SELECT COUNT(*) AS n FROM push_subscriptions")["n"] == 2
+    assert cit_client.post("/push/subscriptions", json=first).status_code == 201  # re-subscribing on open still works
+
+
+def test_turning_off_alerts_on_every_device_makes_room_for_a_new_one(app, cit_client, push_service, db):
+    app.config["PUSH_MAX_DEVICES"] = 1
+    cit_client.post("/push/subscriptions", json=push_service.new_subscription())
+    html = cit_client.post("/duty/devices/forget").get_data(as_text=True)
+    assert "Alerts are off on every device." in html and "Alerts on 0 devices." in html
+    assert cit_client.post("/push/subscriptions", json=push_service.new_subscription()).status_code == 201
+
+
+@pytest.mark.parametrize("path", ["/duty/location", "/push/subscriptions"])
+def test_json_nested_30000_deep_is_refused_with_400(cit_client, db, path):
+    body = "[" * 30_000 + "]" * 30_000
+    response = cit_client.post(path, data=body, content_type="application/json")
+    assert response.status_code == 400 and "nested too deeply" in response.get_json()["error"]
+    assert one(db, "SELECT COUNT(*) AS n FROM push_subscriptions")["n"] == 0 and duty_row(db) is None
+
+
+def feed(client, token):
+    return client.post("/api/units/cit.car/location", json={"lat": 1, "lon": 1}, headers={"Authorization": f"Bearer {token}"})
+
+
+def test_vehicle_feed_tokens_expire(app, client, make_user, clock):
+    make_user("cit.car", "cit")
+    token = app.test_cli_runner().invoke(args=["units", "token", "cit.car", "--days", "30"]).output.strip()
+    clock.advance(29 * 86400)
+    assert feed(client, token).status_code == 200
+    clock.advance(2 * 86400)
+    response = feed(client, token)
+    assert response.status_code == 401 and "expired" in response.get_json()["error"]
+
+
+def test_an_account_enabled_again_needs_a_new_vehicle_feed_token(app, client, make_user):
+    make_user("cit.car", "cit")
+    runner = app.test_cli_runner()
+    token = runner.invoke(args=["units", "token", "cit.car"]).output.strip()
+    runner.invoke(args=["users", "disable", "cit.car"])
+    runner.invoke(args=["users", "enable", "cit.car"])
+    assert feed(client, token).status_code == 401
+    assert feed(client, runner.invoke(args=["units", "token", "cit.car"]).output.strip()).status_code == 200

@@ -34,6 +34,7 @@ ACCESS = {
     "duty.location": ("cit", "supervisor"),
     "duty.subscribe": ("cit", "supervisor"),
     "duty.unsubscribe": ("cit", "supervisor"),
+    "duty.forget_devices": ("cit", "supervisor"),
     "duty.unit_location": "bearer",
     "requests.create": ("officer", "cit", "supervisor"),
     # The request below was made by the officer and alerted to the CIT officer.
@@ -316,6 +317,46 @@ def test_purge_removes_free_text_and_precise_location_and_keeps_statistics(app, 
     assert "Sam Invented" not in everything and "14 Example Row" not in everything
 
 
+def test_purge_drops_old_positions_and_exact_alert_distances(app, client, officer, specialist, worker, db, clock):
+    helper = specialist("near", offset(1234))
+    request_id = ask(client)
+    worker.run_once()
+    client.post(f"/requests/{request_id}/cancel", data={"reason": "person_left"})
+    clock.advance(181 * 86400)
+    assert app.test_cli_runner().invoke(args=["purge", "--older-than", "180d"]).exit_code == 0
+    assert one(db, "SELECT distance_m FROM alerts WHERE request_id = ?", [request_id])["distance_m"] == 1000
+    assert one(db, "SELECT COUNT(*) AS n FROM outbox")["n"] == 0  # each push carried the exact distance
+    position = one(db, "SELECT lat, lon, accuracy_m, position_at FROM duty WHERE user_id = ?", [helper])
+    assert set(position.values()) == {None}
+
+
+def test_the_append_only_timeline_never_keeps_an_exact_distance(client, officer, specialist, db):
+    specialist("near", offset(347))
+    request_id = ask(client)
+    [detail] = [r["detail"] for r in db.query("SELECT detail FROM request_events WHERE request_id = ? AND event = 'alerted'", [request_id])]
+    assert detail == "1 CIT officer(s) alerted; nearest 300 m"
+
+
+def test_purged_text_leaves_no_residue_in_the_database_files(app, client, officer, db, clock, tmp_path, monkeypatch):
+    import fieldapp.records
+
+    def connect_as_a_build_without_secure_delete(path):
+        conn = connect(path)
+        conn.execute("PRAGMA secure_delete = OFF")  # Debian's build defaults to ON; SQLite's own default is OFF
+        return conn
+
+    monkeypatch.setattr(fieldapp.records, "connect", connect_as_a_build_without_secure_delete)
+    note = "Quinn Invented has a blade, " + "is pacing and talking about the river, " * 6  # a long note, as on a real scene
+    request_id = ask(client, note=note[:270], location_text="77 Residue Lane")
+    client.post(f"/requests/{request_id}/cancel", data={"reason": "person_left"})
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # as SQLite does by itself long before 180 days pass
+    clock.advance(181 * 86400)
+    assert app.test_cli_runner().invoke(args=["purge", "--older-than", "180d"]).exit_code == 0
+    files = [p for p in tmp_path.iterdir() if p.name.startswith("test.db")]
+    raw = b"".join(p.read_bytes() for p in files)
+    assert b"Quinn Invented" not in raw and b"Residue Lane" not in raw
+
+
 @pytest.mark.parametrize("age", ["soon", "0d", "-5d", "180"])
 def test_purge_refuses_a_malformed_age(app, age):
     result = app.test_cli_runner().invoke(args=["purge", "--older-than", age])
@@ -335,6 +376,14 @@ def test_oversized_body_is_refused_with_413(client, officer, db):
     before = snapshot(db)
     response = client.post("/requests", data={"location_text": "x", "note": "y" * (70 * 1024)})
     assert response.status_code == 413
+    assert snapshot(db) == before
+
+
+def test_json_nested_too_deeply_inside_a_form_is_a_400_too(client, officer, db):
+    before = snapshot(db)
+    deep = "[" * 30_000 + "]" * 30_000  # multipart, so it fits under the 64 KB body limit unencoded
+    response = client.post("/requests", data={"location_text": "x", "observations": deep}, content_type="multipart/form-data")
+    assert response.status_code == 400 and "nested too deeply" in response.get_data(as_text=True)
     assert snapshot(db) == before
 
 

@@ -260,3 +260,106 @@ def test_a_broken_backup_channel_never_stops_the_worker(app, client, officer, sp
     clock.advance(61)
     worker.run_once()
     assert "escalated" in events(db, request_id)
+
+
+# A subscription registered before the allow-list read URLs as requests does:
+# pywebpush cannot find its audience and raises VapidException before sending.
+CRAFTED_ENDPOINT = "https://127.0.0.1:5195\\@fcm.googleapis.com/x"
+
+
+def endpoint_of(db, user_id):
+    return one(db, "SELECT endpoint FROM push_subscriptions WHERE user_id = ?", [user_id])["endpoint"]
+
+
+def give_crafted_endpoint(db, user_id):
+    db.execute("UPDATE push_subscriptions SET endpoint = ? WHERE user_id = ?", [CRAFTED_ENDPOINT, user_id])
+
+
+def outbox_state_of(db, user_id):
+    return one(db, "SELECT state FROM outbox WHERE user_id = ?", [user_id])["state"]
+
+
+def test_one_batch_with_a_raising_a_slow_and_a_gone_device_still_alerts_the_good_ones_once(
+    app, client, officer, specialist, worker, push_service, db, clock
+):
+    app.config.update(ALERT_K=5, PUSH_TIMEOUT=0.3)
+    good = [specialist("good.one", offset(1000)), specialist("good.two", offset(1200))]
+    raising, slow, gone = specialist("raising", offset(1400)), specialist("slow", offset(1600)), specialist("gone", offset(1800))
+    good_endpoints = [endpoint_of(db, u) for u in good]
+    give_crafted_endpoint(db, raising)
+    push_service.stall(endpoint_of(db, slow), 2.0)
+    push_service.answer_for(endpoint_of(db, gone), 410)
+    ask(client)
+
+    assert worker.run_once() == 5  # one batch, and it finished
+    assert [outbox_state_of(db, u) for u in good] == ["sent", "sent"]
+    assert outbox_state_of(db, raising) == "failed"
+    assert outbox_state_of(db, slow) == "pending"  # a timeout is retried
+    assert outbox_state_of(db, gone) == "gone"
+    errors = {r["user_id"]: (r["status"], r["error"]) for r in db.query(
+        "SELECT o.user_id, a.status, a.error FROM push_attempts a JOIN outbox o ON o.id = a.outbox_id")}
+    assert errors[raising][0] is None and "VapidException" in errors[raising][1]
+    assert errors[slow][0] is None and "Timeout" in errors[slow][1]
+    assert errors[gone][0] == 410
+
+    clock.advance(3)  # past the slow device's back-off
+    worker.run_once()
+    assert [push_service.delivered_to(e) for e in good_endpoints] == [1, 1]
+    assert one(db, "SELECT COUNT(*) AS n FROM push_attempts a JOIN outbox o ON o.id = a.outbox_id WHERE o.user_id = ?", [slow])["n"] == 2
+
+
+def test_a_device_that_keeps_failing_is_retired_and_its_owner_told(app, specialist, worker, make_user, login, db):
+    app.config["PUSH_RETIRE_AFTER"] = 3
+    owner = specialist("broken", offset(1000))
+    give_crafted_endpoint(db, owner)
+    for n in range(3):
+        make_user(f"ofc.n{n}", "officer")
+        ask(login(f"ofc.n{n}"))
+        worker.run_once()
+    assert one(db, "SELECT COUNT(*) AS n FROM push_subscriptions WHERE user_id = ?", [owner])["n"] == 0
+    duty_page = login("broken").get("/duty").get_data(as_text=True)
+    assert "One of your devices stopped receiving alerts and was removed." in duty_page
+
+
+def test_a_retired_device_notice_lasts_until_the_owner_subscribes_again(specialist, worker, client, officer, push_service, login, db):
+    owner = specialist("ended", offset(1000))
+    push_service.answer(410)
+    ask(client)
+    worker.run_once()
+    me = login("ended")
+    assert "stopped receiving alerts" in me.get("/duty").get_data(as_text=True)
+    assert "stopped receiving alerts" in me.get("/duty").get_data(as_text=True)  # not a flash: still there
+    assert me.post("/push/subscriptions", json=push_service.new_subscription()).status_code == 201
+    assert "stopped receiving alerts" not in me.get("/duty").get_data(as_text=True)
+    assert one(db, "SELECT COUNT(*) AS n FROM push_subscriptions WHERE user_id = ?", [owner])["n"] == 1
+
+
+def test_an_outage_of_the_push_service_retires_no_device(app, client, officer, specialist, worker, push_service, db, clock):
+    app.config["PUSH_TTL"] = 10_000
+    specialist("near", offset(1000))
+    ask(client)
+    push_service.answer(*[500] * 6)
+    for _ in range(6):
+        worker.run_once()
+        clock.advance(61)
+    assert outbox(db)[0]["state"] == "failed"
+    assert one(db, "SELECT failures FROM push_subscriptions")["failures"] == 0
+
+
+def test_request_page_counts_only_the_officers_the_alert_could_reach(client, officer, specialist, worker, push_service, db):
+    specialist("one", offset(1000))
+    specialist("two", offset(2000))
+    give_crafted_endpoint(db, specialist("crafted", offset(500)))
+    request_id = ask(client)
+    worker.run_once()
+    html = client.get(f"/requests/{request_id}").get_data(as_text=True)
+    assert "2 CIT officers alerted; the nearest is 1.0 km away. The alert could not reach 1 CIT officer." in html
+    assert "3 CIT officers alerted" not in html
+
+
+def test_board_shows_an_alert_that_raised_as_failed(client, officer, specialist, worker, push_service, make_user, login, db):
+    give_crafted_endpoint(db, specialist("crafted", offset(1000)))
+    ask(client)
+    worker.run_once()
+    make_user("sgt.diaz", "supervisor")
+    assert "1 alert(s) failed" in login("sgt.diaz").get("/board").get_data(as_text=True)

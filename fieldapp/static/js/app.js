@@ -347,12 +347,25 @@
   }
   function subscribe(key, url) {
     return navigator.serviceWorker.ready.then(function (reg) {
+      function fresh() { return reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(key) }); }
+      function post(sub) {
+        return fetch(url, { method: "POST", credentials: "same-origin", headers: csrfHeaders(), body: JSON.stringify(sub.toJSON()) });
+      }
       return reg.pushManager.getSubscription().then(function (existing) {
-        return existing || reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(key) });
+        return existing || fresh();
+      }).then(function (sub) {
+        return post(sub).then(function (r) {
+          // 409: this browser's subscription belongs to whoever used the device before
+          // (a shared car computer). The server never hands it over; a new one is made.
+          if (r.status !== 409) return r;
+          return sub.unsubscribe().then(fresh).then(post);
+        });
       });
-    }).then(function (sub) {
-      return fetch(url, { method: "POST", credentials: "same-origin", headers: csrfHeaders(), body: JSON.stringify(sub.toJSON()) })
-        .then(function (r) { if (!r.ok) throw new Error("server refused the subscription (" + r.status + ")"); store.set("alerts", { key: key, url: url }); });
+    }).then(function (r) {
+      if (r.ok) return store.set("alerts", { key: key, url: url });
+      return r.json().catch(function () { return {}; }).then(function (body) {
+        throw new Error((body.error || "the server refused the subscription (" + r.status + ")").replace(/\.$/, ""));
+      });
     });
   }
   function setupAlerts() {
