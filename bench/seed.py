@@ -125,7 +125,7 @@ def make_bench_app(config):
 
 def add_account(app, db, username, role, display_name=None, unit=""):
     """One account with a real password (PASSWORD), for signing in."""
-    from fieldapp.auth import create_user
+    from fieldapp.accounts import create_user
 
     with app.app_context():
         return create_user(db, username, PASSWORD, role, display_name or username, unit=unit)

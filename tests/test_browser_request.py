@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from fieldapp.auth import create_user
+from fieldapp.accounts import create_user
 from fieldapp.db import connect
 from fieldapp.push import application_server_key, load_or_create_vapid
 from tests.conftest import PASSWORD, SCENE, offset, sign_in, wait_until

@@ -6,7 +6,7 @@ actions and exports are written here. The table refuses UPDATE and DELETE.
 from flask import has_request_context, request
 from flask_login import current_user
 
-from .clock import now
+from ..clock import now
 
 
 def record(db, action, subject="", detail="", actor=None):
