@@ -121,10 +121,11 @@ def mark_disabled(db, user_id, disabled):
 
 
 def count_failed_sign_in(db, user_id):
-    """Add one failed sign-in to the account and return the new count.
+    """Add one failed sign-in to the account and return the new count; call inside a write transaction.
 
     Counted in the database, not from a row read before: twenty guesses at
-    once must count twenty, not one.
+    once must count twenty, not one. (A statement that returns rows is not
+    committed by itself, hence the transaction.)
     """
     return db.execute(
         "UPDATE users SET failed_logins = failed_logins + 1 WHERE id = ? RETURNING failed_logins", [user_id],

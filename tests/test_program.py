@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from fieldapp import accounts
 from fieldapp.program import charts, coverage, reports, roster, roster_csv
-from fieldapp.db import one
+from fieldapp.db import one, write_transaction
 from tests.conftest import PASSWORD, offset
 from tests.test_requests import alerted, ask
 
@@ -180,7 +181,7 @@ def test_role_change_is_recorded_in_the_audit_log(db, coordinator, make_user):
 
 
 def test_coordinator_cannot_change_their_own_role(db, coordinator):
-    me = one(db, "SELECT id FROM users WHERE username = 'lt.ames'")["id"]
+    me = accounts.user_by_username(db, "lt.ames")["id"]
     before = snapshot(db)
     response = coordinator.post(f"/program/roster/{me}", data={"display_name": "Lt. Jo Ames", "role": "officer"})
     assert response.status_code == 422 and "cannot change your own role" in response.get_data(as_text=True)
@@ -644,7 +645,9 @@ def test_passwords_are_never_in_the_audit_log(db, coordinator):
 def test_coordinator_sets_a_new_password_shown_once_and_the_old_one_dies(coordinator, make_user, login, app, db):
     user_id = make_user("ofc.nash", "officer", display_name="Ofc. Lou Nash")
     lost_phone = login("ofc.nash")
-    db.execute("UPDATE users SET failed_logins = 3 WHERE id = ?", [user_id])
+    with write_transaction(db):
+        for _ in range(3):
+            accounts.count_failed_sign_in(db, user_id)
     page = coordinator.post(f"/program/roster/{user_id}/password", data={"confirm": "yes"})
     assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
     html = page.get_data(as_text=True)
