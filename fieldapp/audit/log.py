@@ -34,4 +34,3 @@ def entries(db, limit=500, since=None, until=None):
         params.append(until)
     clause = f"WHERE {' AND '.join(where)}" if where else ""
     return list(db.query(f"SELECT * FROM audit_log {clause} ORDER BY id DESC LIMIT ?", [*params, limit]))
-

@@ -46,7 +46,6 @@ def bar_chart(title, labels, series, fmt=str):
     return Markup("".join(parts))
 
 
-
 def report_charts(rows):
     """The report's charts as (caption, SVG): requests, diverted against arrested, minutes to accept and to scene."""
     labels = [label for label, _ in rows]
@@ -66,4 +65,3 @@ def report_charts(rows):
                    [("To accept", "bar-a", scaled("accept_median", 1 / 60)), ("To on scene", "bar-b", scaled("on_scene_median", 1 / 60))],
                    fmt=lambda v: f"{v:.1f} min")),
     ]
-

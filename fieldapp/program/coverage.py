@@ -40,4 +40,3 @@ def roster_coverage(db):
         "on_duty_total": on_duty["total"],
         "on_duty_no_district": on_duty["total"] - sum(on_duty_by_district.values()),
     }
-

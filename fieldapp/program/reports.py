@@ -153,7 +153,6 @@ def report_csv_row(label, f):
     )
 
 
-
 def report_params(args):
     """The report's range and grouping from query arguments: (start, end, by); ValueError says what is wrong."""
     on = today()
@@ -171,4 +170,3 @@ def report_params(args):
     if by not in ("district", "month"):
         raise ValueError("Group the report by district or by month.")
     return start, end, by
-

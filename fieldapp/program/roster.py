@@ -230,7 +230,6 @@ def district_names(db):
     return [d["name"] for d in all_districts(db)]
 
 
-
 def inservice_sessions(db, user_id):
     """A specialist's in-service training, newest first: [{id, completed_on, title}]."""
     return list(db.query(

@@ -158,4 +158,3 @@ def apply_roster_import(db, rows):
         audit.record(db, "roster_imported", "roster",
                      f"{len(rows)} rows: {len(created)} new accounts, {len(rows) - len(created)} updated")
     return [(r.username, r.account["display_name"] or r.username, password) for r, password in created]
-

@@ -152,8 +152,9 @@ def new_officer():
     return _created_page([(form["username"], account["display_name"] or form["username"], password)], status=201)
 
 
-def _created_page(accounts, status=200, **context):
-    response = make_response(render_template("program/created.html", accounts=accounts, **context), status)
+def _created_page(created, status=200, **context):
+    """The new passwords, [(username, display name, password)], on a page shown once."""
+    response = make_response(render_template("program/created.html", accounts=created, **context), status)
     # The passwords are on this page once: never from a cache.
     response.headers["Cache-Control"] = "no-store"
     return response
