@@ -99,7 +99,7 @@ def set_role(db, user_id, role):
 
 
 def store_password(db, user_id, password_hash, must_change=False):
-    """Store a new password hash, clear any lock-out and end the account's sessions' version.
+    """Store a new password hash and clear any lock-out; call it through auth.set_password.
 
     Raising `session_version` makes every cookie issued before worthless;
     auth.set_password also deletes the session records.
