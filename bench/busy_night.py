@@ -72,6 +72,7 @@ def seed(folder, stand_in, n_specialists, rng):
     """Districts, officers, supervisors and on-duty specialists, all able to sign in."""
     from werkzeug.security import generate_password_hash
 
+    from fieldapp.accounts import store_password
     from fieldapp.db import connect
     from fieldapp.demo import DEMO_DISTRICTS
     from fieldapp.push import load_or_create_vapid
@@ -91,7 +92,7 @@ def seed(folder, stand_in, n_specialists, rng):
     # Supervisors' phones get the escalation pushes too.
     offset = 10_000_000
     points = positions(rng, n_specialists, 40.0)
-    ids = add_specialists(db, points, lambda i, uid: stand_in.endpoint(i, uid), stand_in.key)
+    ids = add_specialists(app, db, points, lambda i, uid: stand_in.endpoint(i, uid), stand_in.key)
     sup_ids = [r[0] for r in db.execute("SELECT id FROM users WHERE role = 'supervisor'").fetchall()]
     with db.conn:
         for j, uid in enumerate(sup_ids):
@@ -99,8 +100,9 @@ def seed(folder, stand_in, n_specialists, rng):
             db.conn.execute("INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth, created_at) VALUES (?, ?, ?, ?, ?)",
                             [uid, stand_in.endpoint(offset + j, uid), p256dh, auth, time.time()])
         # One real hash shared by the bulk accounts: each still signs in through scrypt.
-        db.conn.execute("UPDATE users SET password_hash = ? WHERE id IN (%s)" % ",".join("?" * len(ids)),
-                        [generate_password_hash(PASSWORD), *ids])
+        password_hash = generate_password_hash(PASSWORD)
+        for uid in ids:
+            store_password(db, uid, password_hash)
         names = {n: (lat, lon) for n, lat, lon in DEMO_DISTRICTS}
         for uid, (lat, lon) in zip(ids, points):
             district = min(names, key=lambda n: (names[n][0] - lat) ** 2 + (names[n][1] - lon) ** 2)

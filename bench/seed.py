@@ -125,7 +125,7 @@ def make_bench_app(config):
 
 def add_account(app, db, username, role, display_name=None, unit=""):
     """One account with a real password (PASSWORD), for signing in."""
-    from fieldapp.auth import create_user
+    from fieldapp.accounts import create_user
 
     with app.app_context():
         return create_user(db, username, PASSWORD, role, display_name or username, unit=unit)
@@ -150,23 +150,23 @@ def positions(rng, n, side_km, centre=CENTRE):
     return out
 
 
-def add_specialists(db, points, endpoint_for, keys, prefix="cit"):
+def add_specialists(app, db, points, endpoint_for, keys, prefix="cit"):
     """On-duty CIT specialists at `points`, each with one push subscription; returns their ids.
 
     `endpoint_for(i, user_id)` names the device's endpoint; `keys(i)` gives its
-    (p256dh, auth). Direct SQL, one transaction: 100,000 take a few seconds.
+    (p256dh, auth). One transaction: 100,000 take a few seconds.
     """
+    from fieldapp.accounts import create_user
+
     t = time.time()
     conn = db.conn
     base = (conn.execute("SELECT COALESCE(MAX(id), 0) FROM users").fetchone()[0]) + 1
-    ids = list(range(base, base + len(points)))
     conn.execute("BEGIN IMMEDIATE")
     try:
-        conn.executemany(
-            "INSERT INTO users (id, username, display_name, role, password_hash, unit, created_at)"
-            " VALUES (?, ?, ?, 'cit', '!', ?, ?)",
-            ((uid, f"{prefix}{uid}", f"Ofc. Bench {uid} (CIT)", f"CIT-{uid}", t) for uid in ids),
-        )
+        # No one signs in as these ("!" is no hash); busy_night gives them a real one.
+        with app.app_context():
+            ids = [create_user(db, f"{prefix}{uid}", None, "cit", f"Ofc. Bench {uid} (CIT)", f"CIT-{uid}", password_hash="!")
+                   for uid in range(base, base + len(points))]
         conn.executemany(
             "INSERT INTO duty (user_id, on_duty, since, lat, lon, accuracy_m, position_at, position_source)"
             " VALUES (?, 1, ?, ?, ?, 10, ?, 'bench')",

@@ -190,7 +190,7 @@ def run(args):
         db = connect(app.config["DATABASE"])
         officer_id = add_account(app, db, "ofc.bench", "officer", "Ofc. Bench")
         t0 = time.perf_counter()
-        add_specialists(db, positions(rng, args.specialists, side), stand_in.endpoint, stand_in.key)
+        add_specialists(app, db, positions(rng, args.specialists, side), stand_in.endpoint, stand_in.key)
         result["seed_s"] = time.perf_counter() - t0
         print(f"seeded in {result['seed_s']:.1f} s")
 

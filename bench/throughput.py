@@ -89,8 +89,8 @@ def seed(folder, rng):
     supervisor = add_account(app, db, "sgt.board", "supervisor", "Sgt. Board Bench", unit="1-Sgt-1")
     go_on_duty_now(app, db, supervisor)
     # Devices on an address nothing listens on: no worker runs, so nothing is sent.
-    add_specialists(db, positions(rng, 200, 40.0), lambda i, uid: f"http://127.0.0.1:9/push/p0-{uid}",
-                              lambda i: ("B" + "A" * 86, "A" * 22))
+    add_specialists(app, db, positions(rng, 200, 40.0), lambda i, uid: f"http://127.0.0.1:9/push/p0-{uid}",
+                    lambda i: ("B" + "A" * 86, "A" * 22))
     requesters = [add_account(app, db, f"ofc.{n}", "officer", f"Ofc. Requester {n}", unit=f"{n}-Adam") for n in range(20)]
     states = ["requested"] * 110 + ["accepted"] * 50 + ["on_scene"] * 25 + ["stabilised"] * 15
     with app.app_context():

@@ -62,9 +62,12 @@ def create_app(test_config=None):
     from flask_compress import Compress
 
     from . import (
-        audit_pages, auth, board, content, content_review, db, demo, duty, errors, formatting, home, htmx, program, push, pwa, records,
-        reference, request_pages, security, worker,
+        auth, board, content, db, demo, duty, errors, formatting, home, htmx, program, push, pwa, reference, request_pages,
+        security, worker,
     )
+    from .audit import pages as audit_pages
+    from .audit import records
+    from .program import content_review
 
     Compress(app)
     security.init_app(app)

@@ -1,4 +1,7 @@
-"""Accounts: signing in and out, sessions, roles, sign-in throttling, and the `users` commands."""
+"""Signing in and out: sessions, roles, sign-in throttling, the sign-in and password pages, and the `users` commands.
+
+The `sessions` table is this module's; the accounts themselves (`users`) are accounts.py's.
+"""
 import functools
 import hashlib
 import re
@@ -13,7 +16,8 @@ from flask_login import LoginManager, UserMixin, current_user, login_required, l
 from werkzeug.exceptions import Forbidden
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from . import audit
+from . import accounts
+from .audit import log as audit
 from .clock import now
 from .db import ROLES, connect, get_db, one, write_transaction
 from .errors import handle_http_error
@@ -171,72 +175,13 @@ def role_required(*roles):
     return decorator
 
 
-def check_username(username):
-    """The username trimmed, or ValueError saying what a username may be."""
-    username = (username or "").strip()
-    if not username or len(username) > 64 or not username.replace(".", "").replace("-", "").replace("_", "").isalnum():
-        raise ValueError("A username is 1 to 64 letters, digits, dots, hyphens or underscores.")
-    return username
-
-
-def hash_password(password):
-    """Hash with the configured method (werkzeug's scrypt unless a test asks for faster)."""
-    return generate_password_hash(password, method=current_app.config.get("PASSWORD_HASH_METHOD", "scrypt"))
-
-
-def create_user(db, username, password, role, display_name=None, unit="", phone="", password_hash=None,
-                must_change=False):
-    """Create an account and return its id; raises ValueError on bad input.
-
-    `password_hash` replaces `password` when the caller hashed it already:
-    a bulk import hashes before taking the write lock, because each hash
-    takes about a tenth of a second. `must_change` when someone else chose
-    the password: its owner replaces it at first sign-in.
-    """
-    username = check_username(username)
-    if role not in ROLES:
-        raise ValueError(f"Role must be one of: {', '.join(ROLES)}.")
-    if password_hash is None:
-        problems = check_new_password(password or "", password or "", username)
-        if problems:
-            raise ValueError(" ".join(problems))
-    if one(db, "SELECT id FROM users WHERE username = ?", [username]):
-        raise ValueError(f"The username {username!r} is taken.")
-    cursor = db.execute(
-        "INSERT INTO users (username, display_name, role, password_hash, unit, phone, created_at, must_change_password)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [username, display_name or username, role, password_hash or hash_password(password), unit, phone, now(),
-         int(must_change)],
-    )
-    return cursor.lastrowid
-
-
-def check_new_password(password, repeat, username):
-    """What is wrong with a new password, as a list of messages (empty when it will do)."""
-    minimum = current_app.config["PASSWORD_MIN_LENGTH"]
-    problems = []
-    if len(password) < minimum:
-        problems.append(f"A password has at least {minimum} characters; a few plain words in a row is fine.")
-    if len(password) > 256:
-        problems.append("A password has at most 256 characters.")
-    if password.strip().lower() == username.lower():
-        problems.append("A password cannot be the username.")
-    if password != repeat:
-        problems.append("The two new passwords are not the same.")
-    return problems
-
-
 def set_password(db, user_id, password_hash, must_change=False):
     """Store a new password hash, clear any lock-out, and sign the account out everywhere.
 
     `must_change` when someone other than the owner chose it (a coordinator's
     reset): the owner must then choose their own at first sign-in (ASVS 2.3.1).
     """
-    db.execute(
-        "UPDATE users SET password_hash = ?, failed_logins = 0, locked_until = NULL, must_change_password = ?,"
-        " session_version = session_version + 1 WHERE id = ?",
-        [password_hash, int(must_change), user_id],
-    )
+    accounts.store_password(db, user_id, password_hash, must_change)
     end_every_session(db, user_id)
 
 
@@ -247,15 +192,14 @@ def set_disabled(db, user_id, disabled):
     subscriptions, so a lost phone stops receiving alerts even if the account
     comes back.
     """
-    cursor = db.execute(
-        "UPDATE users SET disabled = ?, session_version = session_version + ? WHERE id = ? AND disabled != ?",
-        [int(disabled), int(disabled), user_id, int(disabled)],
-    )
-    if disabled and cursor.rowcount:
+    # Imported here: duty imports role_required from this module.
+    from .duty import stand_down_everywhere
+
+    changed = accounts.mark_disabled(db, user_id, disabled)
+    if disabled and changed:
         end_every_session(db, user_id)
-        db.execute("UPDATE duty SET on_duty = 0 WHERE user_id = ?", [user_id])
-        db.execute("DELETE FROM push_subscriptions WHERE user_id = ?", [user_id])
-    return cursor.rowcount > 0
+        stand_down_everywhere(db, user_id)
+    return changed
 
 
 def _safe_next(target):
@@ -275,7 +219,7 @@ def check_login(db, username, password):
     Failures count towards a lock-out; the caller's message stays generic
     so it never tells which half was wrong.
     """
-    row = one(db, "SELECT * FROM users WHERE username = ?", [username])
+    row = accounts.user_by_username(db, username)
     if row is None or row["disabled"] or (row["locked_until"] and row["locked_until"] > now()):
         # One hash on every path, of the same cost: how long a refusal takes
         # must not tell a missing, disabled or locked account from a wrong password.
@@ -284,23 +228,16 @@ def check_login(db, username, password):
     if not check_password_hash(row["password_hash"], password):
         _count_failure(db, row)
         return None
-    db.execute("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?", [row["id"]])
+    accounts.clear_failed_sign_ins(db, row["id"])
     return row
 
 
 def _count_failure(db, row):
-    """Add one failed sign-in to the account, locking it at LOGIN_MAX_FAILURES.
-
-    Counted in the database, not from the row read before the hash: twenty
-    guesses at once must count twenty, not one.
-    """
+    """Add one failed sign-in to the account, locking it at LOGIN_MAX_FAILURES."""
     with write_transaction(db):
-        failures = db.execute(
-            "UPDATE users SET failed_logins = failed_logins + 1 WHERE id = ? RETURNING failed_logins", [row["id"]],
-        ).fetchone()[0]
+        failures = accounts.count_failed_sign_in(db, row["id"])
         if failures >= current_app.config["LOGIN_MAX_FAILURES"]:
-            db.execute("UPDATE users SET failed_logins = 0, locked_until = ? WHERE id = ?",
-                       [now() + current_app.config["LOGIN_LOCK_SECONDS"], row["id"]])
+            accounts.lock_until(db, row["id"], now() + current_app.config["LOGIN_LOCK_SECONDS"])
             current_app.logger.warning("Account %s locked after %d failed sign-ins", row["username"], failures)
 
 
@@ -401,24 +338,24 @@ def change_password():
     new = request.form.get("new_password", "")
     repeat = request.form.get("repeat_password", "")
     db = get_db()
-    errors = check_new_password(new, repeat, current_user.username)
+    errors = accounts.check_new_password(new, repeat, current_user.username)
     if current and new == current:
         errors.append("The new password must differ from the current one.")
     # Checked like a sign-in, so guesses here count towards the lock-out too.
     if not errors and not check_login(db, current_user.username, current):
         audit.record(db, "password_change_failed", current_user.username)
-        locked = one(db, "SELECT locked_until FROM users WHERE id = ?", [current_user.id])["locked_until"]
+        locked = accounts.user_by_id(db, current_user.id)["locked_until"]
         minutes = current_app.config["LOGIN_LOCK_SECONDS"] // 60
         errors.append(f"Too many wrong passwords: try again in {minutes} minutes, or ask a coordinator."
                       if locked and locked > now() else "Your current password is not right.")
     if errors:
         return render_template("auth/password.html", errors=errors), 422
     with write_transaction(db):
-        set_password(db, current_user.id, hash_password(new))
+        set_password(db, current_user.id, accounts.hash_password(new))
         audit.record(db, "password_changed", current_user.username)
         # Read inside the transaction: a change made at once on another device
         # must not leave this one holding a version that is no longer current.
-        row = one(db, "SELECT * FROM users WHERE id = ?", [current_user.id])
+        row = accounts.user_by_id(db, current_user.id)
     # This device stays signed in, in a new session under the new version.
     start_session(db, row)
     flash("Password changed. Any other device signed in as you has been signed out.")
@@ -467,7 +404,7 @@ def users_create(username, role, display_name, unit, phone, password_file, own_p
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     db = connect(current_app.config["DATABASE"])
     try:
-        create_user(db, username, password, role, display_name, unit, phone, must_change=not own_password)
+        accounts.create_user(db, username, password, role, display_name, unit, phone, must_change=not own_password)
     except ValueError as e:
         raise click.ClickException(str(e))
     audit.record(db, "user_created", username, f"role {role} (command line)", actor=(None, "cli"))
@@ -478,7 +415,7 @@ def users_create(username, role, display_name, unit, phone, password_file, own_p
 def users_list():
     """List every account with its role and whether it is disabled."""
     db = connect(current_app.config["DATABASE"])
-    for row in db.query("SELECT username, role, display_name, disabled FROM users ORDER BY username"):
+    for row in accounts.every_user(db):
         flag = "  (disabled)" if row["disabled"] else ""
         click.echo(f"{row['username']:<20} {row['role']:<12} {row['display_name']}{flag}")
 
@@ -486,7 +423,7 @@ def users_list():
 def _cli_account(username):
     """The database and the id of the account `username`, or a command-line error."""
     db = connect(current_app.config["DATABASE"])
-    row = one(db, "SELECT id FROM users WHERE username = ?", [username])
+    row = accounts.user_by_username(db, username)
     if row is None:
         raise click.ClickException(f"No account named {username!r}.")
     return db, row["id"]
@@ -531,11 +468,11 @@ def users_password(username, password_file, own_password):
         password = password_file.read().strip()
     else:
         password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
-    problems = check_new_password(password, password, username)
+    problems = accounts.check_new_password(password, password, username)
     if problems:
         raise click.ClickException(" ".join(problems))
     with write_transaction(db):
-        set_password(db, user_id, hash_password(password), must_change=not own_password)
+        set_password(db, user_id, accounts.hash_password(password), must_change=not own_password)
         audit.record(db, "password_reset", username, "command line", actor=(None, "cli"))
     click.echo(f"Set a new password for {username}; any session of theirs is signed out.")
 

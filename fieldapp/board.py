@@ -9,7 +9,7 @@ from .cit_requests import OPEN_STATES, STATE_LABELS
 from .db import get_db
 from .duty import coverage
 from .htmx import page_or_block, poll_response_of
-from .program import roster_coverage
+from .program.coverage import roster_coverage
 
 bp = Blueprint("board", __name__, url_prefix="/board")
 

@@ -13,7 +13,7 @@ import math
 from flask import current_app
 from werkzeug.exceptions import Conflict, Forbidden, NotFound, TooManyRequests
 
-from . import audit
+from .audit import log as audit
 from .clock import now
 from .db import one, write_transaction
 from .geo import bounding_box, distance_m, human_distance

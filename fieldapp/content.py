@@ -128,7 +128,7 @@ def parse_topic(path):
     if not meta:
         return None, ["there is no YAML front matter"]
     # `reviewed:` and `reviewer:` from older agency files are ignored: a review is
-    # recorded by a sign-off in the app (content_review.py), never claimed in a file.
+    # recorded by a sign-off in the app (program/content_review.py), never claimed in a file.
     for key in ("title", "kind", "summary", "sources"):
         if key not in meta or meta[key] in (None, "", []):
             problems.append(f"missing field '{key}'")

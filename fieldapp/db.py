@@ -334,7 +334,7 @@ def m008_session_version(db):
 
 @migrations()
 def m009_content_signoff(db):
-    # Who vouched for which text of a card (content_review.py). A sign-off names
+    # Who vouched for which text of a card (program/content_review.py). A sign-off names
     # the card's hash, so a changed card is no longer signed off; the log is
     # evidence for the steering committee, so it is append-only like the audit log.
     db.executescript(

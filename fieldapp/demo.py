@@ -6,8 +6,9 @@ import click
 from flask.cli import with_appcontext
 from flask import current_app
 
-from .auth import create_user
-from .db import connect, one
+from .accounts import create_user, user_by_username
+from .db import connect
+from .program.roster import add_record_once
 
 # A fictional department's districts; the coordinates are Memphis, where CIT began.
 DEMO_DISTRICTS = [
@@ -39,21 +40,16 @@ def seed_demo(db, passwords_file):
             user, _, password = line.partition(" ")
             saved[user] = password
     for username, role, name, unit, phone in DEMO_ACCOUNTS:
-        if one(db, "SELECT id FROM users WHERE username = ?", [username]):
+        if user_by_username(db, username):
             continue
         saved[username] = secrets.token_urlsafe(12)  # 16 characters
         create_user(db, username, saved[username], role, name, unit, phone)
     for username, (volunteered, course, inservice, districts, shifts) in DEMO_ROSTER.items():
-        user = one(db, "SELECT id FROM users WHERE username = ?", [username])
-        # OR IGNORE: a coordinator's later edits survive another `make run`.
-        added = db.execute(
-            "INSERT OR IGNORE INTO roster (user_id, volunteered_on, supervisor_recommendation, course_completed_on,"
-            " districts, shifts) VALUES (?, ?, 'Recommended by Sgt. Robin Okafor', ?, ?, ?)",
-            [user["id"], volunteered, course, districts, shifts],
-        )
-        if inservice and added.rowcount == 1:
-            db.execute("INSERT INTO inservice_training (user_id, completed_on, title) VALUES (?, ?, 'De-escalation refresher')",
-                       [user["id"], inservice])
+        add_record_once(db, user_by_username(db, username)["id"], {
+            "volunteered_on": volunteered, "supervisor_recommendation": "Recommended by Sgt. Robin Okafor",
+            "course_completed_on": course, "inservice_dates": [inservice] if inservice else [],
+            "districts": districts.split(";"), "shifts": shifts.split(";"),
+        }, inservice_title="De-escalation refresher")
     passwords_file.write_text("".join(f"{u} {p}\n" for u, p in saved.items()))
     passwords_file.chmod(0o600)
     return saved

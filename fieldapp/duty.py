@@ -8,6 +8,7 @@ from flask.cli import AppGroup
 from flask import Blueprint, abort, current_app, request
 from flask_login import current_user
 
+from .accounts import user_by_username
 from .auth import role_required
 from .cit_requests import ELIGIBLE
 from .clock import now
@@ -43,6 +44,15 @@ def go_on_duty(db, user_id, district=None):
 def go_off_duty(db, user_id):
     """Mark a specialist off duty: they are no longer alerted."""
     db.execute("UPDATE duty SET on_duty = 0, since = ? WHERE user_id = ?", [now(), user_id])
+
+
+def stand_down_everywhere(db, user_id):
+    """Take an account off duty and forget every device it subscribed (a disabled account).
+
+    A lost phone then stops receiving alerts even if the account comes back.
+    """
+    db.execute("UPDATE duty SET on_duty = 0 WHERE user_id = ?", [user_id])
+    db.execute("DELETE FROM push_subscriptions WHERE user_id = ?", [user_id])
 
 
 def record_position(db, user_id, lat, lon, accuracy, source):
@@ -305,7 +315,7 @@ def units_token(username, label, days):
     enabled again needs a new one.
     """
     db = connect(current_app.config["DATABASE"])
-    user = one(db, "SELECT id FROM users WHERE username = ?", [username])
+    user = user_by_username(db, username)
     if user is None:
         raise click.ClickException(f"No account named {username!r}.")
     token = secrets.token_urlsafe(32)

@@ -1,4 +1,4 @@
-"""Template filters for times and ages, shared by every page."""
+"""Template filters for times, ages, durations and shares, shared by every page."""
 import datetime
 
 from .clock import now
@@ -22,8 +22,23 @@ def ago(epoch):
     return "under 1 min" if minutes == 0 else f"{minutes} min"
 
 
+def duration(seconds):
+    """'4 min 24 s' for a number of seconds; '—' for none."""
+    if seconds is None:
+        return "—"
+    seconds = round(seconds)
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+def percent(share):
+    """'37.5%' for a share of one; '—' for none."""
+    return "—" if share is None else f"{share * 100:.1f}%"
+
+
 def init_app(app):
     """Register the filters."""
     app.add_template_filter(clock)
     app.add_template_filter(when)
     app.add_template_filter(ago)
+    app.add_template_filter(duration)
+    app.add_template_filter(percent)

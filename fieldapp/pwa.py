@@ -15,7 +15,7 @@ from pathlib import Path
 from flask import Blueprint, current_app, render_template, request, url_for
 from flask_login import current_user
 
-from . import content_review
+from .program import content_review
 from .content import get_library
 from .db import get_db
 

@@ -3,7 +3,7 @@ from flask import Blueprint, abort, render_template, request
 from flask_login import login_required
 
 from .content import KINDS, get_library
-from .content_review import card_review
+from .program.content_review import card_review
 from .db import get_db
 from .htmx import page_or_block
 

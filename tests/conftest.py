@@ -7,7 +7,7 @@ from time import monotonic as _monotonic
 import pytest
 
 from fieldapp import create_app
-from fieldapp.auth import create_user
+from fieldapp.accounts import create_user
 from fieldapp.db import connect, migrate
 from fieldapp.duty import go_on_duty, record_position
 from fieldapp.worker import Worker

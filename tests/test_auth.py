@@ -3,6 +3,7 @@ import re
 
 import pytest
 
+from fieldapp import accounts
 from fieldapp.db import one
 from tests.conftest import PASSWORD
 from tests.test_requests import ask
@@ -284,8 +285,7 @@ def test_twenty_wrong_passwords_at_once_count_twenty(app, make_user, db):
     app.config["LOGIN_MAX_FAILURES"] = 100
     user_id = make_user("ofc.ruiz", "officer")
     # A hash slow enough that the twenty checks overlap, as a real one does.
-    db.execute("UPDATE users SET password_hash = ? WHERE id = ?",
-               [generate_password_hash(PASSWORD, method="pbkdf2:sha256:100000"), user_id])
+    accounts.store_password(db, user_id, generate_password_hash(PASSWORD, method="pbkdf2:sha256:100000"))
     start = threading.Barrier(20)
     statuses = []
 
@@ -307,11 +307,11 @@ def test_twenty_wrong_passwords_at_once_count_twenty(app, make_user, db):
 def test_every_refused_sign_in_costs_one_password_hash(app, make_user, db, clock, monkeypatch, account):
     from fieldapp import auth as auth_module
 
-    make_user("ofc.ruiz", "officer")
+    user_id = make_user("ofc.ruiz", "officer")
     if account == "disabled":
-        db.execute("UPDATE users SET disabled = 1")
+        accounts.mark_disabled(db, user_id, True)
     if account == "locked":
-        db.execute("UPDATE users SET locked_until = ?", [clock.t + 600])
+        accounts.lock_until(db, user_id, clock.t + 600)
     hashes = []
     real = auth_module.check_password_hash
     monkeypatch.setattr(auth_module, "check_password_hash", lambda *a: hashes.append(a[0].split("$")[0]) or real(*a))

@@ -3,10 +3,10 @@ import datetime
 
 import pytest
 
-from fieldapp.auth import create_user
+from fieldapp.accounts import create_user
 from fieldapp.content import get_library
-from fieldapp.content_review import sign_off
 from fieldapp.db import connect
+from fieldapp.program.content_review import sign_off
 from fieldapp.pwa import precache_version
 from tests.conftest import PASSWORD, sign_in, wait_until
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from fieldapp.auth import create_user
+from fieldapp.accounts import create_user
 from fieldapp.db import connect
 from fieldapp.duty import save_subscription
 from tests.conftest import PASSWORD, sign_in

@@ -1,7 +1,7 @@
 """In a real Chromium on a 360×740 phone: every card's first action is on the first screen, in both themes."""
 import pytest
 
-from fieldapp.auth import create_user
+from fieldapp.accounts import create_user
 from fieldapp.content import NEEDS_FIRST, get_library
 from fieldapp.db import connect
 from tests.conftest import PASSWORD, sign_in

@@ -3,7 +3,7 @@ import pytest
 from playwright.sync_api import expect
 from axe_playwright_python.sync_playwright import Axe
 
-from fieldapp.auth import create_user
+from fieldapp.accounts import create_user
 from fieldapp.db import connect
 from tests.conftest import PASSWORD, sign_in, wait_until
 

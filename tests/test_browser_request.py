@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from fieldapp.auth import create_user
+from fieldapp.accounts import create_user, user_by_username
 from fieldapp.db import connect
 from fieldapp.push import application_server_key, load_or_create_vapid
 from tests.conftest import PASSWORD, SCENE, offset, sign_in, wait_until
@@ -226,7 +226,7 @@ def test_shared_car_computer_keeps_nothing_of_one_officer_for_the_next(browser, 
     db, car, page = officer_at_scene(browser, live_server)
     with live_server.app_context():
         park = create_user(db, "ofc.park", PASSWORD, "officer", "Ofc. Dana Park")
-    lee = db.execute("SELECT id FROM users WHERE username = 'ofc.lee'").fetchone()[0]
+    lee = user_by_username(db, "ofc.lee")["id"]
 
     # Ofc. Lee marks what they see, and opens a card or two.
     page.goto(base + "/reference/psychosis")

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from fieldapp import program
-from fieldapp.db import one
+from fieldapp import accounts
+from fieldapp.program import charts, coverage, reports, roster, roster_csv
+from fieldapp.db import one, write_transaction
 from tests.conftest import PASSWORD, offset
 from tests.test_requests import alerted, ask
 
@@ -59,7 +60,7 @@ def on_roster(app, db, make_user):
                   "districts": [d for d in districts.split(";") if d], "shifts": [s for s in shifts.split(";") if s],
                   "active": active} | fields
         with app.app_context():
-            program.save_roster(db, user_id, values)
+            roster.save_roster(db, user_id, values)
         return user_id
 
     return add
@@ -91,11 +92,11 @@ def test_roster_lists_each_specialist_with_selection_training_and_next_due(coord
 
 
 def test_next_inservice_is_due_two_years_after_the_latest_inservice():
-    assert program.next_inservice_due("2023-03-17", ["2024-02-01", "2025-03-10"], 730) == datetime.date(2027, 3, 10)
+    assert roster.next_inservice_due("2023-03-17", ["2024-02-01", "2025-03-10"], 730) == datetime.date(2027, 3, 10)
 
 
 def test_next_inservice_is_due_two_years_after_the_course_when_there_is_none():
-    assert program.next_inservice_due("2024-09-20", [], 730) == datetime.date(2026, 9, 20)
+    assert roster.next_inservice_due("2024-09-20", [], 730) == datetime.date(2026, 9, 20)
 
 
 def test_inservice_interval_comes_from_config(app, coordinator, on_roster):
@@ -108,7 +109,7 @@ def test_specialist_past_due_for_inservice_is_flagged(app, db, coordinator, on_r
     on_roster("late", course="2022-01-10", inservice=["2024-05-01"])  # due 2026-05-01, four weeks ago
     on_roster("current", course="2025-06-01")
     with app.app_context():
-        flags = {s["username"]: s["past_due"] for s in program.read_roster(db)}
+        flags = {s["username"]: s["past_due"] for s in roster.read_roster(db)}
     assert flags == {"late": True, "current": False}
     rows = coordinator.get("/program/roster").get_data(as_text=True).split("<tr")
     assert [">Past due<" in row for row in rows if "Ofc. " in row] == [False, True]  # Current, then Late
@@ -180,7 +181,7 @@ def test_role_change_is_recorded_in_the_audit_log(db, coordinator, make_user):
 
 
 def test_coordinator_cannot_change_their_own_role(db, coordinator):
-    me = one(db, "SELECT id FROM users WHERE username = 'lt.ames'")["id"]
+    me = accounts.user_by_username(db, "lt.ames")["id"]
     before = snapshot(db)
     response = coordinator.post(f"/program/roster/{me}", data={"display_name": "Lt. Jo Ames", "role": "officer"})
     assert response.status_code == 422 and "cannot change your own role" in response.get_data(as_text=True)
@@ -217,7 +218,7 @@ def test_unknown_account_is_a_404(coordinator):
 
 # ---- CSV import and export ----
 
-HEADER = ",".join(program.ROSTER_COLUMNS)
+HEADER = ",".join(roster_csv.ROSTER_COLUMNS)
 GOOD_ROW = "ofc.nakamura,Ofc. Rei Nakamura,4-CIT-2,555-0177,2025-10-01,Recommended,Good listener,2026-02-20,,South;Central,night,yes"
 
 
@@ -364,7 +365,7 @@ def covered(on_roster, make_user, districts):
 
 def test_coverage_counts_certified_active_specialists_by_district_and_shift(app, db, covered):
     with app.app_context():
-        rows = {r["district"]: r["roster"] for r in program.roster_coverage(db)["rows"]}
+        rows = {r["district"]: r["roster"] for r in coverage.roster_coverage(db)["rows"]}
     assert rows == {
         "Central": {"day": 2, "evening": 1, "night": 0},
         "North": {"day": 1, "evening": 0, "night": 0},
@@ -381,13 +382,13 @@ def test_coverage_warns_where_a_shift_has_nobody(coordinator, covered):
 def test_coverage_counts_who_is_on_duty_now(app, db, specialist, covered):
     specialist("walker", offset(200), district="Central")
     with app.app_context():
-        on_duty = {r["district"]: r["on_duty"] for r in program.roster_coverage(db)["rows"]}
+        on_duty = {r["district"]: r["on_duty"] for r in coverage.roster_coverage(db)["rows"]}
     assert on_duty == {"Central": 1, "North": 0, "South": 0}
 
 
 @pytest.mark.parametrize("hour, shift", [(0, "night"), (6, "night"), (7, "day"), (14, "day"), (15, "evening"), (23, "night")])
 def test_the_shift_in_progress_follows_the_starting_hours(hour, shift):
-    assert program.current_shift(hour, {"day": 7, "evening": 15, "night": 23}) == shift
+    assert coverage.current_shift(hour, {"day": 7, "evening": 15, "night": 23}) == shift
 
 
 def test_supervisor_sees_todays_coverage_on_the_board(supervisor, covered):
@@ -442,7 +443,7 @@ def outcomes(db, make_user, districts):
 
 def figures(app, db, by="district", start=(2026, 3, 1), end=(2026, 4, 30)):
     with app.app_context():
-        data = program.report(db, datetime.date(*start), datetime.date(*end), by)
+        data = reports.report(db, datetime.date(*start), datetime.date(*end), by)
     return dict(data["rows"]) | {"All": data["total"]}
 
 
@@ -519,8 +520,8 @@ def test_requests_outside_the_range_are_left_out(app, db, outcomes):
 
 def test_district_is_the_nearest_district_centre():
     centres = [{"name": n, "lat": lat, "lon": lon} for n, (lat, lon) in DISTRICTS.items()]
-    assert program.district_of(35.19, -90.035, centres) == "North"
-    assert program.district_of(None, None, centres) == program.NO_COORDINATES
+    assert reports.district_of(35.19, -90.035, centres) == "North"
+    assert reports.district_of(None, None, centres) == reports.NO_COORDINATES
 
 
 def test_reports_page_shows_figures_and_svg_charts_without_inline_styles_or_scripts(supervisor, outcomes):
@@ -580,7 +581,7 @@ def test_bad_report_input_is_a_clear_400(db, supervisor, url, message):
 
 
 def test_bar_chart_is_plain_svg_that_escapes_its_labels():
-    svg = str(program.bar_chart("Requests", ["<North>"], [("Requests", "bar-a", [3])]))
+    svg = str(charts.bar_chart("Requests", ["<North>"], [("Requests", "bar-a", [3])]))
     assert svg.startswith("<svg") and "&lt;North&gt;" in svg and "<North>" not in svg
     assert "style" not in svg and "script" not in svg
 
@@ -628,7 +629,7 @@ def test_demo_specialists_are_on_the_roster(app, db, tmp_path):
 
     with app.app_context():
         seed_demo(db, tmp_path / "demo-accounts.txt")
-        specialists = {s["username"]: s for s in program.read_roster(db)}
+        specialists = {s["username"]: s for s in roster.read_roster(db)}
     assert set(specialists) == {"cit", "cit2"}
     assert all(s["course_completed_on"] and s["districts"] and s["shifts"] for s in specialists.values())
 
@@ -644,7 +645,9 @@ def test_passwords_are_never_in_the_audit_log(db, coordinator):
 def test_coordinator_sets_a_new_password_shown_once_and_the_old_one_dies(coordinator, make_user, login, app, db):
     user_id = make_user("ofc.nash", "officer", display_name="Ofc. Lou Nash")
     lost_phone = login("ofc.nash")
-    db.execute("UPDATE users SET failed_logins = 3 WHERE id = ?", [user_id])
+    with write_transaction(db):
+        for _ in range(3):
+            accounts.count_failed_sign_in(db, user_id)
     page = coordinator.post(f"/program/roster/{user_id}/password", data={"confirm": "yes"})
     assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
     html = page.get_data(as_text=True)

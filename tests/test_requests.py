@@ -5,6 +5,7 @@ import threading
 import pytest
 
 from fieldapp import cit_requests as flow
+from fieldapp.accounts import user_by_username
 from fieldapp.auth import User
 from fieldapp.db import connect, one
 from tests.conftest import SCENE, offset
@@ -572,7 +573,7 @@ def test_the_same_device_id_from_another_officer_is_a_request_of_its_own(client,
     mine = ask(client, client_id="same-device-id-0001")
     theirs = ask(login("ofc.park"), client_id="same-device-id-0001")
     assert mine != theirs
-    assert [r["requester_id"] for r in db.query("SELECT requester_id FROM cit_requests ORDER BY id")] == [officer, one(db, "SELECT id FROM users WHERE username = 'ofc.park'")["id"]]
+    assert [r["requester_id"] for r in db.query("SELECT requester_id FROM cit_requests ORDER BY id")] == [officer, user_by_username(db, "ofc.park")["id"]]
 
 
 def test_a_request_tapped_under_another_officer_is_refused(client, officer, make_user, login, db):

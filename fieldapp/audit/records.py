@@ -17,10 +17,10 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from . import audit
-from .clock import now
-from .db import connect, write_transaction
-from .duty import forget_positions_before
+from ..clock import now
+from ..db import connect, write_transaction
+from ..duty import forget_positions_before
+from . import log as audit
 
 DURATION_RE = re.compile(r"^(\d+)([dh])$")
 

@@ -6,7 +6,7 @@ actions and exports are written here. The table refuses UPDATE and DELETE.
 from flask import has_request_context, request
 from flask_login import current_user
 
-from .clock import now
+from ..clock import now
 
 
 def record(db, action, subject="", detail="", actor=None):
@@ -34,4 +34,3 @@ def entries(db, limit=500, since=None, until=None):
         params.append(until)
     clause = f"WHERE {' AND '.join(where)}" if where else ""
     return list(db.query(f"SELECT * FROM audit_log {clause} ORDER BY id DESC LIMIT ?", [*params, limit]))
-

@@ -15,12 +15,12 @@ import datetime
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from . import audit
-from .auth import role_required
-from .clock import now
-from .content import KINDS, get_library
-from .db import get_db, one, write_transaction
-from .downloads import csv_response
+from ..audit import log as audit
+from ..auth import role_required
+from ..clock import now
+from ..content import KINDS, get_library
+from ..db import get_db, one, write_transaction
+from ..downloads import csv_response
 
 bp = Blueprint("content_review", __name__, url_prefix="/program")
 

@@ -3,10 +3,10 @@ import datetime
 
 from flask import Blueprint, render_template
 
-from .audit import entries, record
-from .auth import role_required
-from .db import get_db
-from .downloads import csv_response
+from ..auth import role_required
+from ..db import get_db
+from ..downloads import csv_response
+from .log import entries, record
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 

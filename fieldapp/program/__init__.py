@@ -1,0 +1,24 @@
+"""The CIT program: the coordinator's roster, coverage by district and shift, and outcome reports.
+
+- `roster`: who volunteered, was trained and covers which districts and shifts
+  (owns the `roster` and `inservice_training` tables);
+- `roster_csv`: the roster's CSV export and checked import;
+- `coverage`: certified specialists per district and shift, and who is on duty;
+- `reports`: outcome statistics from requests and their timelines;
+- `charts`: the reports' SVG charts;
+- `views`: the pages (this blueprint's routes);
+- `content_review`: the agency's sign-off of each card (its own blueprint, under /program).
+"""
+from flask import Blueprint
+
+bp = Blueprint("program", __name__, url_prefix="/program")
+
+
+@bp.record_once
+def _config_defaults(state):
+    # Defaults live with the area that reads them; config.py or FIELDAPP_* variables override them.
+    state.app.config.setdefault("INSERVICE_INTERVAL_DAYS", 730)  # CIT International: in-service at least every two years
+    state.app.config.setdefault("SHIFT_STARTS", {"day": 7, "evening": 15, "night": 23})
+
+
+from . import views  # noqa: E402,F401  the routes attach themselves to bp
