@@ -302,6 +302,7 @@ def _count_failure(db, row):
             db.execute("UPDATE users SET failed_logins = 0, locked_until = ? WHERE id = ?",
                        [now() + current_app.config["LOGIN_LOCK_SECONDS"], row["id"]])
             current_app.logger.warning("Account %s locked after %d failed sign-ins", row["username"], failures)
+            audit.record(db, "account_locked", row["username"], f"after {failures} failed sign-ins", actor=(None, ""))
 
 
 _DUMMY_HASHES = {}
