@@ -23,7 +23,7 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 migrate: install
-	$(FLASK) migrate
+	$(FLASK) migrate --create
 
 seed: migrate
 	$(FLASK) seed-demo

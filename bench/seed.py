@@ -116,11 +116,11 @@ def make_bench_app(config):
     from fieldapp import create_app
     from fieldapp.db import connect, migrate
 
-    app = create_app(config)
-    conn = connect(app.config["DATABASE"])
+    Path(config["INSTANCE_PATH"]).mkdir(mode=0o700, parents=True, exist_ok=True)
+    conn = connect(config["DATABASE"])
     migrate(conn)
     conn.close()
-    return app
+    return create_app(config)
 
 
 def add_account(app, db, username, role, display_name=None, unit=""):

@@ -55,8 +55,11 @@ def create_app(test_config=None):
     else:
         app.config.from_mapping(test_config)
     app.config.from_prefixed_env("FIELDAPP")
-    os.makedirs(app.instance_path, exist_ok=True)
-    if not app.config.get("SECRET_KEY"):
+    from . import startup
+
+    # Fail closed: no new instance folder, secret or database here; `migrate --create` makes them.
+    startup.prepare(app)
+    if not app.config.get("SECRET_KEY") and os.path.isdir(app.instance_path):
         app.config["SECRET_KEY"] = _instance_secret(app, "secret_key", lambda: secrets.token_hex(32))
 
     from flask_compress import Compress
@@ -68,6 +71,9 @@ def create_app(test_config=None):
     from .audit import pages as audit_pages
     from .audit import records
     from .program import content_review
+    from . import health, logs
+
+    logs.init_app(app)
 
     Compress(app)
     security.init_app(app)
@@ -86,7 +92,9 @@ def create_app(test_config=None):
         app.register_blueprint(area.bp)
     # The vehicle-location feed authenticates with a bearer token, not a session cookie.
     security.csrf.exempt(duty.unit_location)
+    health.init_app(app)
     worker.init_app(app)
+    startup.init_app(app)
     if app.config.get("PROXY_FIX"):
         # Behind N trusted reverse proxies: take the client address, scheme and
         # host from their X-Forwarded-* headers (audit log IPs, Secure cookies).

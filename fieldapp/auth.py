@@ -239,6 +239,7 @@ def _count_failure(db, row):
         if failures >= current_app.config["LOGIN_MAX_FAILURES"]:
             accounts.lock_until(db, row["id"], now() + current_app.config["LOGIN_LOCK_SECONDS"])
             current_app.logger.warning("Account %s locked after %d failed sign-ins", row["username"], failures)
+            audit.record(db, "account_locked", row["username"], f"after {failures} failed sign-ins", actor=(None, ""))
 
 
 _DUMMY_HASHES = {}

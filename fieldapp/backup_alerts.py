@@ -4,8 +4,13 @@ Web Push can fail quietly — a phone in a dead zone, an expired subscription.
 The agency lists whatever Apprise URLs it uses in APPRISE_URLS; messages carry
 no names, notes or addresses, only the request number and what is wrong.
 """
+import logging
+
 import apprise
 from flask import current_app
+
+from . import health
+from .logs import WORKER as log
 
 
 def send(title, body):
@@ -23,7 +28,8 @@ def send(title, body):
         ok = sender.notify(title=title, body=body)
     except Exception:  # a backup channel must never take the worker down
         current_app.logger.exception("backup alert failed")
-        return False
-    if not ok:
-        current_app.logger.warning("backup alert was not accepted: %s", title)
+        ok = False
+    health.record_backup_send(ok, title)
+    log.log(logging.INFO if ok else logging.WARNING, "backup channel send", extra={
+        "event": "backup_channel", "ok": bool(ok), "title": title})
     return bool(ok)

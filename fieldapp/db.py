@@ -434,10 +434,36 @@ def m012_request_limits(db):
         db.execute("PRAGMA foreign_keys = ON")
 
 
+@migrations()
+def m015_health(db):
+    db.executescript(
+        """
+        -- Each worker's last pass, for readiness and metrics (health.py).
+        CREATE TABLE worker_heartbeats (
+            worker TEXT PRIMARY KEY,
+            at REAL NOT NULL
+        );
+        -- Every backup-channel (Apprise) send and whether a channel took it, for metrics.
+        CREATE TABLE backup_channel_sends (
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            title TEXT NOT NULL DEFAULT '',
+            ok INTEGER NOT NULL
+        );
+        -- Metrics count sign-in failures and lock-outs by action at every scrape.
+        CREATE INDEX audit_log_action ON audit_log(action);
+        """
+    )
+
+
 @click.command("migrate")
+@click.option("--create", is_flag=True, help="Make a new instance folder and database if there are none.")
 @with_appcontext
-def migrate_command():
-    """Create or upgrade the database to the newest schema."""
+def migrate_command(create):
+    """Upgrade the database to the newest schema; with --create, make a new one."""
+    from .startup import check_migrate
+
+    check_migrate(current_app, create)
     db = connect(current_app.config["DATABASE"])
     pending = [m.name for m in migrations.pending(db)]
     migrate(db)

@@ -6,6 +6,7 @@ from the database on every pass, never kept in memory, so a restart loses
 nothing. With the embedded default it runs as a thread inside the app
 (`WORKER_IN_PROCESS`); in production as `flask --app fieldapp worker`.
 """
+import logging
 import os
 import socket
 import threading
@@ -15,9 +16,10 @@ import click
 from flask.cli import with_appcontext
 from flask import current_app
 
-from . import backup_alerts, cit_requests, duty
+from . import backup_alerts, cit_requests, duty, health
 from .clock import now
 from .db import connect, write_transaction
+from .logs import WORKER as log
 from .push import get_sender
 
 MAX_ATTEMPTS = 6
@@ -37,10 +39,12 @@ class Worker:
         """Take due escalations, then send one batch of due pushes; returns how much was done."""
         with self.app.app_context():
             done = 0
+            health.beat(self)
             for request_id in cit_requests.due_escalations(self.db):
                 step = cit_requests.escalate(self.db, request_id)
                 if step:
                     done += 1
+                    log.info("escalation step", extra={"event": "escalation", "request_id": request_id, "step": step})
                     policy = self.app.config
                     after = policy["ESCALATE_AFTER_S"] if step == 1 else policy["ALL_HANDS_AFTER_S"]
                     backup_alerts.send(
@@ -115,6 +119,8 @@ class Worker:
     def _record(self, row, outcome, t):
         """Record one row's attempt: sent, gone, to retry, or failed for good."""
         if outcome is None:
+            log.info("push expired", extra={"event": "push", "outcome": "expired", "outbox_id": row["id"],
+                                            "request_id": row["request_id"]})
             self.db.execute("UPDATE outbox SET state = 'expired', lease_owner = NULL, lease_until = NULL WHERE id = ?", [row["id"]])
             return
         self.db.execute(
@@ -138,6 +144,10 @@ class Worker:
             " sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END, lease_owner = NULL, lease_until = NULL WHERE id = ?",
             [state, attempts, next_at, outcome.status, state, t, row["id"]],
         )
+        log.log(logging.INFO if outcome.delivered else logging.WARNING, "push %s", state, extra={
+            "event": "push", "outcome": state, "status": outcome.status, "attempt": attempts, "outbox_id": row["id"],
+            "request_id": row["request_id"], "subscription_id": row["subscription_id"],
+            "duration_ms": round(outcome.duration_ms, 1)})
 
     def run_forever(self, stop, wake=None):
         """Loop until `stop` is set; sleep between passes unless woken."""

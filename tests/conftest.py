@@ -36,7 +36,14 @@ def clock():
 
 @pytest.fixture
 def app_config(tmp_path, clock):
-    """The test config; tests may change it before asking for `app`."""
+    """The test config, on an instance folder and database made here as `migrate --create` would.
+
+    Tests may change it before asking for `app`.
+    """
+    (tmp_path / "instance").mkdir(mode=0o700)
+    conn = connect(str(tmp_path / "test.db"))
+    migrate(conn)
+    conn.close()
     return {
         "TESTING": True,
         "SECRET_KEY": "test-secret",
@@ -54,9 +61,7 @@ def app_config(tmp_path, clock):
 
 @pytest.fixture
 def app(app_config):
-    app = create_app(app_config)
-    migrate(connect(app.config["DATABASE"]))
-    return app
+    return create_app(app_config)
 
 
 @pytest.fixture
@@ -221,8 +226,7 @@ def live_server(app_config):
     from werkzeug.serving import make_server
 
     config = dict(app_config, CLOCK=_time.time, WORKER_IN_PROCESS=True, WORKER_POLL_S=0.1, WTF_CSRF_ENABLED=True)
-    migrate(connect(config["DATABASE"]))  # before the app starts its worker, which reads the tables
-    app = create_app(config)
+    app = create_app(config)  # on the database app_config migrated, before the worker reads the tables
     app.network = NetworkSwitch(app.wsgi_app)
     app.wsgi_app = app.network
     server = make_server("127.0.0.1", 0, app, threaded=True)

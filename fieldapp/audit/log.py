@@ -7,6 +7,8 @@ from flask import has_request_context, request
 from flask_login import current_user
 
 from ..clock import now
+from ..logs import AUDIT
+from ..startup import os_user
 
 
 def record(db, action, subject="", detail="", actor=None):
@@ -16,11 +18,15 @@ def record(db, action, subject="", detail="", actor=None):
         actor_id, actor_name = actor
     elif has_request_context() and current_user and current_user.is_authenticated:
         actor_id, actor_name = current_user.id, current_user.username
+    if actor_name == "cli":  # a command: say which OS account ran it
+        actor_name = f"cli:{os_user()}"
     ip = request.remote_addr or "" if has_request_context() else ""
     db.execute(
         "INSERT INTO audit_log (at, actor_id, actor_name, action, subject, detail, ip) VALUES (?, ?, ?, ?, ?, ?, ?)",
         [now(), actor_id, actor_name, action, subject, detail[:500], ip],
     )
+    AUDIT.info(action, extra={"event": "audit", "action": action, "actor": actor_name, "subject": subject,
+                              "detail": detail[:500], "ip": ip})
 
 
 def entries(db, limit=500, since=None, until=None):

@@ -21,6 +21,7 @@ from ..clock import now
 from ..db import connect, write_transaction
 from ..duty import forget_positions_before
 from . import log as audit
+from ..startup import open_private
 
 DURATION_RE = re.compile(r"^(\d+)([dh])$")
 
@@ -77,6 +78,7 @@ def purge_command(older_than):
 @with_appcontext
 def backup_command(path):
     """Copy the live database to PATH with SQLite's online backup API (safe while serving)."""
+    open_private(path)  # 0600, and a one-line error for a missing folder or an unwritable path
     source = sqlite3.connect(current_app.config["DATABASE"])
     target = sqlite3.connect(path)
     try:
