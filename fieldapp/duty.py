@@ -9,12 +9,12 @@ from flask import Blueprint, abort, current_app, request
 from flask_login import current_user
 
 from .auth import role_required
-from .cit_requests import ELIGIBLE
 from .clock import now
 from .db import connect, get_db, one, write_transaction
 from .geo import parse_coordinates
 from .htmx import page_or_block
 from .push import endpoint_allowed
+from .requests.selection import eligible_counts
 
 bp = Blueprint("duty", __name__)
 
@@ -65,15 +65,9 @@ def forget_positions_before(db, cutoff):
 
 
 def coverage(db):
-    """Specialists on duty now: {'total': n, 'districts': [(name, n)]}."""
-    rows = list(
-        db.query(
-            "SELECT d.name, (SELECT COUNT(*) FROM duty JOIN users u ON u.id = duty.user_id"
-            f" WHERE duty.district = d.name AND {ELIGIBLE}) AS n FROM districts d ORDER BY d.name"
-        )
-    )
-    total = one(db, f"SELECT COUNT(*) AS n FROM duty JOIN users u ON u.id = duty.user_id WHERE {ELIGIBLE}")["n"]
-    return {"total": total, "districts": [(r["name"], r["n"]) for r in rows]}
+    """Specialists who may be alerted now: {'total': n, 'districts': [(name, n)]}."""
+    total, by_district = eligible_counts(db)
+    return {"total": total, "districts": by_district}
 
 
 def _panel(message=None, status=200):

@@ -2,7 +2,7 @@
 from flask import Blueprint, render_template
 from flask_login import current_user, login_required
 
-from .cit_requests import STATE_LABELS, open_request_of
+from .requests.domain import STATE_LABELS, open_request_of
 from .content import get_library
 from .db import get_db
 

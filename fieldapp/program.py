@@ -25,7 +25,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import audit
 from .auth import check_username, create_user, hash_password, role_required, set_disabled, set_password
-from .cit_requests import DISPOSITIONS, OPEN_STATES
+from .requests.domain import DISPOSITIONS, OPEN_STATES
 from .clock import now
 from .db import ROLES, get_db, one, write_transaction
 from .downloads import FORMULA_START, csv_response

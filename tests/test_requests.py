@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from fieldapp import cit_requests as flow
+from fieldapp.requests import domain as flow
 from fieldapp.auth import User
 from fieldapp.db import connect, one
 from tests.conftest import SCENE, offset
@@ -424,7 +424,7 @@ def test_inactive_specialist_on_the_roster_is_never_alerted(client, officer, spe
 
 
 def test_selection_searches_the_position_index_not_every_specialist(db):
-    from fieldapp.cit_requests import WITHIN_BOX_SQL
+    from fieldapp.requests.selection import WITHIN_BOX_SQL
 
     plan = [row[3] for row in db.execute("EXPLAIN QUERY PLAN " + WITHIN_BOX_SQL, [0] * 10).fetchall()]
     assert any(step.startswith("SCAN p VIRTUAL TABLE INDEX") for step in plan), plan
