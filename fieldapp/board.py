@@ -2,11 +2,11 @@
 from flask import Blueprint
 
 from .auth import role_required
-from .requests.domain import OPEN_STATES, STATE_LABELS
 from .db import get_db
 from .duty import coverage
 from .htmx import page_or_block, poll_response
 from .program import roster_coverage
+from .requests.domain import OPEN_STATES, STATE_LABELS
 
 bp = Blueprint("board", __name__, url_prefix="/board")
 
