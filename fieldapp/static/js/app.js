@@ -196,6 +196,9 @@
     return "id-" + Date.now().toString(36) + "-" + Math.random().toString(36).slice(2, 12);
   }
 
+  // Sends the queued requests now; set by setupQueue when this page can send them.
+  var flushQueued = null;
+
   // The one big button: one tap sends the position; if there is none, ask where.
   function setupRequestForm() {
     var form = document.querySelector("[data-request-form]");
@@ -220,7 +223,7 @@
         // One open request per officer: a second tap sends the queued one if it can, never another.
         sending = false;
         status.textContent = "Already queued: your CIT request goes out as soon as there is signal.";
-        if (navigator.onLine && window.fieldappFlush) window.fieldappFlush();
+        if (navigator.onLine && flushQueued) flushQueued();
         return;
       }
       form.elements.client_id.value = form.elements.client_id.value || newId();
@@ -445,7 +448,7 @@
         if (sent.length) location.href = sent[0].url; else showQueued();
       });
     }
-    window.fieldappFlush = function () { return flush(true); };
+    flushQueued = function () { return flush(true); };
     if ("serviceWorker" in navigator) {
       navigator.serviceWorker.addEventListener("message", function (event) {
         if (event.data && event.data.type === "request-sent" && banner && !banner.hidden) location.href = event.data.url;
