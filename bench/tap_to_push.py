@@ -66,10 +66,10 @@ def side_km(args):
 
 def time_selection(app, db, scenes, k, radius_m, max_age_s, exclude):
     """Time nearest_specialists alone; also count the index's candidates and show its plan."""
-    import fieldapp.cit_requests
+    import fieldapp.requests.selection
     from fieldapp.geo import bounding_box
 
-    nearest_specialists = fieldapp.cit_requests.nearest_specialists
+    nearest_specialists = fieldapp.requests.selection.nearest_specialists
     took, candidates, found = [], [], []
     plan = []
     with app.app_context():

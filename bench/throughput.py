@@ -76,7 +76,8 @@ def make_app():
 
 def seed(folder, rng):
     """The database the served app reads: people, specialists and 200 open requests."""
-    from fieldapp import cit_requests as flow
+    from fieldapp.requests import domain as flow
+    from fieldapp.requests.escalation import create_request
     from fieldapp.auth import User
     from fieldapp.db import connect, one
     from fieldapp.demo import DEMO_DISTRICTS
@@ -95,7 +96,7 @@ def seed(folder, rng):
     states = ["requested"] * 110 + ["accepted"] * 50 + ["on_scene"] * 25 + ["stabilised"] * 15
     with app.app_context():
         for n, (state, (lat, lon)) in enumerate(zip(states, positions(rng, len(states), 30.0))):
-            request_id, _ = flow.create_request(
+            request_id, _ = create_request(
                 db, requesters[n % len(requesters)], lat=lat, lon=lon, accuracy=15, location_text=f"{100 + n} Bench St",
                 note="bench", weapon=n % 7 == 0, medical=n % 5 == 0, juvenile=n % 11 == 0, different_scene=True,
             )

@@ -21,6 +21,7 @@ from .audit import log as audit
 from .clock import now
 from .db import ROLES, connect, get_db, one, write_transaction
 from .errors import handle_http_error
+from .htmx import htmx_response
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
@@ -146,17 +147,14 @@ def unauthorized():
     saying nothing was done, with HX-Redirect for htmx. The offline queue treats
     a 401 to a CIT request as "keep it and send it after sign-in".
     """
-    if request.method == "GET" and not request.headers.get("HX-Request"):
+    if request.method == "GET" and not request.htmx:
         flash(login_manager.login_message)
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-    page = _safe_next(urlsplit(request.headers.get("HX-Current-URL", "")).path) or url_for("home.index")
-    response = current_app.make_response((render_template(
+    page = _safe_next(urlsplit(request.htmx.current_url or "").path) or url_for("home.index")
+    return htmx_response(render_template(
         "auth/login.html", next_url=page, error=None,
         notice="You were signed out, so that was not done. Sign in, then try again.",
-    ), 401))
-    if request.headers.get("HX-Request"):
-        response.headers["HX-Redirect"] = url_for("auth.login", next=page)
-    return response
+    ), 401, redirect=url_for("auth.login", next=page) if request.htmx else None)
 
 
 def role_required(*roles):
@@ -373,12 +371,11 @@ def require_own_password():
         return None
     if not (current_user.is_authenticated and current_user.row["must_change_password"]):
         return None
-    if request.method == "GET" and not request.headers.get("HX-Request"):
+    if request.method == "GET" and not request.htmx:
         return redirect(url_for("auth.change_password"))
-    response = current_app.make_response(handle_http_error(Forbidden(
-        "A coordinator set your password: choose your own first. Nothing was done.")))
-    response.headers["HX-Redirect"] = url_for("auth.change_password")
-    return response
+    return htmx_response(handle_http_error(Forbidden(
+        "A coordinator set your password: choose your own first. Nothing was done.")),
+        redirect=url_for("auth.change_password"))
 
 
 @click.group("users", cls=AppGroup)

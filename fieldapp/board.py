@@ -1,15 +1,12 @@
 """The supervisor board: every open request, live, with CIT coverage on duty now."""
-import hashlib
-from pathlib import Path
-
-from flask import Blueprint, current_app
+from flask import Blueprint
 
 from .auth import role_required
-from .cit_requests import OPEN_STATES, STATE_LABELS
 from .db import get_db
 from .duty import coverage
-from .htmx import page_or_block, poll_response_of
+from .htmx import page_or_block, poll_response
 from .program.coverage import roster_coverage
+from .requests.domain import OPEN_STATES, STATE_LABELS
 
 bp = Blueprint("board", __name__, url_prefix="/board")
 
@@ -39,22 +36,6 @@ def _board_context():
             "labels": STATE_LABELS}
 
 
-def _shown(context):
-    """What the live block displays: its data, and the code that renders it.
-
-    Nothing in it depends on the time of the poll: ages are written as the
-    clock time they started, and the page turns them into "4 min 12 s ago".
-    The code's hash (templates, filters, views) makes a deploy show at once.
-    """
-    if "fieldapp.code_version" not in current_app.extensions:
-        digest = hashlib.sha1()
-        for path in sorted(Path(current_app.root_path).rglob("*")):
-            if path.suffix in (".py", ".html"):
-                digest.update(path.read_bytes())
-        current_app.extensions["fieldapp.code_version"] = digest.hexdigest()
-    return (current_app.extensions["fieldapp.code_version"], context)
-
-
 @bp.route("")
 @role_required("supervisor")
 def index():
@@ -67,4 +48,4 @@ def index():
 def live():
     """The polled part of the board; 304 when nothing it shows changed, without rendering it."""
     context = _board_context()
-    return poll_response_of(_shown(context), lambda: page_or_block("board/index.html", "live", **context))
+    return poll_response(context, lambda: page_or_block("board/index.html", "live", **context))

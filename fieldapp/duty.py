@@ -10,7 +10,6 @@ from flask_login import current_user
 
 from .accounts import user_by_username
 from .auth import role_required
-from .cit_requests import ELIGIBLE
 from .clock import now
 from .db import connect, get_db, one, write_transaction
 from .geo import parse_coordinates
@@ -75,15 +74,12 @@ def forget_positions_before(db, cutoff):
 
 
 def coverage(db):
-    """Specialists on duty now: {'total': n, 'districts': [(name, n)]}."""
-    rows = list(
-        db.query(
-            "SELECT d.name, (SELECT COUNT(*) FROM duty JOIN users u ON u.id = duty.user_id"
-            f" WHERE duty.district = d.name AND {ELIGIBLE}) AS n FROM districts d ORDER BY d.name"
-        )
-    )
-    total = one(db, f"SELECT COUNT(*) AS n FROM duty JOIN users u ON u.id = duty.user_id WHERE {ELIGIBLE}")["n"]
-    return {"total": total, "districts": [(r["name"], r["n"]) for r in rows]}
+    """Specialists who may be alerted now: {'total': n, 'districts': [(name, n)]}."""
+    # Imported here: the requests area's pages reach the program pages, which import duty.
+    from .requests.selection import eligible_counts
+
+    total, by_district = eligible_counts(db)
+    return {"total": total, "districts": by_district}
 
 
 def _panel(message=None, status=200):

@@ -2,9 +2,10 @@
 from flask import Blueprint, render_template
 from flask_login import current_user, login_required
 
-from .cit_requests import STATE_LABELS, open_request_of
+from .requests.domain import STATE_LABELS, open_request_of
 from .content import get_library
 from .db import get_db
+from .reference import CARD_LINK_TOKENS
 
 bp = Blueprint("home", __name__)
 
@@ -16,6 +17,7 @@ def render_home(**extra):
         pinned=get_library().pinned(),
         open_request=open_request_of(get_db(), current_user.id),
         request_labels=STATE_LABELS,
+        card_link_tokens=CARD_LINK_TOKENS,
         **extra,
     )
 

@@ -1,22 +1,21 @@
 """Our one door to htmx and htmx-flask.
 
-htmx-flask 0.1.0 is frozen: we use it for `request.htmx` only. Its
-`make_response(reswap=...)` rejects valid values (a missing comma joins two of
-them), so views set HX-* response headers directly (see request_pages.py).
+Views read htmx's request headers through htmx-flask's `request.htmx`
+(`is_htmx()`, `request.htmx.current_url`) and set its response headers with
+htmx-flask's `make_response`, here `htmx_response(..., redirect=, trigger=)`.
+htmx-flask 0.1.0 is frozen and its `reswap=` rejects valid values (a missing
+comma joins two of them): set HX-Reswap on the response yourself.
 """
 import hashlib
-import re
+from pathlib import Path
 
-from flask import make_response, render_template, request, session
+from flask import current_app, make_response, render_template, request, session
 from flask_wtf.csrf import generate_csrf
 from htmx_flask import Htmx
+from htmx_flask import make_response as htmx_response  # noqa: F401  (HX-Redirect, HX-Trigger: our one door)
 from jinja2_fragments.flask import render_block
 
 htmx = Htmx()
-
-# A CSRF token is re-signed with the time on every render, so a fragment with a
-# form in it would never be "unchanged" without leaving the token out of its ETag.
-CSRF_VALUE = re.compile(rb'(name="csrf_token" value=")[^"]*(")')
 
 
 def is_htmx():
@@ -31,32 +30,24 @@ def page_or_block(template, block, **context):
     return render_template(template, **context)
 
 
-def poll_response(html):
-    """A polled fragment: an ETag of what it shows, and 304 when the poller already has it.
+def poll_response(shown, render):
+    """A polled fragment keyed by `shown`, every value it displays (plain data).
 
-    The ETag leaves out the CSRF tokens, which differ on every render: a poller
-    that keeps its copy keeps tokens that stay valid for the session
-    (WTF_CSRF_TIME_LIMIT is None; sign-in, sign-out and the idle lock replace
-    the session, and the ETag holds the session's CSRF secret).
+    An unchanged poll is answered 304 before `render` is called, which saves
+    the template's CPU on a fragment polled by many screens. Nothing in `shown`
+    may depend on the time of the poll: ages are written as the clock time they
+    started, and the page turns them into "4 min 12 s ago".
+
+    The key also holds the code's version (templates, filters, views), so a
+    deploy shows at once; whether this is the fragment or the whole page (one
+    URL serves both); and the session's CSRF secret. The forms in a kept copy
+    keep their tokens, which stay valid for the session (WTF_CSRF_TIME_LIMIT is
+    None; sign-in, sign-out and the idle lock replace the session), and a copy
+    cached under an earlier session is never reused after signing in again.
     """
-    body = html.encode() if isinstance(html, str) else html
-    return _poll(CSRF_VALUE.sub(rb"\1\2", body), lambda: html)
-
-
-def poll_response_of(shown, render):
-    """A polled fragment keyed by `shown`, every value it displays: an unchanged
-    poll is answered 304 before `render` is called, which saves the template's
-    CPU on a big fragment polled by many screens."""
-    return _poll(repr(shown).encode(), render)
-
-
-def _poll(shown, render):
-    # The key also holds whether this is the fragment or the whole page (one URL
-    # serves both), and the session's CSRF secret: a copy the browser cached under
-    # an earlier session has that session's tokens in its forms, and must not be
-    # reused after signing in again.
     generate_csrf()  # makes the session's secret now if the render would make it later
-    digest = hashlib.sha1(shown)
+    digest = hashlib.sha1(repr(shown).encode())
+    digest.update(current_app.extensions["fieldapp.code_version"].encode())
     digest.update(f"|{is_htmx()}|{session.get('csrf_token', '')}".encode())
     etag = digest.hexdigest()
     # flask-compress sends the ETag back with its encoding appended ("…:gzip").
@@ -69,6 +60,16 @@ def _poll(shown, render):
     return response
 
 
+def code_version(root):
+    """A hash of the code that renders pages (.py and .html under `root`)."""
+    digest = hashlib.sha1()
+    for path in sorted(Path(root).rglob("*")):
+        if path.suffix in (".py", ".html"):
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def init_app(app):
-    """Install htmx-flask's request class."""
+    """Install htmx-flask's request class, and hash the code once for the polls' ETags."""
     htmx.init_app(app)
+    app.extensions["fieldapp.code_version"] = code_version(app.root_path)

@@ -18,6 +18,7 @@ from flask_login import current_user
 from .program import content_review
 from .content import get_library
 from .db import get_db
+from .reference import card_link_template
 
 bp = Blueprint("pwa", __name__)
 
@@ -124,6 +125,11 @@ def service_worker():
         titles_url=url_for("reference.titles"),
         search_url=url_for("reference.search"),
         requests_url=url_for("requests.create"),
+        home_url=url_for("home.index"),
+        reference_url=url_for("reference.index"),
+        static_url=url_for("static", filename=""),
+        login_queued_url=url_for("auth.login", next=url_for("home.index"), queued=1),
+        card_link=card_link_template(),
         queue_url=asset_url("js/queue.js"),
         offline_copy_header=OFFLINE_COPY,
     )

@@ -11,6 +11,15 @@ bp = Blueprint("reference", __name__, url_prefix="/reference")
 
 MAX_QUERY = 100
 
+# A topic whose fields are tokens: _card_link.html rendered with it is the card link's
+# markup for the service worker and app.js to fill in, so that markup exists once.
+CARD_LINK_TOKENS = {"slug": "__slug__", "title": "__title__", "summary": "__summary__", "kind": "__kind__"}
+
+
+def card_link_template():
+    """The card link's markup with a token (`__title__`…) in place of each of a topic's fields."""
+    return render_template("reference/_card_link.html", t=CARD_LINK_TOKENS)
+
 
 @bp.before_request
 @login_required
@@ -41,7 +50,7 @@ def titles():
     """Every topic's title and URL: the service worker searches this offline."""
     return {
         "topics": [
-            {"slug": t.slug, "title": t.title, "kind": KINDS[t.kind], "summary": t.summary}
+            {"slug": t.slug, "title": t.title, "kind": KINDS[t.kind], "kind_key": t.kind, "summary": t.summary}
             for _, _, members in get_library().by_kind()
             for t in members
         ]

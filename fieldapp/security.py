@@ -74,7 +74,7 @@ def enforce_session_limits():
     why = auth.session_over(current_user)
     if why:
         auth.end_session(get_db())
-        if request.method == "GET" and not request.headers.get("HX-Request"):
+        if request.method == "GET" and not request.htmx:
             flash(SESSION_OVER[why])
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         return None  # login_required answers the rest

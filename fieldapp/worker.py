@@ -16,11 +16,12 @@ import click
 from flask.cli import with_appcontext
 from flask import current_app
 
-from . import backup_alerts, cit_requests, duty, health
+from . import backup_alerts, duty, health
 from .clock import now
 from .db import connect, write_transaction
 from .logs import WORKER as log
 from .push import get_sender
+from .requests import domain, escalation, selection
 
 MAX_ATTEMPTS = 6
 BACKOFF_BASE_S = 2.0
@@ -40,8 +41,8 @@ class Worker:
         with self.app.app_context():
             done = 0
             health.beat(self)
-            for request_id in cit_requests.due_escalations(self.db):
-                step = cit_requests.escalate(self.db, request_id)
+            for request_id in escalation.due_escalations(self.db):
+                step = escalation.escalate(self.db, request_id)
                 if step:
                     done += 1
                     log.info("escalation step", extra={"event": "escalation", "request_id": request_id, "step": step})
@@ -108,7 +109,7 @@ class Worker:
                 self._record(row, outcomes.get(row["id"]), t)
             # When every alert for a request has failed, a person must step in.
             for request_id in {r["request_id"] for r in rows if r["request_id"]}:
-                if cit_requests.supervise_if_unreachable(self.db, cit_requests.get_request(self.db, request_id)):
+                if selection.supervise_if_unreachable(self.db, domain.get_request(self.db, request_id)):
                     unreachable.append(request_id)
         for request_id in unreachable:
             backup_alerts.send(

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from fieldapp import cit_requests as flow
+from fieldapp.requests import domain as flow
 from fieldapp.accounts import user_by_username
 from fieldapp.auth import User
 from fieldapp.db import connect, one
@@ -424,8 +424,21 @@ def test_inactive_specialist_on_the_roster_is_never_alerted(client, officer, spe
     assert alerted(db, ask(client)) == [active]
 
 
+def test_inactive_specialist_cannot_be_assigned_by_hand(client, officer, specialist, make_user, login, db):
+    benched = specialist("benched", offset(50_000))
+    request_id = ask(client)
+    db.execute("INSERT INTO roster (user_id, active) VALUES (?, 0)", [benched])
+    make_user("sgt.diaz", "supervisor")
+    sgt = login("sgt.diaz")
+    assert f'value="{benched}"' not in sgt.get(f"/requests/{request_id}").get_data(as_text=True)
+    refused = sgt.post(f"/requests/{request_id}/assign", data={"assignee_id": benched})
+    assert refused.status_code == 409
+    assert "Choose an active CIT officer to assign." in refused.get_data(as_text=True)
+    assert flow.get_request(db, request_id)["state"] == "requested"
+
+
 def test_selection_searches_the_position_index_not_every_specialist(db):
-    from fieldapp.cit_requests import WITHIN_BOX_SQL
+    from fieldapp.requests.selection import WITHIN_BOX_SQL
 
     plan = [row[3] for row in db.execute("EXPLAIN QUERY PLAN " + WITHIN_BOX_SQL, [0] * 10).fetchall()]
     assert any(step.startswith("SCAN p VIRTUAL TABLE INDEX") for step in plan), plan

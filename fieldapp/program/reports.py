@@ -7,7 +7,7 @@ import datetime
 import statistics
 from collections import Counter
 
-from ..cit_requests import DISPOSITIONS, OPEN_STATES
+from ..requests.domain import DISPOSITIONS, OPEN_STATES
 from ..duty import districts as all_districts
 from ..geo import distance_m
 from .roster import parse_day, today

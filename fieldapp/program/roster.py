@@ -43,7 +43,7 @@ ROSTER_SQL = (
     " r.volunteered_on, COALESCE(r.supervisor_recommendation, '') AS supervisor_recommendation,"
     " COALESCE(r.interview_notes, '') AS interview_notes, r.course_completed_on,"
     " COALESCE(r.districts, '') AS districts, COALESCE(r.shifts, '') AS shifts,"
-    # No roster row means active: cit_requests.ELIGIBLE alerts such a specialist too.
+    # No roster row means active: requests.selection (the one eligibility rule) alerts such a specialist too.
     " COALESCE(r.active, 1) AS active,"
     " (SELECT GROUP_CONCAT(t.completed_on, ';') FROM inservice_training t WHERE t.user_id = u.id) AS inservice_dates"
     " FROM users u LEFT JOIN roster r ON r.user_id = u.id"

@@ -14,7 +14,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from .. import accounts
 from ..audit import log as audit
 from ..auth import role_required, set_disabled, set_password
-from ..cit_requests import DISPOSITIONS
+from ..requests.domain import DISPOSITIONS
 from ..clock import now
 from ..db import ROLES, get_db, write_transaction
 from ..downloads import csv_response

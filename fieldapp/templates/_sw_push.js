@@ -10,7 +10,7 @@ self.addEventListener("push", (event) => {
     renotify: true,
     requireInteraction: true,
     icon: PUBLIC_URLS.find((u) => u.includes("icon-192")),
-    data: { url: data.url || "/" },
+    data: { url: data.url || HOME_URL },
     // iOS ignores actions; the request page always has the same two buttons.
     actions: data.kind === "alert" ? [{ action: "accept", title: "Accept" }, { action: "decline", title: "Decline" }] : [],
   };
@@ -34,7 +34,7 @@ async function openOrFocus(url) {
 self.addEventListener("notificationclick", (event) => {
   const notification = event.notification;
   notification.close();
-  let url = (notification.data && notification.data.url) || "/";
+  let url = (notification.data && notification.data.url) || HOME_URL;
   if (event.action === "accept" || event.action === "decline") url += "?do=" + event.action;
   event.waitUntil(openOrFocus(url));
 });

@@ -8,6 +8,12 @@ const OFFLINE_URL = {{ offline_url|tojson }};
 const TITLES_URL = {{ titles_url|tojson }};
 const SEARCH_URL = {{ search_url|tojson }};
 const REQUESTS_URL = {{ requests_url|tojson }};
+const HOME_URL = {{ home_url|tojson }};
+const REFERENCE_URL = {{ reference_url|tojson }};
+const STATIC_URL = {{ static_url|tojson }};
+const LOGIN_QUEUED_URL = {{ login_queued_url|tojson }};
+// _card_link.html with a token (__title__…) for each of a topic's fields.
+const CARD_LINK = {{ card_link|tojson }};
 const OFFLINE_COPY = {{ offline_copy_header|tojson }};
 importScripts({{ queue_url|tojson }});
 
@@ -59,6 +65,10 @@ function escapeHtml(text) {
   return String(text).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 }
 
+function cardLink(topic) {
+  return CARD_LINK.replace(/__(\w+?)__/g, (token, field) => escapeHtml(topic[field] === undefined ? "" : topic[field]));
+}
+
 // Offline, search the cached title index so an officer can still find a card.
 async function offlineSearch(request) {
   const url = new URL(request.url);
@@ -66,12 +76,12 @@ async function offlineSearch(request) {
   const cached = await caches.match(TITLES_URL);
   const topics = cached ? (await cached.json()).topics : [];
   const hits = topics.filter((t) => words.length && words.every((w) => (t.title + " " + t.summary).toLowerCase().includes(w)));
-  const items = hits.map((t) => `<li><a class="card-link" href="/reference/${escapeHtml(t.slug)}"><strong>${escapeHtml(t.title)}</strong><span>${escapeHtml(t.summary)}</span></a></li>`).join("");
+  const items = hits.map((t) => cardLink({ slug: t.slug, title: t.title, summary: t.summary, kind: t.kind_key })).join("");
   const results = `<div id="search-results" aria-live="polite"><p class="hint">Offline: searching titles only.</p>` +
     (hits.length ? `<ul class="cards">${items}</ul>` : (words.length ? "<p>No saved topic matches.</p>" : "")) + "</div>";
   const body = request.headers.get("HX-Request") ? results :
     `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Search · fieldapp</title>` +
-    `<link rel="stylesheet" href="${PUBLIC_URLS[0]}"></head><body><main id="main"><h1>Search</h1>${results}<p><a href="/reference">All topics</a></p></main></body></html>`;
+    `<link rel="stylesheet" href="${PUBLIC_URLS[0]}"></head><body><main id="main"><h1>Search</h1>${results}<p><a href="${REFERENCE_URL}">All topics</a></p></main></body></html>`;
   return new Response(body, { headers: { "Content-Type": "text/html; charset=utf-8" } });
 }
 
@@ -107,11 +117,11 @@ async function postOrQueue(request) {
   } catch (err) {
     await queue();
     if (self.registration.sync) await self.registration.sync.register("cit-requests").catch(() => {});
-    return Response.redirect("/", 303);
+    return Response.redirect(HOME_URL, 303);
   }
   if (response.status === 401) {
     await queue();
-    return Response.redirect("/login?next=/&queued=1", 303);
+    return Response.redirect(LOGIN_QUEUED_URL, 303);
   }
   return response;
 }
@@ -135,12 +145,12 @@ self.addEventListener("fetch", (event) => {
     return;
   }
   if (request.method !== "GET") return;
-  if (url.pathname.startsWith("/static/")) { event.respondWith(cacheFirst(request)); return; }
+  if (url.pathname.startsWith(STATIC_URL)) { event.respondWith(cacheFirst(request)); return; }
   if (url.pathname === SEARCH_URL) {
     event.respondWith(fetch(request).catch(() => offlineSearch(request)));
     return;
   }
-  if (url.pathname.startsWith("/reference") && !request.headers.get("HX-Request")) {
+  if (url.pathname.startsWith(REFERENCE_URL) && !request.headers.get("HX-Request")) {
     // Reference pages only change with a new worker version: serve the saved copy at once,
     // which matters on one bar of signal.
     event.respondWith(caches.open(PAGES_CACHE).then((cache) => cache.match(request)).then((hit) => {
@@ -155,4 +165,4 @@ self.addEventListener("fetch", (event) => {
     event.respondWith(networkFirst(request));
   }
 });
-{% block push_handlers %}{% include "_sw_push.js" ignore missing %}{% endblock %}
+{% include "_sw_push.js" %}

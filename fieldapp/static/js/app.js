@@ -14,7 +14,6 @@
       try { localStorage.removeItem("fieldapp." + key); } catch (e) { /* nothing was stored */ }
     }
   };
-  window.fieldapp = { store: store };
 
   // Theme first, before the page paints, so night mode never flashes white.
   var theme = store.get("theme", null);
@@ -85,27 +84,38 @@
       var all = marks(); delete all[slug]; store.set("marks", all); count();
     });
   }
-  window.fieldapp.marks = marks;
-  window.fieldapp.clearAllMarks = function () { store.set("marks", {}); };
 
   function rememberTopic() {
     var article = document.querySelector("[data-topic]");
     if (!article) return;
     var recent = store.get("recent", []).filter(function (r) { return r.slug !== article.dataset.topic; });
-    recent.unshift({ slug: article.dataset.topic, title: article.dataset.title, url: location.pathname });
+    recent.unshift({ slug: article.dataset.topic, title: article.dataset.title, summary: article.dataset.summary || "",
+                     kind: article.dataset.kind || "" });
     store.set("recent", recent.slice(0, 5));
+  }
+
+  // A copy of a server-rendered <template> whose tokens (__title__…) are replaced by
+  // `values`: the markup stays in one template on the server, and only text and
+  // attribute values are set here, never parsed as HTML.
+  function fillTemplate(template, values) {
+    var node = template.content.firstElementChild.cloneNode(true);
+    function fill(text) {
+      return text.replace(/__(\w+?)__/g, function (token, field) { return values[field] === undefined ? "" : values[field]; });
+    }
+    [node].concat(Array.prototype.slice.call(node.querySelectorAll("*"))).forEach(function (el) {
+      Array.prototype.forEach.call(el.attributes, function (attr) { attr.value = fill(attr.value); });
+      el.childNodes.forEach(function (child) { if (child.nodeType === Node.TEXT_NODE) child.nodeValue = fill(child.nodeValue); });
+    });
+    return node;
   }
 
   function showRecent() {
     var section = document.querySelector("[data-recent]");
     if (!section) return;
     var list = section.querySelector("[data-recent-list]");
+    var template = section.querySelector("template[data-card-link]");
     var recent = store.get("recent", []);
-    recent.forEach(function (r) {
-      var li = document.createElement("li"), a = document.createElement("a"), strong = document.createElement("strong");
-      a.className = "card-link"; a.href = r.url; strong.textContent = r.title;
-      a.appendChild(strong); li.appendChild(a); list.appendChild(li);
-    });
+    recent.forEach(function (r) { list.appendChild(fillTemplate(template, r)); });
     section.hidden = recent.length === 0;
   }
 
@@ -186,6 +196,9 @@
     return "id-" + Date.now().toString(36) + "-" + Math.random().toString(36).slice(2, 12);
   }
 
+  // Sends the queued requests now; set by setupQueue when this page can send them.
+  var flushQueued = null;
+
   // The one big button: one tap sends the position; if there is none, ask where.
   function setupRequestForm() {
     var form = document.querySelector("[data-request-form]");
@@ -210,7 +223,7 @@
         // One open request per officer: a second tap sends the queued one if it can, never another.
         sending = false;
         status.textContent = "Already queued: your CIT request goes out as soon as there is signal.";
-        if (navigator.onLine && window.fieldappFlush) window.fieldappFlush();
+        if (navigator.onLine && flushQueued) flushQueued();
         return;
       }
       form.elements.client_id.value = form.elements.client_id.value || newId();
@@ -229,9 +242,9 @@
         fetch(form.getAttribute("action"), { method: "POST", credentials: "same-origin", body: new URLSearchParams(fields), signal: controller && controller.signal })
           .then(function (response) {
             clearTimeout(timer);
-            if (response.ok && /^\/requests\/\d+$/.test(new URL(response.url).pathname)) { location.href = response.url; return; }
+            if (response.ok && fieldappQueue.isRequestPage(response.url, form.getAttribute("action"))) { location.href = response.url; return; }
             // Signed out (the idle lock): keep it, and it goes out as soon as they sign in.
-            if (response.status === 401) return queue().then(function () { location.href = "/login?next=/&queued=1"; });
+            if (response.status === 401) return queue().then(function () { location.href = document.body.dataset.loginQueued; });
             submit(); // the server's own page says what was wrong; the id makes the repeat harmless
           }, function () {
             clearTimeout(timer);
@@ -426,7 +439,7 @@
       if (isCopy) {
         return showQueued().then(function (entries) {
           // Signal is back: the live home screen sends the request, or asks the officer to sign in.
-          if (backOnline === true && entries.length) location.assign("/");
+          if (backOnline === true && entries.length) location.assign(document.body.dataset.home);
         });
       }
       // This page's token: one queued before a sign-in belongs to a session that has ended.
@@ -435,7 +448,7 @@
         if (sent.length) location.href = sent[0].url; else showQueued();
       });
     }
-    window.fieldappFlush = function () { return flush(true); };
+    flushQueued = function () { return flush(true); };
     if ("serviceWorker" in navigator) {
       navigator.serviceWorker.addEventListener("message", function (event) {
         if (event.data && event.data.type === "request-sent" && banner && !banner.hidden) location.href = event.data.url;

@@ -52,6 +52,13 @@ var fieldappQueue = (function () {
     });
   }
 
+  // Whether a post to `action` (the server's URL for new requests) landed on the page of
+  // the request it made: `action` + "/" + its number.
+  function isRequestPage(url, action) {
+    var path = new URL(url, self.location.href).pathname;
+    return path.indexOf(action + "/") === 0 && /^\d+$/.test(path.slice(action.length + 1));
+  }
+
   // Send every queued request of `userId` (every one when the page does not say who is
   // signed in, as in the worker; the server still refuses another officer's);
   // resolves to [{client_id, url}] for those the server took.
@@ -66,8 +73,7 @@ var fieldappQueue = (function () {
           method: "POST", credentials: "same-origin", redirect: "follow",
           body: new URLSearchParams(fields),
         }).then(function (response) {
-          var path = new URL(response.url).pathname;
-          if (response.ok && /^\/requests\/\d+$/.test(path)) {
+          if (response.ok && isRequestPage(response.url, entry.action)) {
             return remove(entry.client_id).then(function () { return { client_id: entry.client_id, url: response.url }; });
           }
           // 403: made by another officer (or by no one who may ask): never this session's to send.
@@ -82,6 +88,6 @@ var fieldappQueue = (function () {
   // (if the slow one got through after all, the id makes the queued copy a repeat).
   var POST_TIMEOUT_MS = 10000;
 
-  return { add: add, enqueue: enqueue, all: all, remove: remove, clear: clear, dropOthers: dropOthers, sendAll: sendAll,
+  return { enqueue: enqueue, isRequestPage: isRequestPage, all: all, clear: clear, dropOthers: dropOthers, sendAll: sendAll,
            POST_TIMEOUT_MS: POST_TIMEOUT_MS };
 })();

@@ -1,0 +1,15 @@
+"""Requests: ask, alert, accept, track — from one tap to a resolved scene.
+
+`domain` holds the state machine and what the request page shows, `escalation`
+asking and widening the ask, `selection` who is alerted, `timeline` the
+request's history, and `pages` the routes.
+"""
+from flask import Blueprint
+
+from ..geo import human_distance
+
+bp = Blueprint("requests", __name__, url_prefix="/requests")
+# The request page writes distances ("1.2 km") in the template.
+bp.add_app_template_global(human_distance)
+
+from . import pages  # noqa: E402,F401  (registers the routes on bp)
