@@ -63,7 +63,7 @@ def create_app(test_config=None):
 
     from . import (
         audit_pages, auth, board, content, content_review, db, demo, duty, errors, formatting, home, htmx, program, push, pwa, records,
-        reference, request_pages, security, worker,
+        reference, request_pages, restore, security, worker,
     )
 
     Compress(app)
@@ -79,6 +79,7 @@ def create_app(test_config=None):
     demo.init_app(app)
     records.init_app(app)
     formatting.init_app(app)
+    restore.init_app(app)
     for area in (auth, home, reference, pwa, duty, request_pages, board, audit_pages, program, content_review):
         app.register_blueprint(area.bp)
     # The vehicle-location feed authenticates with a bearer token, not a session cookie.
