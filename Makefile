@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 5000
 FLASK := $(BIN)/flask --app fieldapp
 
-.PHONY: run test install install-test migrate seed clean
+.PHONY: run test install install-test migrate seed clean drill
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ run: seed
 
 test: install-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# A disaster-recovery rehearsal (docs/DEPLOY.md): not part of `make test`.
+drill: install
+	$(BIN)/python deploy/drill.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

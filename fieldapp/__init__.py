@@ -66,7 +66,7 @@ def create_app(test_config=None):
 
     from . import (
         auth, board, content, db, demo, duty, errors, formatting, home, htmx, program, push, pwa, reference, requests,
-        security, worker,
+        restore, security, worker,
     )
     from .audit import pages as audit_pages
     from .audit import records
@@ -88,6 +88,7 @@ def create_app(test_config=None):
     demo.init_app(app)
     records.init_app(app)
     formatting.init_app(app)
+    restore.init_app(app)
     for area in (auth, home, reference, pwa, duty, requests, board, audit_pages, program, content_review):
         app.register_blueprint(area.bp)
     # The vehicle-location feed authenticates with a bearer token, not a session cookie.
