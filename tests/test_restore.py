@@ -5,6 +5,7 @@ import pytest
 
 from fieldapp.db import one
 from fieldapp.restore import guard_restored
+from fieldapp.startup import os_user
 from tests.conftest import SCENE, offset
 
 
@@ -105,7 +106,7 @@ def test_restored_command_marks_and_audits(app, client, officer, two_specialists
     result = app.test_cli_runner().invoke(args=["restored", "--at", iso(clock())])
     assert result.exit_code == 0, result.output
     assert "1 queued push(es) marked maybe sent" in result.output
-    assert one(db, "SELECT action, actor_name FROM audit_log WHERE action = 'restored'") == {"action": "restored", "actor_name": "cli"}
+    assert one(db, "SELECT action, actor_name FROM audit_log WHERE action = 'restored'") == {"action": "restored", "actor_name": f"cli:{os_user()}"}
 
 
 @pytest.mark.parametrize("at, message", [
