@@ -66,6 +66,8 @@ def create_app(test_config=None):
         reference, request_pages, security, worker,
     )
 
+    from . import second_factor_pages, second_factors
+
     Compress(app)
     security.init_app(app)
     db.init_app(app)
@@ -79,8 +81,10 @@ def create_app(test_config=None):
     demo.init_app(app)
     records.init_app(app)
     formatting.init_app(app)
+    second_factors.init_app(app)
     for area in (auth, home, reference, pwa, duty, request_pages, board, audit_pages, program, content_review):
         app.register_blueprint(area.bp)
+    app.register_blueprint(second_factor_pages.bp)
     # The vehicle-location feed authenticates with a bearer token, not a session cookie.
     security.csrf.exempt(duty.unit_location)
     worker.init_app(app)

@@ -358,7 +358,10 @@ def login():
         db = get_db()
         row = check_login(db, username, password) if username and password else None
         if row:
-            return finish_sign_in(row, "password", next_url)
+            # The password is one factor: someone with (or who must have) a second goes on to it.
+            from .second_factors import second_step
+
+            return second_step(db, row, next_url) or finish_sign_in(row, "password", next_url)
         audit.record(db, "login_failed", username, actor=(None, ""))
         error = "Sign-in failed. Check your username and password, or ask your supervisor."
         status = 401

@@ -49,6 +49,8 @@ def app_config(tmp_path, clock):
         "WTF_CSRF_ENABLED": False,
         # Deliberately slow scrypt would dominate the suite's time; the method is still a real hash.
         "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+        # Second factors are off unless a test turns them on (tests/test_second_factors.py).
+        "MFA_REQUIRED_ROLES": [],
     }
 
 
