@@ -284,7 +284,8 @@ def check_login(db, username, password):
     if not check_password_hash(row["password_hash"], password):
         _count_failure(db, row)
         return None
-    db.execute("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?", [row["id"]])
+    # The count starts again only once signing in is finished (finish_sign_in): a right password
+    # followed by wrong second-factor codes must not wipe the count before each new guess.
     return row
 
 
@@ -382,6 +383,7 @@ def finish_sign_in(user, method, next_url=None):
     next_url = _safe_next(next_url)
     if current_user.is_authenticated or session.get("sid"):
         end_session(db)
+    db.execute("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?", [row["id"]])
     start_session(db, row)
     audit.record(db, "login", row["username"], f"via {method}", actor=(row["id"], row["username"]))
     if row["must_change_password"]:

@@ -71,8 +71,9 @@ def add_passkey():
         factors.register_passkey(db, row, body.get("credential"), body.get("name"))
     except factors.Refused as refusal:
         _refused(db, refusal, row["username"], actor=(row["id"], row["username"]))
-    flash("Passkey added.")
-    return _json_redirect(_enrolled(db, row, "passkey"))
+    response = _enrolled(db, row, "passkey")
+    flash("Passkey added.")  # after: signing in starts a new session, and its messages with it
+    return _json_redirect(response)
 
 
 def _json_redirect(response):
@@ -193,9 +194,10 @@ def second_factor():
         return render_template("factors/second_factor.html", factors=mine, error=refusal.message), 401
     next_url = factors.pending_next()
     session.pop("pending_sign_in", None)
+    response = finish_sign_in(row, "password+recovery_code" if recovery else "password+totp", next_url)
     if recovery:
         flash(f"You used a recovery code; {factors.factors_of(db, row['id'])['recovery_left']} are left.")
-    return finish_sign_in(row, "password+recovery_code" if recovery else "password+totp", next_url)
+    return response
 
 
 @bp.route("/login/passkey/options", methods=["POST"])

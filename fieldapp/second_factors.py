@@ -187,7 +187,6 @@ def check_totp(db, row, code):
         step = _matching_step(db, row["id"], code, confirmed=True)
         if step is not None:
             db.execute("UPDATE totp_secrets SET last_step = ? WHERE user_id = ?", [step, row["id"]])
-            db.execute("UPDATE users SET failed_logins = 0 WHERE id = ?", [row["id"]])
             return
     _count_failure(db, row)
     raise Refused("That code is not right. Codes change every 30 seconds: type the one your app shows now.",
