@@ -8,7 +8,7 @@ from flask_login import current_user, login_required
 
 from . import audit
 from . import second_factors as factors
-from .auth import finish_sign_in, role_required
+from .auth import finish_sign_in, limiter, role_required
 from .db import get_db, one, write_transaction
 
 bp = Blueprint("factors", __name__)
@@ -201,6 +201,8 @@ def second_factor():
 
 
 @bp.route("/login/passkey/options", methods=["POST"])
+# Anyone may ask, and each answer keeps a challenge on record for two minutes: a limit per address.
+@limiter.limit(lambda: current_app.config["PASSKEY_OPTIONS_LIMIT"])
 def sign_in_options():
     """Options for the browser to sign in with a passkey: any of yours, or the key of the account mid-sign-in."""
     db = get_db()

@@ -444,3 +444,4 @@ def init_app(app):
     app.config.setdefault("WEBAUTHN_RP_ID", "localhost")
     app.config.setdefault("WEBAUTHN_ORIGIN", "http://localhost:5000")
     app.config.setdefault("WEBAUTHN_RP_NAME", "fieldapp")
+    app.config.setdefault("PASSKEY_OPTIONS_LIMIT", "30 per minute")

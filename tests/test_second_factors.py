@@ -328,6 +328,11 @@ def test_a_counter_that_goes_backwards_is_refused_as_a_possible_cloned_key(sam, 
     assert any(a == "passkey_cloned" and "possible cloned key" in d for a, _, d in audit_actions(db))
 
 
+def test_asking_for_passkey_challenges_is_limited_per_address(app, client):
+    app.config["PASSKEY_OPTIONS_LIMIT"] = "3 per minute"
+    assert [client.post("/login/passkey/options").status_code for _ in range(4)] == [200, 200, 200, 429]
+
+
 def test_a_disabled_account_cannot_sign_in_with_its_passkey(sam, client, db):
     db.execute("UPDATE users SET disabled = 1 WHERE username = 'sam'")
     response = passkey_sign_in(client, sam)
