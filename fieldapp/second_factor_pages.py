@@ -127,6 +127,9 @@ def totp_setup():
     if uri is None:
         with write_transaction(db):
             uri = factors.start_totp(db, row)
+    if uri is None:  # one is set up already; a second would silently replace the phone that holds it
+        flash("An authenticator app is already set up. Remove it first to move it to another phone.")
+        return redirect(url_for("factors.security_page"), 303)
     return render_template("factors/totp.html", qr=factors.qr_svg(uri), secret=uri.split("secret=")[1].split("&")[0],
                            error=error, enrolling=not current_user.is_authenticated), 422 if error else 200
 

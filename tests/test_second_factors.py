@@ -146,6 +146,15 @@ def test_the_code_from_the_app_is_the_second_step(dana, client, clock, db):
     assert ("login", "dana", "via password+totp") in audit_actions(db)
 
 
+def test_setting_up_a_second_app_over_the_first_is_refused(dana, client, clock, db):
+    client.post("/login", data={"username": "dana", "password": PASSWORD})
+    client.post("/login/second-factor", data={"code": dana["totp"].at(clock())})
+    before = factor_state(db)[2]
+    response = client.get("/account/security/app")
+    assert response.status_code == 303 and "already set up" in client.get("/account/security").get_data(as_text=True)
+    assert factor_state(db)[2] == before
+
+
 def test_a_code_from_a_clock_out_by_more_than_30_seconds_is_refused(dana, client, clock):
     client.post("/login", data={"username": "dana", "password": PASSWORD})
     old = dana["totp"].at(clock() - 65)
