@@ -25,11 +25,16 @@ install-test: $(VENV)/.installed-test
 migrate: install
 	$(FLASK) migrate --create
 
+# The demo: passkeys need a name, not an IP address, so it is served as http://localhost:$(PORT);
+# and no role must have a second factor, so the printed passwords sign in (production: every role).
+DEMO_ENV := FIELDAPP_MFA_REQUIRED_ROLES='[]' FIELDAPP_WEBAUTHN_RP_ID=localhost FIELDAPP_WEBAUTHN_ORIGIN=http://localhost:$(PORT)
+
 seed: migrate
-	$(FLASK) seed-demo
+	$(DEMO_ENV) $(FLASK) seed-demo
 
 run: seed
-	FIELDAPP_WORKER_IN_PROCESS=true $(FLASK) run --host 127.0.0.1 --port $(PORT)
+	@echo "Open http://localhost:$(PORT) (not 127.0.0.1: passkeys refuse an IP address)."
+	$(DEMO_ENV) FIELDAPP_WORKER_IN_PROCESS=true $(FLASK) run --host 127.0.0.1 --port $(PORT)
 
 test: install-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -331,7 +331,7 @@ def main(args):
             **os.environ,
             "FIELDAPP_DATABASE": database, "FIELDAPP_INSTANCE_PATH": instance, "FIELDAPP_SECRET_KEY": SECRET,
             "FIELDAPP_PUSH_INSECURE_HOSTS": json.dumps(["127.0.0.1"]),
-            "FIELDAPP_REQUEST_RATE_MAX": str(10**9),
+            "FIELDAPP_REQUEST_RATE_MAX": str(10**9), "FIELDAPP_MFA_REQUIRED_ROLES": "[]",
         }
         port = free_port()
         base = f"http://127.0.0.1:{port}"

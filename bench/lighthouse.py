@@ -128,7 +128,7 @@ def main(args):
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         env = {**os.environ, "FIELDAPP_DATABASE": app.config["DATABASE"], "FIELDAPP_INSTANCE_PATH": app.instance_path,
-               "FIELDAPP_SECRET_KEY": SECRET}
+               "FIELDAPP_SECRET_KEY": SECRET, "FIELDAPP_MFA_REQUIRED_ROLES": "[]"}
         server = subprocess.Popen(
             [str(REPO / ".venv" / "bin" / "gunicorn"), "--workers", "2", "--worker-class", "gthread", "--threads", "4",
              "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "fieldapp:create_app()"],

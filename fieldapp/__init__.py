@@ -75,6 +75,8 @@ def create_app(test_config=None):
 
     logs.init_app(app)
 
+    from . import second_factor_pages, second_factors
+
     Compress(app)
     security.init_app(app)
     db.init_app(app)
@@ -89,8 +91,10 @@ def create_app(test_config=None):
     records.init_app(app)
     formatting.init_app(app)
     restore.init_app(app)
+    second_factors.init_app(app)
     for area in (auth, home, reference, pwa, duty, requests, board, audit_pages, program, content_review):
         app.register_blueprint(area.bp)
+    app.register_blueprint(second_factor_pages.bp)
     # The vehicle-location feed authenticates with a bearer token, not a session cookie.
     security.csrf.exempt(duty.unit_location)
     health.init_app(app)

@@ -111,6 +111,11 @@ def store_password(db, user_id, password_hash, must_change=False):
     )
 
 
+def raise_session_version(db, user_id):
+    """Make every cookie issued to the account before now worthless (its devices sign in again)."""
+    db.execute("UPDATE users SET session_version = session_version + 1 WHERE id = ?", [user_id])
+
+
 def mark_disabled(db, user_id, disabled):
     """Set whether an account is disabled; True if that changed it. Disabling raises its `session_version`."""
     cursor = db.execute(

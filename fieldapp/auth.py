@@ -226,7 +226,8 @@ def check_login(db, username, password):
     if not check_password_hash(row["password_hash"], password):
         _count_failure(db, row)
         return None
-    accounts.clear_failed_sign_ins(db, row["id"])
+    # The count starts again only once signing in is finished (finish_sign_in): a right password
+    # followed by wrong second-factor codes must not wipe the count before each new guess.
     return row
 
 
@@ -294,15 +295,36 @@ def login():
         db = get_db()
         row = check_login(db, username, password) if username and password else None
         if row:
-            start_session(db, row)
-            audit.record(db, "login", username, actor=(row["id"], row["username"]))
-            if row["must_change_password"]:
-                return redirect(url_for("auth.change_password"))
-            return redirect(next_url or url_for("home.index"))
+            # The password is one factor: someone with (or who must have) a second goes on to it.
+            from .second_factors import second_step
+
+            return second_step(db, row, next_url) or finish_sign_in(row, "password", next_url)
         audit.record(db, "login_failed", username, actor=(None, ""))
         error = "Sign-in failed. Check your username and password, or ask your supervisor."
         status = 401
     return render_template("auth/login.html", error=error, next_url=next_url), status
+
+
+def finish_sign_in(user, method, next_url=None):
+    """Sign `user` (a `users` row or a User) in on this browser, by `method`, and return where to go next.
+
+    Every way in ends here once its factors are checked: a password alone,
+    a password and a second factor, a passkey, single sign-on. `method` is
+    written to the audit log ("password", "password+totp", "passkey", ...).
+    Whoever was signed in on this browser before is signed out first, so on
+    a shared car computer one officer never carries on in another's session.
+    """
+    row = user.row if isinstance(user, User) else user
+    db = get_db()
+    next_url = _safe_next(next_url)
+    if current_user.is_authenticated or session.get("sid"):
+        end_session(db)
+    accounts.clear_failed_sign_ins(db, row["id"])
+    start_session(db, row)
+    audit.record(db, "login", row["username"], f"via {method}", actor=(row["id"], row["username"]))
+    if row["must_change_password"]:
+        return redirect(url_for("auth.change_password"))
+    return redirect(next_url or url_for("home.index"))
 
 
 @bp.route("/logout", methods=["POST"])

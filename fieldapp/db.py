@@ -435,6 +435,52 @@ def m012_request_limits(db):
 
 
 @migrations()
+def m013_second_factors(db):
+    db.executescript(
+        """
+        -- Passkeys and security keys (WebAuthn): a public key per credential, never a secret.
+        CREATE TABLE passkeys (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            credential_id TEXT NOT NULL UNIQUE,
+            public_key BLOB NOT NULL,
+            -- The authenticator's signature counter: one that goes backwards is a possible clone.
+            sign_count INTEGER NOT NULL DEFAULT 0,
+            user_handle TEXT NOT NULL,
+            name TEXT NOT NULL,
+            transports TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL,
+            last_used_at REAL
+        );
+        CREATE INDEX passkeys_user ON passkeys(user_id);
+        -- An authenticator app's secret, encrypted with a key kept in instance/. It counts
+        -- once confirmed; last_step refuses a code a second time (RFC 6238, 5.2).
+        CREATE TABLE totp_secrets (
+            user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+            secret TEXT NOT NULL,
+            confirmed_at REAL,
+            last_step INTEGER NOT NULL DEFAULT 0
+        );
+        -- Ten single-use codes, hashed like passwords; a used one stays to say so.
+        CREATE TABLE recovery_codes (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            code_hash TEXT NOT NULL,
+            used_at REAL
+        );
+        CREATE INDEX recovery_codes_user ON recovery_codes(user_id);
+        -- Each WebAuthn challenge is kept until used once or expired, so an answer cannot be replayed.
+        CREATE TABLE webauthn_challenges (
+            challenge_hash TEXT PRIMARY KEY,
+            purpose TEXT NOT NULL,
+            user_id INTEGER REFERENCES users(id) ON DELETE CASCADE,
+            expires_at REAL NOT NULL
+        );
+        """
+    )
+
+
+@migrations()
 def m015_health(db):
     db.executescript(
         """

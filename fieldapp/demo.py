@@ -64,6 +64,8 @@ def seed_demo_command():
     click.echo("Demo accounts (username / password):")
     for username, role, *_ in DEMO_ACCOUNTS:
         click.echo(f"  {username:<12} {passwords.get(username, '(set before this run)'):<16} {role}")
+    required = current_app.config["MFA_REQUIRED_ROLES"]
+    click.echo(f"Second factor required for: {', '.join(required) if required else 'no role (the demo sets MFA_REQUIRED_ROLES to none; production requires every role)'}.")
 
 
 def init_app(app):

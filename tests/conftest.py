@@ -56,6 +56,8 @@ def app_config(tmp_path, clock):
         "WTF_CSRF_ENABLED": False,
         # Deliberately slow scrypt would dominate the suite's time; the method is still a real hash.
         "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+        # Second factors are off unless a test turns them on (tests/test_second_factors.py).
+        "MFA_REQUIRED_ROLES": [],
     }
 
 
@@ -241,6 +243,14 @@ def live_server(app_config):
     server.server_close()
 
 
+@pytest.fixture
+def localhost_server(live_server):
+    """The live server under the name localhost: WebAuthn refuses an IP address as a relying party."""
+    live_server.base_url = live_server.base_url.replace("127.0.0.1", "localhost")
+    live_server.config.update(WEBAUTHN_RP_ID="localhost", WEBAUTHN_ORIGIN=live_server.base_url)
+    return live_server
+
+
 def wait_until(page, script, arg=None, timeout_s=15):
     """Poll `script` in the page until it is truthy, awaiting it if it is a promise.
 
@@ -263,7 +273,7 @@ def sign_in(page, base_url, username, password=PASSWORD):
     page.goto(base_url + "/login")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_url(base_url + "/")
 
 

@@ -206,7 +206,7 @@ def test_request_tapped_after_the_idle_lock_goes_out_after_signing_in(browser, l
     live_server.config["SESSION_IDLE_MINUTES"] = 30
     page.get_by_label("Username").fill("ofc.lee")
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_url(re.compile(r".*/requests/\d+$"), timeout=15_000)
     expect(page.locator("#live")).to_contain_text("No CIT officer could be alerted.")
     assert db.execute("SELECT COUNT(*) FROM cit_requests").fetchone()[0] == 1
@@ -258,7 +258,7 @@ def test_shared_car_computer_keeps_nothing_of_one_officer_for_the_next(browser, 
     live_server.config["SESSION_IDLE_MINUTES"] = 30
     page.get_by_label("Username").fill("ofc.park")
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_url(base + "/")
     wait_until(page, "() => fieldappQueue.all().then(entries => entries.length === 0)")
     expect(page.locator("footer")).to_contain_text("Signed in as Ofc. Dana Park")

@@ -68,9 +68,24 @@ ACCESS = {
     "health.healthz": "public",
     "health.readyz": "public",
     "health.metrics": "loopback",
+    # Second factors: the Security page is everyone's; setting up a factor is also open, in the middle of
+    # signing in, to whoever must enrol (401 otherwise); the sign-in steps are public like the form.
+    "factors.security_page": EVERYONE,
+    "factors.passkey_options": EVERYONE,
+    "factors.add_passkey": EVERYONE,
+    "factors.rename_passkey": EVERYONE,
+    "factors.remove_passkey": EVERYONE,
+    "factors.totp_setup": EVERYONE,
+    "factors.remove_totp": EVERYONE,
+    "factors.recovery_codes": EVERYONE,
+    "factors.enrol": "public",
+    "factors.second_factor": "public",
+    "factors.sign_in_options": "public",
+    "factors.sign_in_with_passkey": "public",
+    "factors.reset": ("coordinator",),
 }
 # user_id 2 is cit.one, the second account `world` makes.
-SAMPLE = {"slug": "psychosis", "filename": "css/app.css", "username": "cit.one", "action": "realert", "user_id": 2, "session_id": 1}
+SAMPLE = {"slug": "psychosis", "filename": "css/app.css", "username": "cit.one", "action": "realert", "user_id": 2, "session_id": 1, "passkey_id": 1}
 
 
 @pytest.fixture

@@ -165,7 +165,7 @@ def test_kill_9_during_a_pending_escalation_and_it_still_fires(tmp_path, make_us
     env = {
         "PATH": os.environ["PATH"], "FIELDAPP_INSTANCE_PATH": app_config["INSTANCE_PATH"],
         "FIELDAPP_DATABASE": app_config["DATABASE"], "FIELDAPP_WORKER_IN_PROCESS": "true",
-        "FIELDAPP_ESCALATE_AFTER_S": "3", "FIELDAPP_PUSH_INSECURE_HOSTS": '["127.0.0.1"]',
+        "FIELDAPP_ESCALATE_AFTER_S": "3", "FIELDAPP_PUSH_INSECURE_HOSTS": '["127.0.0.1"]', "FIELDAPP_MFA_REQUIRED_ROLES": "[]",
     }
     import socket
 

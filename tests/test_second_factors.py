@@ -1,0 +1,383 @@
+"""A second factor: passkeys and security keys, an authenticator app, recovery codes, and who must have one.
+
+The WebAuthn answers here come from tests/soft_authenticator.py (real keys and
+signatures); tests/test_browser_passkeys.py does the same through Chromium.
+"""
+import re
+
+import pyotp
+import pytest
+from webauthn.helpers import bytes_to_base64url
+
+from fieldapp import create_app
+from fieldapp.db import ROLES, one
+from tests.conftest import PASSWORD
+from tests.soft_authenticator import SoftAuthenticator
+
+ORIGIN = "https://cit.example.org"
+RP_ID = "cit.example.org"
+
+
+@pytest.fixture
+def app_config(app_config):
+    """Every role must have a second factor, as shipped; the relying party is an agency's."""
+    return dict(app_config, MFA_REQUIRED_ROLES=list(ROLES), WEBAUTHN_RP_ID=RP_ID, WEBAUTHN_ORIGIN=ORIGIN)
+
+
+def audit_actions(db):
+    return [(r["action"], r["subject"], r["detail"]) for r in db.query("SELECT * FROM audit_log ORDER BY id")]
+
+
+def factor_state(db):
+    """Everything a refused second factor must leave as it was."""
+    return [list(db.query(f"SELECT * FROM {table} ORDER BY 1"))
+            for table in ("sessions", "passkeys", "totp_secrets", "recovery_codes")]
+
+
+def signed_in_as(client):
+    """The display name in the footer, or None when the client is not signed in."""
+    response = client.get("/")
+    if response.status_code != 200:
+        return None
+    found = re.search(r"Signed in as ([^·<]+) ·", response.get_data(as_text=True))
+    return found.group(1).strip() if found else None
+
+
+def enrol_app(client, clock):
+    """Set up an authenticator app mid-sign-in or on the Security page; returns (its TOTP, the recovery codes)."""
+    page = client.get("/account/security/app").get_data(as_text=True)
+    totp = pyotp.TOTP(re.search(r"<code>([A-Z2-7]+)</code>", page).group(1))
+    done = client.post("/account/security/app", data={"code": totp.at(clock())})
+    assert done.status_code == 200, done.get_data(as_text=True)
+    codes = re.findall(r"<li><code>([0-9a-z-]+)</code></li>", done.get_data(as_text=True))
+    return totp, codes
+
+
+@pytest.fixture
+def dana(make_user, client, clock, db):
+    """A CIT officer who set up an authenticator app at her first sign-in, then signed out."""
+    make_user("dana", "cit", display_name="Ofc. Dana Reyes")
+    client.post("/login", data={"username": "dana", "password": PASSWORD})
+    totp, codes = enrol_app(client, clock)
+    client.post("/logout")
+    clock.advance(60)
+    return {"totp": totp, "codes": codes}
+
+
+def passkey_options(client, url, **params):
+    response = client.post(url, query_string=params, json={})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json()
+
+
+def add_key(client, key, name="Blue key"):
+    """Register `key` for whoever is signed in (or mid-enrolment) on `client`."""
+    options = passkey_options(client, "/account/security/passkeys/options", kind="security_key")
+    return client.post("/account/security/passkeys", json={"credential": key.create(options), "name": name})
+
+
+def passkey_sign_in(client, key, **bend):
+    options = passkey_options(client, "/login/passkey/options")
+    return client.post("/login/passkey", json={"credential": key.get(options, **bend)})
+
+
+@pytest.fixture
+def sam(make_user, login, app):
+    """A patrol officer who added a security key on his Security page, and whose key it is."""
+    make_user("sam", "officer", display_name="Ofc. Sam Okoro")
+    key = SoftAuthenticator(ORIGIN)
+    with app.app_context():
+        app.config["MFA_REQUIRED_ROLES"] = []  # to sign in the first time with his password alone
+        client = login("sam")
+        app.config["MFA_REQUIRED_ROLES"] = list(ROLES)
+    assert add_key(client, key).status_code == 200
+    return key
+
+
+# ---- Who must have a second factor ----
+
+def test_every_role_must_have_a_second_factor_unless_configured(app_config):
+    shipped = {key: value for key, value in app_config.items() if key != "MFA_REQUIRED_ROLES"}
+    app = create_app(shipped)
+    assert set(app.config["MFA_REQUIRED_ROLES"]) == set(ROLES)
+
+
+def test_a_password_alone_does_not_sign_in_someone_who_must_have_a_second_factor(make_user, client, db):
+    make_user("dana", "cit")
+    response = client.post("/login", data={"username": "dana", "password": PASSWORD})
+    assert response.status_code == 303 and response.headers["Location"].endswith("/login/enrol")
+    assert "set up a second way to sign in" in client.get("/login/enrol").get_data(as_text=True).lower()
+    # Nothing else opens until the second factor is set up: there is no session yet.
+    for page in ("/", "/reference", "/account/security", "/account/password"):
+        assert "/login" in client.get(page).headers.get("Location", ""), page
+    assert client.post("/account/security/recovery-codes").status_code == 401
+    assert list(db.query("SELECT * FROM sessions")) == []
+
+
+def test_roles_left_out_of_the_setting_sign_in_with_a_password(app, make_user, client):
+    app.config["MFA_REQUIRED_ROLES"] = ["coordinator"]
+    make_user("ofc.lee", "officer", display_name="Ofc. Kim Lee")
+    assert client.post("/login", data={"username": "ofc.lee", "password": PASSWORD}).headers["Location"] == "/"
+    assert signed_in_as(client) == "Ofc. Kim Lee"
+
+
+# ---- Authenticator app (TOTP) on the test clock ----
+
+def test_enrolling_an_authenticator_app_signs_in_and_shows_ten_recovery_codes_once(make_user, client, clock, db):
+    make_user("dana", "cit", display_name="Ofc. Dana Reyes")
+    client.post("/login", data={"username": "dana", "password": PASSWORD, "next": "/reference"})
+    page = client.get("/account/security/app").get_data(as_text=True)
+    assert "<svg" in page and "https://" not in page.split("<svg", 1)[1].split("</svg>")[0]  # drawn here, no CDN
+    totp, codes = enrol_app(client, clock)
+    assert len(codes) == 10 and len(set(codes)) == 10
+    assert signed_in_as(client) == "Ofc. Dana Reyes"
+    stored = [r["code_hash"] for r in db.query("SELECT code_hash FROM recovery_codes")]
+    assert len(stored) == 10 and not set(codes) & set(stored)  # only hashes are kept
+    assert "not right" not in page and one(db, "SELECT secret FROM totp_secrets")["secret"] != totp.secret
+    assert ("login", "dana", "via password+totp (enrolled)") in audit_actions(db)
+
+
+def test_the_code_from_the_app_is_the_second_step(dana, client, clock, db):
+    response = client.post("/login", data={"username": "dana", "password": PASSWORD})
+    assert response.headers["Location"].endswith("/login/second-factor")
+    assert signed_in_as(client) is None
+    response = client.post("/login/second-factor", data={"code": dana["totp"].at(clock())})
+    assert response.status_code == 302 and signed_in_as(client) == "Ofc. Dana Reyes"
+    assert ("login", "dana", "via password+totp") in audit_actions(db)
+
+
+def test_setting_up_a_second_app_over_the_first_is_refused(dana, client, clock, db):
+    client.post("/login", data={"username": "dana", "password": PASSWORD})
+    client.post("/login/second-factor", data={"code": dana["totp"].at(clock())})
+    before = factor_state(db)[2]
+    response = client.get("/account/security/app")
+    assert response.status_code == 303 and "already set up" in client.get("/account/security").get_data(as_text=True)
+    assert factor_state(db)[2] == before
+
+
+def test_a_code_from_a_clock_out_by_more_than_30_seconds_is_refused(dana, client, clock):
+    client.post("/login", data={"username": "dana", "password": PASSWORD})
+    old = dana["totp"].at(clock() - 65)
+    assert client.post("/login/second-factor", data={"code": old}).status_code == 401
+    assert client.post("/login/second-factor", data={"code": dana["totp"].at(clock() - 25)}).status_code == 302
+
+
+def test_a_wrong_code_is_refused_audited_and_changes_nothing(dana, client, db):
+    client.post("/login", data={"username": "dana", "password": PASSWORD})
+    before = factor_state(db)
+    response = client.post("/login/second-factor", data={"code": "000000"})
+    assert response.status_code == 401 and "That code is not right" in response.get_data(as_text=True)
+    assert factor_state(db) == before and signed_in_as(client) is None
+    assert ("second_factor_failed", "dana", "wrong authenticator-app code") in audit_actions(db)
+
+
+def test_wrong_codes_count_towards_the_lock_out(dana, client, clock, db, app):
+    for attempt in range(app.config["LOGIN_MAX_FAILURES"]):
+        client.post("/login", data={"username": "dana", "password": PASSWORD})
+        response = client.post("/login/second-factor", data={"code": "000000"})
+    assert response.status_code == 303 and "locked" in client.get("/login").get_data(as_text=True)
+    # Locked: not even the right password and code get in now.
+    assert client.post("/login", data={"username": "dana", "password": PASSWORD}).status_code == 401
+    clock.advance(app.config["LOGIN_LOCK_SECONDS"] + 1)
+    client.post("/login", data={"username": "dana", "password": PASSWORD})
+    assert client.post("/login/second-factor", data={"code": dana["totp"].at(clock())}).status_code == 302
+
+
+def test_a_code_works_once(dana, client, clock, app, db):
+    code = dana["totp"].at(clock())
+    client.post("/login", data={"username": "dana", "password": PASSWORD})
+    assert client.post("/login/second-factor", data={"code": code}).status_code == 302
+    other = app.test_client()
+    other.post("/login", data={"username": "dana", "password": PASSWORD})
+    assert other.post("/login/second-factor", data={"code": code}).status_code == 401
+
+
+def test_the_second_step_expires(dana, client, clock):
+    client.post("/login", data={"username": "dana", "password": PASSWORD})
+    clock.advance(6 * 60)
+    response = client.post("/login/second-factor", data={"code": dana["totp"].at(clock())})
+    assert response.status_code == 303 and response.headers["Location"].endswith("/login")
+    assert signed_in_as(client) is None
+
+
+# ---- Recovery codes ----
+
+def test_a_recovery_code_signs_in_once(dana, client, app, db):
+    client.post("/login", data={"username": "dana", "password": PASSWORD})
+    code = dana["codes"][3]
+    assert client.post("/login/second-factor", data={"recovery_code": code.upper()}).status_code == 302
+    assert "9 are left" in client.get("/").get_data(as_text=True)
+    other = app.test_client()
+    other.post("/login", data={"username": "dana", "password": PASSWORD})
+    before = factor_state(db)
+    response = other.post("/login/second-factor", data={"recovery_code": code})
+    assert response.status_code == 401 and "used before" in response.get_data(as_text=True)
+    assert factor_state(db) == before and signed_in_as(other) is None
+    assert ("second_factor_failed", "dana", "recovery code used before") in audit_actions(db)
+
+
+def test_new_recovery_codes_replace_the_old_ones(dana, client, clock):
+    client.post("/login", data={"username": "dana", "password": PASSWORD})
+    client.post("/login/second-factor", data={"code": dana["totp"].at(clock())})
+    page = client.post("/account/security/recovery-codes").get_data(as_text=True)
+    new = re.findall(r"<li><code>([0-9a-z-]+)</code></li>", page)
+    assert len(new) == 10 and not set(new) & set(dana["codes"])
+    client.post("/logout")
+    client.post("/login", data={"username": "dana", "password": PASSWORD})
+    assert client.post("/login/second-factor", data={"recovery_code": dana["codes"][0]}).status_code == 401
+    assert client.post("/login/second-factor", data={"recovery_code": new[0]}).status_code == 302
+
+
+# ---- Passkeys and security keys ----
+
+def test_a_passkey_signs_in_with_no_username_and_counts_as_both_factors(sam, client, db):
+    response = passkey_sign_in(client, sam)
+    assert response.status_code == 200 and response.get_json() == {"redirect": "/"}
+    assert signed_in_as(client) == "Ofc. Sam Okoro"
+    assert ("login", "sam", "via passkey") in audit_actions(db)
+    assert one(db, "SELECT sign_count FROM passkeys")["sign_count"] == 1
+
+
+def test_the_security_page_lists_names_and_removes_passkeys(sam, client, db, app):
+    app.config["MFA_REQUIRED_ROLES"] = []
+    passkey_sign_in(client, sam)
+    page = client.get("/account/security").get_data(as_text=True)
+    assert "Blue key" in page and "usb" in page
+    passkey_id = one(db, "SELECT id FROM passkeys")["id"]
+    client.post(f"/account/security/passkeys/{passkey_id}/name", data={"name": "Key on my belt"})
+    assert "Key on my belt" in client.get("/account/security").get_data(as_text=True)
+    assert client.post(f"/account/security/passkeys/{passkey_id}/remove").status_code == 303
+    assert passkey_sign_in(app.test_client(), sam).status_code == 400
+
+
+def test_the_last_second_factor_cannot_be_removed_while_the_role_needs_one(sam, client, db):
+    passkey_sign_in(client, sam)
+    passkey_id = one(db, "SELECT id FROM passkeys")["id"]
+    response = client.post(f"/account/security/passkeys/{passkey_id}/remove")
+    assert response.status_code == 409 and "must have a second factor" in response.get_data(as_text=True)
+    assert one(db, "SELECT count(*) AS n FROM passkeys")["n"] == 1
+
+
+def test_a_security_key_can_be_the_second_step_after_the_password(sam, client, make_user, app, db):
+    client.post("/login", data={"username": "sam", "password": PASSWORD})
+    options = passkey_options(client, "/login/passkey/options")
+    assert [c["id"] for c in options["allowCredentials"]] == [bytes_to_base64url(sam.credential_id)]
+    response = client.post("/login/passkey", json={"credential": sam.get(options)})
+    assert response.status_code == 200 and signed_in_as(client) == "Ofc. Sam Okoro"
+    assert ("login", "sam", "via password+security_key") in audit_actions(db)
+
+
+def test_someone_elses_key_is_no_second_step(sam, make_user, app, clock, db):
+    make_user("dana", "cit")
+    client = app.test_client()
+    client.post("/login", data={"username": "dana", "password": PASSWORD})
+    enrol_app(client, clock)
+    client.post("/logout")
+    client.post("/login", data={"username": "dana", "password": PASSWORD})
+    options = passkey_options(client, "/login/passkey/options")
+    response = client.post("/login/passkey", json={"credential": sam.get(options)})
+    assert response.status_code == 400 and signed_in_as(client) is None
+
+
+# ---- Refusals: each with a clear message and a 4xx, audited, and changing nothing ----
+
+def refused(client, db, response, status, message, action):
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert message in response.get_json()["error"]
+    assert action in [a for a, *_ in audit_actions(db)]
+    assert signed_in_as(client) is None
+
+
+def test_a_replayed_assertion_is_refused(sam, client, app, db):
+    options = passkey_options(client, "/login/passkey/options")
+    answer = sam.get(options)
+    assert client.post("/login/passkey", json={"credential": answer}).status_code == 200
+    thief = app.test_client()
+    before = factor_state(db)
+    response = thief.post("/login/passkey", json={"credential": answer})
+    refused(thief, db, response, 400, "already used or has expired", "passkey_refused")
+    assert factor_state(db) == before
+
+
+@pytest.mark.parametrize("bend, message", [
+    ({"origin": "https://cit.example.org.evil.example"}, "another web address"),
+    ({"rp_id": "evil.example"}, "belongs to another site"),
+])
+def test_an_assertion_for_another_origin_or_rp_id_is_refused(sam, client, db, bend, message):
+    before = factor_state(db)
+    refused(client, db, passkey_sign_in(client, sam, **bend), 400, message, "passkey_refused")
+    assert factor_state(db) == before
+
+
+@pytest.mark.parametrize("bend, message", [
+    ({"origin": "http://localhost:5000"}, "another web address"),
+    ({"rp_id": "localhost"}, "belongs to another site"),
+])
+def test_a_registration_for_another_origin_or_rp_id_is_refused(make_user, login, app, db, bend, message):
+    app.config["MFA_REQUIRED_ROLES"] = []
+    make_user("ofc.lee", "officer")
+    client = login("ofc.lee")
+    options = passkey_options(client, "/account/security/passkeys/options", kind="passkey")
+    response = client.post("/account/security/passkeys",
+                           json={"credential": SoftAuthenticator(ORIGIN).create(options, **bend), "name": "x"})
+    assert response.status_code == 400 and message in response.get_json()["error"]
+    assert one(db, "SELECT count(*) AS n FROM passkeys")["n"] == 0
+    assert "passkey_refused" in [a for a, *_ in audit_actions(db)]
+
+
+def test_a_counter_that_goes_backwards_is_refused_as_a_possible_cloned_key(sam, client, db):
+    for _ in range(3):
+        assert passkey_sign_in(client, sam).status_code == 200
+        client.post("/logout")
+    assert one(db, "SELECT sign_count FROM passkeys")["sign_count"] == 3
+    before = factor_state(db)
+    response = passkey_sign_in(client, sam, sign_count=2)
+    refused(client, db, response, 401, "counter went backwards", "passkey_cloned")
+    assert factor_state(db) == before
+    assert any(a == "passkey_cloned" and "possible cloned key" in d for a, _, d in audit_actions(db))
+
+
+def test_asking_for_passkey_challenges_is_limited_per_address(app, client):
+    app.config["PASSKEY_OPTIONS_LIMIT"] = "3 per minute"
+    assert [client.post("/login/passkey/options").status_code for _ in range(4)] == [200, 200, 200, 429]
+
+
+def test_a_disabled_account_cannot_sign_in_with_its_passkey(sam, client, db):
+    db.execute("UPDATE users SET disabled = 1 WHERE username = 'sam'")
+    response = passkey_sign_in(client, sam)
+    assert response.status_code == 400 and "disabled" in response.get_json()["error"]
+    assert signed_in_as(client) is None
+
+
+# ---- Shared car computers ----
+
+def test_a_passkey_sign_in_never_carries_on_the_previous_officers_session(sam, make_user, login, app, db):
+    app.config["MFA_REQUIRED_ROLES"] = []
+    make_user("ofc.lee", "officer", display_name="Ofc. Kim Lee")
+    car = login("ofc.lee")  # Ofc. Lee walked away from the car computer still signed in
+    lee_cookie = car.get_cookie("session").value
+    assert passkey_sign_in(car, sam).status_code == 200
+    assert signed_in_as(car) == "Ofc. Sam Okoro" and car.get_cookie("session").value != lee_cookie
+    assert "ofc.lee" not in [r["username"] for r in db.query("SELECT username FROM sessions JOIN users ON users.id = user_id")]
+    copy = app.test_client()
+    copy.set_cookie("session", lee_cookie)
+    assert signed_in_as(copy) is None
+
+
+# ---- A coordinator's reset ----
+
+def test_a_coordinator_resets_someones_second_factors_and_signs_them_out(sam, make_user, login, app, db):
+    phone = app.test_client()
+    passkey_sign_in(phone, sam)
+    app.config["MFA_REQUIRED_ROLES"] = ["officer"]
+    make_user("lt.casey", "coordinator")
+    coordinator = login("lt.casey")
+    sam_id = one(db, "SELECT id FROM users WHERE username = 'sam'")["id"]
+    assert coordinator.post(f"/roster/{sam_id}/second-factors/reset").status_code == 400  # no confirmation ticked
+    assert coordinator.post(f"/roster/{sam_id}/second-factors/reset", data={"confirm": "yes"}).status_code == 303
+    assert signed_in_as(phone) is None
+    assert factor_state(db)[1:] == [[], [], []]
+    assert ("second_factors_reset", "sam", "") in audit_actions(db)
+    # His next sign-in leads him to set up a new one.
+    assert app.test_client().post("/login", data={"username": "sam", "password": PASSWORD}
+                                  ).headers["Location"].endswith("/login/enrol")
