@@ -63,7 +63,7 @@ def create_app(test_config=None):
 
     from . import (
         audit_pages, auth, board, content, content_review, db, demo, duty, errors, formatting, home, htmx, program, push, pwa, records,
-        reference, request_pages, security, worker,
+        reference, request_pages, security, sso, worker,
     )
 
     Compress(app)
@@ -71,6 +71,7 @@ def create_app(test_config=None):
     db.init_app(app)
     htmx.init_app(app)
     auth.init_app(app)
+    sso.init_app(app)
     content.init_app(app)
     errors.init_app(app)
     pwa.init_app(app)
@@ -79,7 +80,7 @@ def create_app(test_config=None):
     demo.init_app(app)
     records.init_app(app)
     formatting.init_app(app)
-    for area in (auth, home, reference, pwa, duty, request_pages, board, audit_pages, program, content_review):
+    for area in (auth, home, reference, pwa, duty, request_pages, board, audit_pages, program, content_review, sso):
         app.register_blueprint(area.bp)
     # The vehicle-location feed authenticates with a bearer token, not a session cookie.
     security.csrf.exempt(duty.unit_location)

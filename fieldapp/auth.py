@@ -94,6 +94,20 @@ def start_session(db, row):
     session["seen"] = t  # the idle lock counts from sign-in, even if no page follows
 
 
+def finish_sign_in(row, method, mfa=False):
+    """Sign the person of `row` in, by `method` ("password", "sso"), and audit it.
+
+    `mfa` says whether this sign-in already proved a second factor (an identity
+    provider's own MFA, when the agency counts it).
+    """
+    db = get_db()
+    start_session(db, row)
+    session["sign_in_method"] = method
+    session["mfa"] = bool(mfa)
+    audit.record(db, "login", row["username"], "" if method == "password" else f"{method}{', mfa' if mfa else ''}",
+                 actor=(row["id"], row["username"]))
+
+
 def end_session(db):
     """Sign this browser out: its record goes, so a copy of its cookie is worth nothing."""
     token = session.get("sid")
@@ -358,8 +372,7 @@ def login():
         db = get_db()
         row = check_login(db, username, password) if username and password else None
         if row:
-            start_session(db, row)
-            audit.record(db, "login", username, actor=(row["id"], row["username"]))
+            finish_sign_in(row, "password")
             if row["must_change_password"]:
                 return redirect(url_for("auth.change_password"))
             return redirect(next_url or url_for("home.index"))
@@ -379,12 +392,15 @@ def logout():
     only sign someone out, and cannot even do that from another site: the
     cookie is SameSite=Lax, so a cross-site POST arrives without it.
     """
+    from . import sso  # imported here: sso builds on this module
+
     db = get_db()
     if current_user.is_authenticated:
         audit.record(db, "logout", current_user.username)
+    provider_logout = sso.logout_url()  # before the session, which holds the ID token, is cleared
     end_session(db)
     flash("You are signed out.")
-    response = redirect(url_for("auth.login", signed_out=1))
+    response = redirect(provider_logout or url_for("auth.login", signed_out=1))
     # Shared car computers: the browser's HTTP cache goes with the officer. Not "storage":
     # Chromium would unregister the service worker with it, and the offline cards and queue.
     response.headers["Clear-Site-Data"] = '"cache"'
@@ -435,6 +451,8 @@ def require_own_password():
         return None
     if not (current_user.is_authenticated and current_user.row["must_change_password"]):
         return None
+    if session.get("sign_in_method") == "sso":
+        return None  # the password is not what this person signs in with
     if request.method == "GET" and not request.headers.get("HX-Request"):
         return redirect(url_for("auth.change_password"))
     response = current_app.make_response(handle_http_error(Forbidden(

@@ -434,6 +434,27 @@ def m012_request_limits(db):
         db.execute("PRAGMA foreign_keys = ON")
 
 
+@migrations()
+def m014_single_sign_on(db):
+    db.executescript(
+        """
+        -- An e-mail address a coordinator may set, so a single sign-on can find the account by it.
+        ALTER TABLE users ADD COLUMN email TEXT;
+        CREATE UNIQUE INDEX users_email ON users(email COLLATE NOCASE) WHERE email IS NOT NULL;
+        -- Which person at the identity provider (issuer and subject) an account is, from its first
+        -- single sign-on on: a later change of name or e-mail there cannot move them to another account.
+        CREATE TABLE sso_links (
+            issuer TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (issuer, subject),
+            UNIQUE (issuer, user_id)
+        );
+        """
+    )
+
+
 @click.command("migrate")
 @with_appcontext
 def migrate_command():
