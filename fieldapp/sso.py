@@ -244,6 +244,7 @@ def _allow_provider_as_form_target(response):
 def init_app(app):
     """Set the SSO defaults and, when an issuer is configured, register the provider and its routes' helpers."""
     app.config.setdefault("SSO_ISSUER", "")
+    app.config.setdefault("SSO_METADATA_URL", "")  # only when discovery is not at the issuer (Entra ID's v1.0 tokens)
     app.config.setdefault("SSO_CLIENT_ID", "")
     app.config.setdefault("SSO_CLIENT_SECRET", "")
     app.config.setdefault("SSO_NAME", "your agency account")
@@ -271,7 +272,8 @@ def init_app(app):
         "agency",
         client_id=app.config["SSO_CLIENT_ID"],
         client_secret=app.config["SSO_CLIENT_SECRET"],
-        server_metadata_url=app.config["SSO_ISSUER"].rstrip("/") + "/.well-known/openid-configuration",
+        server_metadata_url=app.config["SSO_METADATA_URL"]
+        or app.config["SSO_ISSUER"].rstrip("/") + "/.well-known/openid-configuration",
         client_kwargs={"scope": app.config["SSO_SCOPES"], "code_challenge_method": "S256",
                        "default_timeout": app.config["SSO_TIMEOUT"]},
     )

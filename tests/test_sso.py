@@ -4,6 +4,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from fieldapp.db import one
+from tests.oidc_provider import Browser
 
 GROUPS = {"SSO_ROLE_MAP": {"grp-cit-team": "cit", "grp-patrol-sgts": "supervisor"}}
 
@@ -150,7 +151,7 @@ def test_a_linked_account_cannot_be_taken_by_another_person_renamed_at_the_provi
                                                                                      app, db):
     make_user("dana.reyes", "cit")
     browser_at_idp.sign_in("idp-0009", {"preferred_username": "dana.reyes"})
-    other = type(browser_at_idp)(app.test_client())
+    other = Browser(app.test_client())
     before = snapshot(db)
     response = other.sign_in("idp-9999", {"preferred_username": "dana.reyes"})
     assert response.status_code == 403
@@ -235,3 +236,19 @@ def test_a_password_sign_in_still_signs_out_locally_only(client, make_user, auth
     make_user("dana.reyes", "cit")
     auth.login("dana.reyes")
     assert client.post("/logout").headers["Location"] == "/login?signed_out=1"
+
+
+def test_a_refusal_or_error_from_the_provider_is_a_clear_400(client, db):
+    response = client.get("/sso/callback?error=access_denied&error_description=User+cancelled&state=abc")
+    assert response.status_code == 400
+    assert "did not finish" in response.get_data(as_text=True)
+    assert "access_denied" in audit_actions(db, "sso_refused")[-1]["detail"]
+
+
+def test_someone_whose_password_a_coordinator_set_is_not_sent_to_change_it_after_single_sign_on(
+        client, make_user, browser_at_idp, db):
+    user_id = make_user("dana.reyes", "cit")
+    db.execute("UPDATE users SET must_change_password = 1 WHERE id = ?", [user_id])
+    db.conn.commit()
+    browser_at_idp.sign_in("idp-0015", {"preferred_username": "dana.reyes"})
+    assert client.get("/").status_code == 200
