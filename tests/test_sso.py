@@ -252,3 +252,24 @@ def test_someone_whose_password_a_coordinator_set_is_not_sent_to_change_it_after
     db.conn.commit()
     browser_at_idp.sign_in("idp-0015", {"preferred_username": "dana.reyes"})
     assert client.get("/").status_code == 200
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("sso_settings", [{"SSO_CLIENT_ID": "fieldapp-browser"}])
+def test_in_a_browser_sign_in_and_sign_out_go_through_the_provider(live_server, browser, make_user):
+    make_user("dana.reyes", "cit", display_name="Ofc. Dana Reyes")
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{live_server.base_url}/login")
+    page.get_by_role("link", name="Sign in with Metro PD account").click()
+    page.wait_for_url("**/interaction/**")
+    page.goto(page.url + '?account=idp-0016&claims={"preferred_username":"dana.reyes"}')
+    page.wait_for_url(f"{live_server.base_url}/")
+    assert "Signed in as Ofc. Dana Reyes" in page.content()
+    # Sign-out is a form post that ends at the provider: the page's CSP must let it through.
+    page.get_by_role("button", name="Sign out", exact=True).click()
+    page.wait_for_url("**/session/end**")
+    page.get_by_role("button", name="Yes, sign me out").click()
+    page.wait_for_url(f"{live_server.base_url}/login**")
+    assert "You are signed out." in page.content()
+    context.close()

@@ -25,6 +25,15 @@ const provider = new Provider(issuer, {
     post_logout_redirect_uris: [postLogoutRedirectUri],
     response_types: ['code'],
     grant_types: ['authorization_code'],
+  }, {
+    // For browser tests against a live server on 127.0.0.1: a loopback redirect URI with any port (RFC 8252).
+    client_id: 'fieldapp-browser',
+    client_secret: clientSecret,
+    application_type: 'native',
+    redirect_uris: ['http://127.0.0.1/sso/callback'],
+    post_logout_redirect_uris: ['http://127.0.0.1/login'],
+    response_types: ['code'],
+    grant_types: ['authorization_code'],
   }],
   jwks: { keys: [signingKey] },
   cookies: { keys: ['test-session-only'] },
