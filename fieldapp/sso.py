@@ -91,32 +91,41 @@ def callback():
     if not claims.get("sub"):
         return _refuse(db, "bad_token", detail="no ID token", status=400)
     with write_transaction(db):
-        row, refusal = match_account(db, claims)
+        row, refusal = account_for(db, claims)
         if refusal:
             reason, subject = refusal
             return _refuse(db, reason, subject, f"sub {claims['sub']}")
-        if row and row["disabled"]:
-            # Whatever the provider says: only a coordinator here enables an account again.
-            return _refuse(db, "disabled", row["username"], f"sub {claims['sub']}")
-        role, refusal = role_from_claims(claims)
-        if refusal:
-            return _refuse(db, "no_role", row["username"] if row else claims.get("preferred_username", ""),
-                           f"sub {claims['sub']}")
-        if row is None:
-            row = _create_account(db, claims, role)
-            if row is None:
-                return _refuse(db, "bad_username", claims.get("preferred_username", ""), f"sub {claims['sub']}")
-        _link(db, row, claims)
-        if role and role != row["role"]:
-            db.execute("UPDATE users SET role = ? WHERE id = ?", [role, row["id"]])
-            audit.record(db, "role_changed", row["username"], f"{row['role']} -> {role} (from the identity provider)",
-                         actor=(None, "sso"))
-            row = one(db, "SELECT * FROM users WHERE id = ?", [row["id"]])
     next_url = session.get("sso_next")
     auth.finish_sign_in(row, "sso", mfa=idp_mfa(claims))
     if len(token.get("id_token", "")) <= MAX_ID_TOKEN_IN_COOKIE:
         session[ID_TOKEN_KEY] = token["id_token"]
     return redirect(next_url or url_for("home.index"))
+
+
+def account_for(db, claims):
+    """The account the provider's person signs in to, with its role brought up to date, as (row, None);
+    or (None, (reason, subject)) when they may not sign in. Call inside a write transaction."""
+    row, refusal = match_account(db, claims)
+    if refusal:
+        return None, refusal
+    name = row["username"] if row else str(claims.get(current_app.config["SSO_USERNAME_CLAIM"]) or "")
+    if row and row["disabled"]:
+        # Whatever the provider says: only a coordinator here enables an account again.
+        return None, ("disabled", name)
+    role, refusal = role_from_claims(claims)
+    if refusal:
+        return None, (refusal, name)
+    if row is None:
+        row = _create_account(db, claims, role)
+        if row is None:
+            return None, ("bad_username", name)
+    _link(db, row, claims)
+    if role and role != row["role"]:
+        db.execute("UPDATE users SET role = ? WHERE id = ?", [role, row["id"]])
+        audit.record(db, "role_changed", row["username"], f"{row['role']} -> {role} (from the identity provider)",
+                     actor=(None, "sso"))
+        row = one(db, "SELECT * FROM users WHERE id = ?", [row["id"]])
+    return row, None
 
 
 def match_account(db, claims):
