@@ -230,7 +230,8 @@ def logout_url():
     if not metadata.get("end_session_endpoint"):
         return None
     return client.create_logout_url(
-        post_logout_redirect_uri=url_for("auth.login", _external=True),
+        # signed_out=1, as after a local sign-out: the sign-in page then has the device forget the saved pages.
+        post_logout_redirect_uri=url_for("auth.login", signed_out=1, _external=True),
         id_token_hint=session[ID_TOKEN_KEY], client_id=current_app.config["SSO_CLIENT_ID"],
     )["url"]
 

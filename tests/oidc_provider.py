@@ -18,7 +18,7 @@ CLIENT_SECRET = "test-only-client-secret"
 # The Flask test client's own address: the provider sends browsers back here.
 APP_ORIGIN = "http://localhost"
 REDIRECT_URI = f"{APP_ORIGIN}/sso/callback"
-POST_LOGOUT_REDIRECT_URI = f"{APP_ORIGIN}/login"
+POST_LOGOUT_REDIRECT_URI = f"{APP_ORIGIN}/login?signed_out=1"
 
 
 def _free_port():

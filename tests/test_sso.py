@@ -216,8 +216,9 @@ def test_sign_out_ends_the_session_here_and_at_the_provider(client, make_user, b
     end_session = response.headers["Location"]
     assert end_session.startswith(f"{oidc_provider.issuer}/session/end?")
     query = parse_qs(urlsplit(end_session).query)
-    assert query["post_logout_redirect_uri"] == ["http://localhost/login"] and query["id_token_hint"]
-    assert browser_at_idp.sign_out_at_provider(end_session).startswith("http://localhost/login")
+    assert query["post_logout_redirect_uri"] == ["http://localhost/login?signed_out=1"] and query["id_token_hint"]
+    # Back on the sign-in page that has the device forget the officer's saved pages, as a local sign-out does.
+    assert browser_at_idp.sign_out_at_provider(end_session).startswith("http://localhost/login?signed_out=1&")
     # The provider forgot the person: the next sign-in asks who they are again.
     start = client.get("/sso/login")
     at_provider = browser_at_idp.at_provider.get(start.headers["Location"], allow_redirects=False, timeout=10)
@@ -270,6 +271,7 @@ def test_in_a_browser_sign_in_and_sign_out_go_through_the_provider(live_server, 
     page.get_by_role("button", name="Sign out", exact=True).click()
     page.wait_for_url("**/session/end**")
     page.get_by_role("button", name="Yes, sign me out").click()
-    page.wait_for_url(f"{live_server.base_url}/login**")
-    assert "You are signed out." in page.content()
+    page.wait_for_url(f"{live_server.base_url}/login?signed_out=1**")
+    page.goto(f"{live_server.base_url}/")
+    page.wait_for_url(f"{live_server.base_url}/login?next=**")  # signed out here too
     context.close()

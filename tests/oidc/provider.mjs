@@ -31,7 +31,7 @@ const provider = new Provider(issuer, {
     client_secret: clientSecret,
     application_type: 'native',
     redirect_uris: ['http://127.0.0.1/sso/callback'],
-    post_logout_redirect_uris: ['http://127.0.0.1/login'],
+    post_logout_redirect_uris: ['http://127.0.0.1/login?signed_out=1'],
     response_types: ['code'],
     grant_types: ['authorization_code'],
   }],
