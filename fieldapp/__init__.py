@@ -66,7 +66,7 @@ def create_app(test_config=None):
 
     from . import (
         auth, board, content, db, demo, duty, errors, formatting, home, htmx, program, push, pwa, reference, requests,
-        restore, security, worker,
+        restore, security, sso, worker,
     )
     from .audit import pages as audit_pages
     from .audit import records
@@ -82,6 +82,7 @@ def create_app(test_config=None):
     db.init_app(app)
     htmx.init_app(app)
     auth.init_app(app)
+    sso.init_app(app)
     content.init_app(app)
     errors.init_app(app)
     pwa.init_app(app)
@@ -92,7 +93,7 @@ def create_app(test_config=None):
     formatting.init_app(app)
     restore.init_app(app)
     second_factors.init_app(app)
-    for area in (auth, home, reference, pwa, duty, requests, board, audit_pages, program, content_review):
+    for area in (auth, home, reference, pwa, duty, requests, board, audit_pages, program, content_review, sso):
         app.register_blueprint(area.bp)
     app.register_blueprint(second_factor_pages.bp)
     # The vehicle-location feed authenticates with a bearer token, not a session cookie.

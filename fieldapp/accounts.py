@@ -111,6 +111,11 @@ def store_password(db, user_id, password_hash, must_change=False):
     )
 
 
+def set_email(db, user_id, email):
+    """Record the account's e-mail address (single sign-on matches on it), cut to the 254 characters one may have."""
+    db.execute("UPDATE users SET email = ? WHERE id = ?", [str(email)[:254], user_id])
+
+
 def raise_session_version(db, user_id):
     """Make every cookie issued to the account before now worthless (its devices sign in again)."""
     db.execute("UPDATE users SET session_version = session_version + 1 WHERE id = ?", [user_id])

@@ -305,12 +305,13 @@ def login():
     return render_template("auth/login.html", error=error, next_url=next_url), status
 
 
-def finish_sign_in(user, method, next_url=None):
+def finish_sign_in(user, method, next_url=None, mfa=False):
     """Sign `user` (a `users` row or a User) in on this browser, by `method`, and return where to go next.
 
     Every way in ends here once its factors are checked: a password alone,
     a password and a second factor, a passkey, single sign-on. `method` is
-    written to the audit log ("password", "password+totp", "passkey", ...).
+    written to the audit log ("password", "password+totp", "passkey", "sso", ...).
+    `mfa` says the identity provider's own MFA was counted (sso.py).
     Whoever was signed in on this browser before is signed out first, so on
     a shared car computer one officer never carries on in another's session.
     """
@@ -321,7 +322,9 @@ def finish_sign_in(user, method, next_url=None):
         end_session(db)
     accounts.clear_failed_sign_ins(db, row["id"])
     start_session(db, row)
-    audit.record(db, "login", row["username"], f"via {method}", actor=(row["id"], row["username"]))
+    session["sign_in_method"] = method.split("+")[0]
+    audit.record(db, "login", row["username"], f"via {method}{', mfa' if mfa else ''}",
+                 actor=(row["id"], row["username"]))
     if row["must_change_password"]:
         return redirect(url_for("auth.change_password"))
     return redirect(next_url or url_for("home.index"))
@@ -337,12 +340,15 @@ def logout():
     only sign someone out, and cannot even do that from another site: the
     cookie is SameSite=Lax, so a cross-site POST arrives without it.
     """
+    from . import sso  # imported here: sso builds on this module
+
     db = get_db()
     if current_user.is_authenticated:
         audit.record(db, "logout", current_user.username)
+    provider_logout = sso.logout_url()  # before the session, which holds the ID token, is cleared
     end_session(db)
     flash("You are signed out.")
-    response = redirect(url_for("auth.login", signed_out=1))
+    response = redirect(provider_logout or url_for("auth.login", signed_out=1))
     # Shared car computers: the browser's HTTP cache goes with the officer. Not "storage":
     # Chromium would unregister the service worker with it, and the offline cards and queue.
     response.headers["Clear-Site-Data"] = '"cache"'
@@ -393,6 +399,8 @@ def require_own_password():
         return None
     if not (current_user.is_authenticated and current_user.row["must_change_password"]):
         return None
+    if session.get("sign_in_method") == "sso":
+        return None  # the password is not what this person signs in with
     if request.method == "GET" and not request.htmx:
         return redirect(url_for("auth.change_password"))
     return htmx_response(handle_http_error(Forbidden(

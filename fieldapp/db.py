@@ -481,6 +481,27 @@ def m013_second_factors(db):
 
 
 @migrations()
+def m014_single_sign_on(db):
+    db.executescript(
+        """
+        -- An e-mail address a coordinator may set, so a single sign-on can find the account by it.
+        ALTER TABLE users ADD COLUMN email TEXT;
+        CREATE UNIQUE INDEX users_email ON users(email COLLATE NOCASE) WHERE email IS NOT NULL;
+        -- Which person at the identity provider (issuer and subject) an account is, from its first
+        -- single sign-on on: a later change of name or e-mail there cannot move them to another account.
+        CREATE TABLE sso_links (
+            issuer TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (issuer, subject),
+            UNIQUE (issuer, user_id)
+        );
+        """
+    )
+
+
+@migrations()
 def m015_health(db):
     db.executescript(
         """

@@ -34,9 +34,9 @@ def _enrolled(db, row, method):
     """A factor was just set up: someone mid-sign-in is now signed in; someone signed in goes back to Security."""
     if current_user.is_authenticated:
         return redirect(url_for("factors.security_page"), 303)
-    next_url = factors.pending_next()
+    next_url, first = factors.pending_next(), factors.pending_first()
     session.pop("pending_sign_in", None)
-    return finish_sign_in(row, f"password+{method} (enrolled)", next_url)
+    return finish_sign_in(row, f"{first}+{method} (enrolled)", next_url)
 
 
 # ---- The Security page ----
@@ -195,9 +195,9 @@ def second_factor():
             flash(f"Too many wrong codes: this account is locked for {minutes} minutes. Ask your supervisor.")
             return redirect(url_for("auth.login"), 303)
         return render_template("factors/second_factor.html", factors=mine, error=refusal.message), 401
-    next_url = factors.pending_next()
+    next_url, first = factors.pending_next(), factors.pending_first()
     session.pop("pending_sign_in", None)
-    response = finish_sign_in(row, "password+recovery_code" if recovery else "password+totp", next_url)
+    response = finish_sign_in(row, f"{first}+recovery_code" if recovery else f"{first}+totp", next_url)
     if recovery:
         flash(f"You used a recovery code; {factors.factors_of(db, row['id'])['recovery_left']} are left.")
     return response
@@ -223,8 +223,9 @@ def sign_in_with_passkey():
     except factors.Refused as refusal:
         _refused(db, refusal, pending["username"] if pending else "", status=401 if refusal.action == "passkey_cloned" else 400)
     next_url = factors.pending_next() if pending else request.args.get("next")
+    first = factors.pending_first()
     session.pop("pending_sign_in", None)
-    return _json_redirect(finish_sign_in(row, "password+security_key" if pending else "passkey", next_url))
+    return _json_redirect(finish_sign_in(row, f"{first}+security_key" if pending else "passkey", next_url))
 
 
 # ---- A coordinator's reset ----

@@ -84,8 +84,9 @@ def factors_of(db, user_id):
 
 # ---- The step between a correct password and a session ----
 
-def second_step(db, row, next_url):
-    """After a correct password: where someone with (or who must have) a second factor goes next, or None.
+def second_step(db, row, next_url, first="password"):
+    """After a correct first factor (`first`: "password", or "sso" without the provider's MFA):
+    where someone with (or who must have) a second factor goes next, or None.
 
     Nothing is signed in yet: the browser only remembers, for a few minutes,
     whose password was right. Someone who must have a second factor and has
@@ -95,7 +96,7 @@ def second_step(db, row, next_url):
     if enrol and not required_for(row):
         return None
     session["pending_sign_in"] = {"user_id": row["id"], "version": row["session_version"], "at": now(),
-                                  "next": next_url, "enrol": enrol}
+                                  "next": next_url, "enrol": enrol, "first": first}
     return redirect(url_for("factors.enrol" if enrol else "factors.second_factor"), 303)
 
 
@@ -120,6 +121,11 @@ def pending_user(db, enrol=None):
 def pending_next():
     """Where the person was going when they signed in."""
     return (session.get("pending_sign_in") or {}).get("next")
+
+
+def pending_first():
+    """How the person mid-sign-in proved their first factor ("password" or "sso"), for the audit log."""
+    return (session.get("pending_sign_in") or {}).get("first", "password")
 
 
 # ---- Authenticator apps (TOTP) ----

@@ -11,6 +11,7 @@ from fieldapp.accounts import create_user
 from fieldapp.db import connect, migrate
 from fieldapp.duty import go_on_duty, record_position
 from fieldapp.worker import Worker
+from tests.oidc_provider import Browser, LoopbackOpenIDProvider
 from tests.push_service import StandInPushService
 
 PASSWORD = "correct horse battery"
@@ -133,6 +134,20 @@ def push_service():
     service = StandInPushService()
     yield service
     service.close()
+
+
+@pytest.fixture(scope="session")
+def oidc_provider():
+    """A real OpenID provider (oidc-provider, Node) on loopback, one for the test session."""
+    provider = LoopbackOpenIDProvider()
+    yield provider
+    provider.close()
+
+
+@pytest.fixture
+def browser_at_idp(client):
+    """The test client as a person's browser that also visits the provider."""
+    return Browser(client)
 
 
 # An invented downtown and points at known distances from it.

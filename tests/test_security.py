@@ -24,6 +24,9 @@ ACCESS = {
     "pwa.offline": "public",
     "auth.logout": "public",  # signing out always works, and lands on the sign-in page
     "auth.change_password": EVERYONE,
+    # Single sign-on: 404 unless configured; then the provider decides who it is (tests/test_sso.py).
+    "sso.start": "public",
+    "sso.callback": "public",
     "home.index": EVERYONE,
     "reference.index": EVERYONE,
     "reference.search": EVERYONE,
