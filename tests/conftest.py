@@ -2,7 +2,6 @@
 the stand-in push service, specialists on duty, and a worker to run by hand."""
 import socket
 import threading
-from time import monotonic as _monotonic
 
 import pytest
 
@@ -11,9 +10,8 @@ from fieldapp.auth import create_user
 from fieldapp.db import connect, migrate
 from fieldapp.duty import go_on_duty, record_position
 from fieldapp.worker import Worker
+from tests.helpers import PASSWORD, SCENE
 from tests.push_service import StandInPushService
-
-PASSWORD = "correct horse battery"
 
 
 class FakeClock:
@@ -128,19 +126,6 @@ def push_service():
     service.close()
 
 
-# An invented downtown and points at known distances from it.
-SCENE = (35.1495, -90.0490)
-
-
-def offset(metres_north, metres_east=0.0, origin=SCENE):
-    """A point this many metres north and east of `origin` (small-distance approximation)."""
-    import math
-
-    lat = origin[0] + metres_north / 111_195.0
-    lon = origin[1] + metres_east / (111_195.0 * math.cos(math.radians(origin[0])))
-    return lat, lon
-
-
 @pytest.fixture
 def specialist(app, db, make_user, push_service):
     """A CIT specialist on duty at `position` with a device subscribed to the stand-in service."""
@@ -235,32 +220,6 @@ def live_server(app_config):
     app.extensions["fieldapp.worker_wake"].set()
     server.shutdown()
     server.server_close()
-
-
-def wait_until(page, script, arg=None, timeout_s=15):
-    """Poll `script` in the page until it is truthy, awaiting it if it is a promise.
-
-    Playwright's wait_for_function takes a returned promise itself as the truthy
-    answer and stops at once, so anything asynchronous (caches, the service
-    worker) is polled here instead.
-    """
-    deadline = _monotonic() + timeout_s
-    while True:
-        value = page.evaluate(script, arg)
-        if value:
-            return value
-        if _monotonic() > deadline:
-            raise AssertionError(f"still false after {timeout_s} s: {script}")
-        page.wait_for_timeout(100)
-
-
-def sign_in(page, base_url, username, password=PASSWORD):
-    """Fill the sign-in form like a person would."""
-    page.goto(base_url + "/login")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(base_url + "/")
 
 
 @pytest.fixture

@@ -4,8 +4,7 @@ import re
 import pytest
 
 from fieldapp.db import one
-from tests.conftest import PASSWORD
-from tests.test_requests import ask
+from tests.helpers import PASSWORD, ask
 
 
 def test_login_page_has_the_labelled_form(client):

@@ -1,8 +1,7 @@
 """The supervisor board: open requests live, unanswered ones flagged, coverage on top."""
 import pytest
 
-from tests.conftest import offset
-from tests.test_requests import ask
+from tests.helpers import ask, offset
 
 
 def test_board_lists_open_requests_with_alert_counts(client, officer, specialist, make_user, login):

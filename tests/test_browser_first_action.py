@@ -4,7 +4,7 @@ import pytest
 from fieldapp.auth import create_user
 from fieldapp.content import NEEDS_FIRST, get_library
 from fieldapp.db import connect
-from tests.conftest import PASSWORD, sign_in
+from tests.helpers import PASSWORD, sign_in
 
 pytestmark = pytest.mark.browser
 SCREEN = {"width": 360, "height": 740}

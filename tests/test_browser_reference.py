@@ -5,7 +5,7 @@ from axe_playwright_python.sync_playwright import Axe
 
 from fieldapp.auth import create_user
 from fieldapp.db import connect
-from tests.conftest import PASSWORD, sign_in, wait_until
+from tests.helpers import PASSWORD, sign_in, wait_for_offline_copy, wait_until
 
 pytestmark = pytest.mark.browser
 PHONE = {"width": 360, "height": 640}
@@ -19,16 +19,6 @@ def officer_page(browser, live_server):
     page = context.new_page()
     yield page
     context.close()
-
-
-def wait_for_offline_copy(page, path):
-    """Wait until the service worker has saved `path` for offline use."""
-    wait_until(
-        page,
-        "path => caches.keys().then(keys => Promise.all(keys.map(k => caches.open(k).then(c => c.match(path)))))"
-        ".then(hits => hits.some(Boolean))",
-        path,
-    )
 
 
 def test_checklist_ticks_survive_going_offline(officer_page, live_server):

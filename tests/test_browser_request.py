@@ -10,8 +10,7 @@ from playwright.sync_api import expect
 from fieldapp.auth import create_user
 from fieldapp.db import connect
 from fieldapp.push import application_server_key, load_or_create_vapid
-from tests.conftest import PASSWORD, SCENE, offset, sign_in, wait_until
-from tests.test_browser_reference import wait_for_offline_copy
+from tests.helpers import PASSWORD, SCENE, offset, sign_in, wait_for_offline_copy, wait_until
 
 pytestmark = pytest.mark.browser
 PHONE = {"width": 360, "height": 640}

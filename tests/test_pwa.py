@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from fieldapp.db import connect, migrate
-from tests.test_requests import ask
+from tests.helpers import ask
 
 ROOT = Path(__file__).parent.parent / "fieldapp"
 

@@ -7,24 +7,7 @@ import pytest
 from fieldapp import cit_requests as flow
 from fieldapp.auth import User
 from fieldapp.db import connect, one
-from tests.conftest import SCENE, offset
-
-
-def ask(client, position=SCENE, **fields):
-    """The officer taps the button; returns the new request's id."""
-    data = {"lat": position[0], "lon": position[1], "accuracy": 12} if position else {}
-    data.update(fields)
-    response = client.post("/requests", data=data)
-    assert response.status_code == 303, response.get_data(as_text=True)[:500]
-    return int(response.headers["Location"].rsplit("/", 1)[1].split("?")[0])
-
-
-def alerted(db, request_id):
-    return [r["user_id"] for r in db.query("SELECT user_id FROM alerts WHERE request_id = ? ORDER BY distance_m", [request_id])]
-
-
-def events(db, request_id):
-    return [r["event"] for r in db.query("SELECT event FROM request_events WHERE request_id = ? ORDER BY id", [request_id])]
+from tests.helpers import SCENE, alerted, ask, events, offset, snapshot
 
 
 def user(db, user_id):
@@ -331,10 +314,6 @@ def test_live_fragment_answers_304_when_nothing_changed(client, officer, special
     login("near").post(f"/requests/{request_id}/accept")
     changed = client.get(f"/requests/{request_id}/live", headers={"HX-Request": "true", "If-None-Match": first.headers["ETag"]})
     assert changed.status_code == 200 and "Ofc. Near (CIT)" in changed.get_data(as_text=True)
-
-
-def snapshot(db):
-    return [list(db.query(f"SELECT * FROM {t} ORDER BY id")) for t in ("cit_requests", "request_events", "alerts", "outbox")]
 
 
 @pytest.mark.parametrize(

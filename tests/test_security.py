@@ -8,8 +8,7 @@ import pytest
 
 from fieldapp import create_app
 from fieldapp.db import connect, one
-from tests.conftest import PASSWORD, offset
-from tests.test_requests import ask, snapshot
+from tests.helpers import PASSWORD, ask, offset, snapshot
 
 SIGNED_IN = ("officer", "cit", "supervisor", "coordinator")
 EVERYONE = SIGNED_IN
