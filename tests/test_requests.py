@@ -404,13 +404,42 @@ def test_inactive_specialist_on_the_roster_is_never_alerted(client, officer, spe
     assert alerted(db, ask(client)) == [active]
 
 
-def test_selection_searches_the_position_index_not_every_specialist(db):
-    from fieldapp.cit_requests import WITHIN_BOX_SQL
+def add_far_specialists(db, count, t):
+    """`count` on-duty specialists 300 km away: half with fresh positions, half stale in a far district."""
+    first = db.execute("SELECT MAX(id) FROM users").fetchone()[0] + 1
+    with db.conn:
+        for uid in range(first, first + count):
+            lat, lon = offset(300_000 + (uid % 50) * 200, (uid // 50) * 200)
+            db.execute("INSERT INTO users (id, username, display_name, role, password_hash, created_at)"
+                       " VALUES (?, ?, ?, 'cit', '!', ?)", [uid, f"far{uid}", f"Ofc. Far {uid} (CIT)", t])
+            db.execute("INSERT INTO duty (user_id, on_duty, district, since, lat, lon, position_at)"
+                       " VALUES (?, 1, 'Elsewhere', ?, ?, ?, ?)", [uid, t, lat, lon, t if uid % 2 else t - 3600])
 
-    plan = [row[3] for row in db.execute("EXPLAIN QUERY PLAN " + WITHIN_BOX_SQL, [0] * 10).fetchall()]
-    assert any(step.startswith("SCAN p VIRTUAL TABLE INDEX") for step in plan), plan
-    assert "SEARCH duty USING INDEX duty_district (district=?)" in plan
-    assert not any(step.startswith("SCAN duty") for step in plan), plan
+
+def test_selection_does_not_grow_with_the_number_of_specialists(app, db, specialist, clock):
+    from fieldapp.cit_requests import nearest_specialists
+
+    near = [specialist(f"near{n}", offset(300 * (n + 1))) for n in range(3)]
+    # The scene's own district has no one in it; the far specialists' district is outside every box.
+    db["districts"].insert_all([{"name": "Central", "lat": SCENE[0], "lon": SCENE[1]},
+                                {"name": "Elsewhere", "lat": offset(300_000)[0], "lon": SCENE[1]}], pk="name")
+    steps = []
+    db.conn.set_progress_handler(lambda: steps.append(1), 1)  # once per SQLite VM instruction: counted, not timed
+
+    def steps_to_select():
+        steps.clear()
+        with app.app_context():
+            picks = nearest_specialists(db, *SCENE, k=3, radius_m=15_000, exclude=set(), max_age_s=15 * 60)
+        assert [u for u, _ in picks] == near
+        return len(steps)
+
+    add_far_specialists(db, 10, clock())
+    at_ten = steps_to_select()
+    add_far_specialists(db, 990, clock())
+    at_a_thousand = steps_to_select()
+    db.conn.set_progress_handler(None, 1)
+    # Walking every specialist would take at least a few steps for each of the 990 more.
+    assert at_a_thousand <= at_ten + 50, (at_ten, at_a_thousand)
 
 
 def test_search_widens_until_it_finds_k(client, officer, specialist, db):
