@@ -6,25 +6,10 @@ import threading
 import pytest
 
 from fieldapp import create_app
-from fieldapp.auth import create_user
 from fieldapp.db import connect, migrate
-from fieldapp.duty import go_on_duty, record_position
 from fieldapp.worker import Worker
-from tests.helpers import PASSWORD, SCENE
+from tests.helpers import PASSWORD, FakeClock, add_specialist, add_user, config_for, signed_in
 from tests.push_service import StandInPushService
-
-
-class FakeClock:
-    """A clock that only moves when a test moves it."""
-
-    def __init__(self, start=1_780_000_000.0):
-        self.t = start
-
-    def __call__(self):
-        return self.t
-
-    def advance(self, seconds):
-        self.t += seconds
 
 
 @pytest.fixture
@@ -35,19 +20,7 @@ def clock():
 @pytest.fixture
 def app_config(tmp_path, clock):
     """The test config; tests may change it before asking for `app`."""
-    return {
-        "TESTING": True,
-        "SECRET_KEY": "test-secret",
-        "DATABASE": str(tmp_path / "test.db"),
-        "CLOCK": clock,
-        "INSTANCE_PATH": str(tmp_path / "instance"),
-        "PUSH_INSECURE_HOSTS": ["127.0.0.1"],
-        "PUSH_TIMEOUT": 3.0,
-        # Unit tests post forms directly; test_security.py and the browser tests run with CSRF on.
-        "WTF_CSRF_ENABLED": False,
-        # Deliberately slow scrypt would dominate the suite's time; the method is still a real hash.
-        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
-    }
+    return config_for(tmp_path, clock)
 
 
 @pytest.fixture
@@ -73,12 +46,7 @@ def client(app):
 @pytest.fixture
 def make_user(app, db):
     """Create an account: make_user('dana', 'cit') -> user id."""
-
-    def make(username, role="officer", **fields):
-        with app.app_context():
-            return create_user(db, username, PASSWORD, role, fields.pop("display_name", None), **fields)
-
-    return make
+    return lambda username, role="officer", **fields: add_user(app, db, username, role, **fields)
 
 
 class Auth:
@@ -108,14 +76,7 @@ def officer(make_user, auth):
 @pytest.fixture
 def login(app):
     """A new test client signed in as `username`: each person gets their own."""
-
-    def sign_in(username):
-        client = app.test_client()
-        response = client.post("/login", data={"username": username, "password": PASSWORD})
-        assert response.status_code == 302, f"could not sign in {username}"
-        return client
-
-    return sign_in
+    return lambda username: signed_in(app, username)
 
 
 @pytest.fixture
@@ -127,27 +88,10 @@ def push_service():
 
 
 @pytest.fixture
-def specialist(app, db, make_user, push_service):
-    """A CIT specialist on duty at `position` with a device subscribed to the stand-in service."""
-
-    def make(username, position=None, district=None, devices=1, on_duty=True):
-        user_id = make_user(username, "cit", display_name=f"Ofc. {username.title()} (CIT)", unit=f"CIT-{username}", phone="555-0199")
-        with app.app_context():
-            if district:
-                db["districts"].insert({"name": district, "lat": SCENE[0], "lon": SCENE[1]}, pk="name", replace=True)
-            if on_duty:
-                go_on_duty(db, user_id, district)
-            if position:
-                record_position(db, user_id, position[0], position[1], 10.0, "device")
-        for _ in range(devices):
-            sub = push_service.new_subscription()
-            db.execute(
-                "INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth, created_at) VALUES (?, ?, ?, ?, 0)",
-                [user_id, sub["endpoint"], sub["keys"]["p256dh"], sub["keys"]["auth"]],
-            )
-        return user_id
-
-    return make
+def specialist(app, db, push_service):
+    """A CIT specialist on duty at `position` with a device subscribed to the stand-in service:
+    specialist('near', offset(1000)) -> user id."""
+    return lambda username, *args, **kwargs: add_specialist(app, db, push_service, username, *args, **kwargs)
 
 
 @pytest.fixture

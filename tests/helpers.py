@@ -1,12 +1,46 @@
-"""Plain helpers the tests share: a password, a scene and points around it, the
-officer's one tap, what a request left in the database, and browser waits.
+"""Plain helpers the tests share: a movable clock and the test config, accounts and
+specialists, a scene and points around it, the officer's one tap, what a request
+left in the database, and browser waits.
 
 Fixtures live in conftest.py; anything a test calls directly lives here, so no
 test module imports from another."""
 import math
 from time import monotonic
 
+from fieldapp.auth import create_user
+from fieldapp.duty import go_on_duty, record_position
+
 PASSWORD = "correct horse battery"
+
+
+class FakeClock:
+    """A clock that only moves when a test moves it."""
+
+    def __init__(self, start=1_780_000_000.0):
+        self.t = start
+
+    def __call__(self):
+        return self.t
+
+    def advance(self, seconds):
+        self.t += seconds
+
+
+def config_for(tmp_path, clock):
+    """The config of an app on a fresh database in `tmp_path`, on `clock`."""
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        "DATABASE": str(tmp_path / "test.db"),
+        "CLOCK": clock,
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "PUSH_INSECURE_HOSTS": ["127.0.0.1"],
+        "PUSH_TIMEOUT": 3.0,
+        # Unit tests post forms directly; test_security.py and the browser tests run with CSRF on.
+        "WTF_CSRF_ENABLED": False,
+        # Deliberately slow scrypt would dominate the suite's time; the method is still a real hash.
+        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+    }
 
 # An invented downtown and points at known distances from it.
 SCENE = (35.1495, -90.0490)
@@ -17,6 +51,42 @@ def offset(metres_north, metres_east=0.0, origin=SCENE):
     lat = origin[0] + metres_north / 111_195.0
     lon = origin[1] + metres_east / (111_195.0 * math.cos(math.radians(origin[0])))
     return lat, lon
+
+
+# ---- Accounts and specialists ----
+
+
+def add_user(app, db, username, role="officer", **fields):
+    """Create an account with the shared test password; returns its id."""
+    with app.app_context():
+        return create_user(db, username, PASSWORD, role, fields.pop("display_name", None), **fields)
+
+
+def signed_in(app, username):
+    """A new test client signed in as `username`: each person gets their own."""
+    client = app.test_client()
+    response = client.post("/login", data={"username": username, "password": PASSWORD})
+    assert response.status_code == 302, f"could not sign in {username}"
+    return client
+
+
+def add_specialist(app, db, push_service, username, position=None, district=None, devices=1, on_duty=True):
+    """A CIT specialist on duty at `position` with `devices` subscribed to the stand-in push service."""
+    user_id = add_user(app, db, username, "cit", display_name=f"Ofc. {username.title()} (CIT)", unit=f"CIT-{username}", phone="555-0199")
+    with app.app_context():
+        if district:
+            db["districts"].insert({"name": district, "lat": SCENE[0], "lon": SCENE[1]}, pk="name", replace=True)
+        if on_duty:
+            go_on_duty(db, user_id, district)
+        if position:
+            record_position(db, user_id, position[0], position[1], 10.0, "device")
+    for _ in range(devices):
+        sub = push_service.new_subscription()
+        db.execute(
+            "INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth, created_at) VALUES (?, ?, ?, ?, 0)",
+            [user_id, sub["endpoint"], sub["keys"]["p256dh"], sub["keys"]["auth"]],
+        )
+    return user_id
 
 
 # ---- Requests ----

@@ -7,8 +7,9 @@ import time
 import pytest
 
 from fieldapp import create_app
-from fieldapp.db import connect, one
-from tests.helpers import PASSWORD, ask, offset, snapshot
+from fieldapp.db import connect, migrate, one
+from tests.helpers import PASSWORD, FakeClock, add_specialist, add_user, ask, config_for, offset, signed_in, snapshot
+from tests.push_service import StandInPushService
 
 SIGNED_IN = ("officer", "cit", "supervisor", "coordinator")
 EVERYONE = SIGNED_IN
@@ -66,15 +67,19 @@ ACCESS = {
 SAMPLE = {"slug": "psychosis", "filename": "css/app.css", "username": "cit.one", "action": "realert", "user_id": 2, "session_id": 1}
 
 
-@pytest.fixture
-def world(app, make_user, specialist, login):
+def make_world(app, db, push_service):
     """One user per role; the officer has an open request the CIT officer was alerted to."""
-    make_user("ofc.one", "officer")
-    specialist("cit.one", offset(1000))
-    make_user("sgt.one", "supervisor")
-    make_user("coord.one", "coordinator")
-    request_id = ask(login("ofc.one"))
+    add_user(app, db, "ofc.one", "officer")
+    add_specialist(app, db, push_service, "cit.one", offset(1000))
+    add_user(app, db, "sgt.one", "supervisor")
+    add_user(app, db, "coord.one", "coordinator")
+    request_id = ask(signed_in(app, "ofc.one"))
     return {"request_id": request_id, "users": {"officer": "ofc.one", "cit": "cit.one", "supervisor": "sgt.one", "coordinator": "coord.one"}}
+
+
+@pytest.fixture
+def world(app, db, push_service):
+    return make_world(app, db, push_service)
 
 
 def test_every_route_is_in_the_access_table(app):
@@ -82,14 +87,30 @@ def test_every_route_is_in_the_access_table(app):
     assert endpoints <= set(ACCESS), f"add these to ACCESS with a decision: {endpoints - set(ACCESS)}"
 
 
-def _cases():
-    for endpoint, allowed in ACCESS.items():
-        for role in (None, *SIGNED_IN):
-            yield endpoint, role
+@pytest.fixture(scope="module")
+def as_role(request, tmp_path_factory):
+    """The world built once for one role (None: not signed in), and that role's cases run in it.
+
+    Each role gets its own world, so what one role's cases change (a sign-out,
+    going off duty, a re-alert) can never decide another role's answer.
+    """
+    role = request.param
+    app = create_app(config_for(tmp_path_factory.mktemp(f"access-{role}"), FakeClock()))
+    db = connect(app.config["DATABASE"])
+    migrate(db)
+    push_service = StandInPushService()
+    world = make_world(app, db, push_service)
+    # Signed in afresh for each case: a case may sign the client out (auth.logout).
+    client = (lambda: signed_in(app, world["users"][role])) if role else app.test_client
+    yield role, app, world, client
+    push_service.close()
+    db.close()
 
 
-@pytest.mark.parametrize("endpoint, role", list(_cases()))
-def test_access_matrix(app, world, login, endpoint, role, client):
+@pytest.mark.parametrize("as_role", (None, *SIGNED_IN), indirect=True)
+@pytest.mark.parametrize("endpoint", list(ACCESS))
+def test_access_matrix(as_role, endpoint):
+    role, app, world, client = as_role
     rules = [r for r in app.url_map.iter_rules() if r.endpoint == endpoint]
     if not rules:
         pytest.skip(f"{endpoint} is not built yet")
@@ -100,7 +121,7 @@ def test_access_matrix(app, world, login, endpoint, role, client):
 
         url = url_for(endpoint, **values)
     method = next(m for m in ("GET", "POST", "DELETE") if m in rule.methods)
-    who = login(world["users"][role]) if role else client
+    who = client()
     kwargs = {"json": {}} if endpoint.startswith(("duty.subscribe", "duty.unsubscribe", "duty.location", "duty.unit_location")) else {}
     with getattr(who, method.lower())(url, **kwargs) as response:
         status = response.status_code
