@@ -34,12 +34,14 @@ def test_checklist_ticks_survive_going_offline(officer_page, live_server):
 
     page.context.set_offline(True)
     page.reload()
-    assert page.get_by_role("heading", name="Psychosis").is_visible()
-    assert page.locator("#net-status").is_visible()
-    assert boxes.nth(0).is_checked() and boxes.nth(2).is_checked() and not boxes.nth(1).is_checked()
+    expect(page.get_by_role("heading", name="Psychosis")).to_be_visible()
+    expect(page.locator("#net-status")).to_be_visible()
+    expect(boxes.nth(0)).to_be_checked()
+    expect(boxes.nth(2)).to_be_checked()
+    expect(boxes.nth(1)).not_to_be_checked()
     # Every other reference page is there too, though never opened.
     page.goto(live_server.base_url + "/reference/suicide-risk")
-    assert page.get_by_role("heading", name="Suicide risk").is_visible()
+    expect(page.get_by_role("heading", name="Suicide risk")).to_be_visible()
 
 
 def test_offline_search_finds_titles_from_the_saved_index(officer_page, live_server):
