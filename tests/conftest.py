@@ -8,7 +8,7 @@ import pytest
 from fieldapp import create_app
 from fieldapp.db import connect, migrate
 from fieldapp.worker import Worker
-from tests.helpers import PASSWORD, FakeClock, add_specialist, add_user, config_for, signed_in
+from tests.helpers import PASSWORD, FakeClock, add_specialist, add_user, config_for, signed_in, start_from
 from tests.push_service import StandInPushService
 
 
@@ -23,10 +23,20 @@ def app_config(tmp_path, clock):
     return config_for(tmp_path, clock)
 
 
+@pytest.fixture(scope="session")
+def migrated(tmp_path_factory):
+    """A database with every migration applied, made once for the run."""
+    path = tmp_path_factory.mktemp("migrated") / "test.db"
+    conn = connect(str(path))
+    migrate(conn)
+    conn.close()
+    return path
+
+
 @pytest.fixture
-def app(app_config):
+def app(app_config, migrated):
+    start_from(migrated, app_config["DATABASE"])
     app = create_app(app_config)
-    migrate(connect(app.config["DATABASE"]))
     return app
 
 
@@ -143,14 +153,14 @@ class NetworkSwitch:
 
 
 @pytest.fixture
-def live_server(app_config):
+def live_server(app_config, migrated):
     """The app served on 127.0.0.1 with its in-process worker, on the real clock."""
     import time as _time
 
     from werkzeug.serving import make_server
 
     config = dict(app_config, CLOCK=_time.time, WORKER_IN_PROCESS=True, WORKER_POLL_S=0.1, WTF_CSRF_ENABLED=True)
-    migrate(connect(config["DATABASE"]))  # before the app starts its worker, which reads the tables
+    start_from(migrated, config["DATABASE"])  # before the app starts its worker, which reads the tables
     app = create_app(config)
     app.network = NetworkSwitch(app.wsgi_app)
     app.wsgi_app = app.network

@@ -5,9 +5,12 @@ left in the database, and browser waits.
 Fixtures live in conftest.py; anything a test calls directly lives here, so no
 test module imports from another."""
 import math
+import shutil
+from pathlib import Path
 from time import monotonic
 
 from fieldapp.auth import create_user
+from fieldapp.db import connect, migrate
 from fieldapp.duty import go_on_duty, record_position
 
 PASSWORD = "correct horse battery"
@@ -51,6 +54,18 @@ def offset(metres_north, metres_east=0.0, origin=SCENE):
     lat = origin[0] + metres_north / 111_195.0
     lon = origin[1] + metres_east / (111_195.0 * math.cos(math.radians(origin[0])))
     return lat, lon
+
+
+def start_from(migrated, database):
+    """Put a copy of the migrated database at `database`, unless the test made one there.
+
+    Copying a file is much quicker than running every migration (each one
+    commits to disk) for each of several hundred tests; migrate() still runs
+    after it, and finds nothing to do.
+    """
+    if not Path(database).exists():
+        shutil.copyfile(migrated, database)
+    migrate(connect(database))
 
 
 # ---- Accounts and specialists ----

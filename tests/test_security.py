@@ -7,8 +7,8 @@ import time
 import pytest
 
 from fieldapp import create_app
-from fieldapp.db import connect, migrate, one
-from tests.helpers import PASSWORD, FakeClock, add_specialist, add_user, ask, config_for, offset, signed_in, snapshot
+from fieldapp.db import connect, one
+from tests.helpers import PASSWORD, FakeClock, add_specialist, add_user, ask, config_for, offset, signed_in, snapshot, start_from
 from tests.push_service import StandInPushService
 
 SIGNED_IN = ("officer", "cit", "supervisor", "coordinator")
@@ -88,16 +88,17 @@ def test_every_route_is_in_the_access_table(app):
 
 
 @pytest.fixture(scope="module")
-def as_role(request, tmp_path_factory):
+def as_role(request, tmp_path_factory, migrated):
     """The world built once for one role (None: not signed in), and that role's cases run in it.
 
     Each role gets its own world, so what one role's cases change (a sign-out,
     going off duty, a re-alert) can never decide another role's answer.
     """
     role = request.param
-    app = create_app(config_for(tmp_path_factory.mktemp(f"access-{role}"), FakeClock()))
+    config = config_for(tmp_path_factory.mktemp(f"access-{role}"), FakeClock())
+    start_from(migrated, config["DATABASE"])
+    app = create_app(config)
     db = connect(app.config["DATABASE"])
-    migrate(db)
     push_service = StandInPushService()
     world = make_world(app, db, push_service)
     # Signed in afresh for each case: a case may sign the client out (auth.logout).
