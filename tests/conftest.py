@@ -2,32 +2,15 @@
 the stand-in push service, specialists on duty, and a worker to run by hand."""
 import socket
 import threading
-from time import monotonic as _monotonic
 
 import pytest
 
 from fieldapp import create_app
-from fieldapp.accounts import create_user
 from fieldapp.db import connect, migrate
-from fieldapp.duty import go_on_duty, record_position
 from fieldapp.worker import Worker
 from tests.oidc_provider import Browser, LoopbackOpenIDProvider
+from tests.helpers import PASSWORD, FakeClock, add_specialist, add_user, new_instance, signed_in
 from tests.push_service import StandInPushService
-
-PASSWORD = "correct horse battery"
-
-
-class FakeClock:
-    """A clock that only moves when a test moves it."""
-
-    def __init__(self, start=1_780_000_000.0):
-        self.t = start
-
-    def __call__(self):
-        return self.t
-
-    def advance(self, seconds):
-        self.t += seconds
 
 
 @pytest.fixture
@@ -36,30 +19,21 @@ def clock():
 
 
 @pytest.fixture
-def app_config(tmp_path, clock):
-    """The test config, on an instance folder and database made here as `migrate --create` would.
-
-    Tests may change it before asking for `app`.
+def app_config(tmp_path, clock, migrated):
+    """The test config, on an instance folder and a database made as `migrate --create` would
+    (a copy of one database migrated for the run). Tests may change it before asking for `app`.
     """
-    (tmp_path / "instance").mkdir(mode=0o700)
-    conn = connect(str(tmp_path / "test.db"))
+    return new_instance(tmp_path, clock, migrated)
+
+
+@pytest.fixture(scope="session")
+def migrated(tmp_path_factory):
+    """A database with every migration applied, made once for the run."""
+    path = tmp_path_factory.mktemp("migrated") / "test.db"
+    conn = connect(str(path))
     migrate(conn)
     conn.close()
-    return {
-        "TESTING": True,
-        "SECRET_KEY": "test-secret",
-        "DATABASE": str(tmp_path / "test.db"),
-        "CLOCK": clock,
-        "INSTANCE_PATH": str(tmp_path / "instance"),
-        "PUSH_INSECURE_HOSTS": ["127.0.0.1"],
-        "PUSH_TIMEOUT": 3.0,
-        # Unit tests post forms directly; test_security.py and the browser tests run with CSRF on.
-        "WTF_CSRF_ENABLED": False,
-        # Deliberately slow scrypt would dominate the suite's time; the method is still a real hash.
-        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
-        # Second factors are off unless a test turns them on (tests/test_second_factors.py).
-        "MFA_REQUIRED_ROLES": [],
-    }
+    return path
 
 
 @pytest.fixture
@@ -83,12 +57,7 @@ def client(app):
 @pytest.fixture
 def make_user(app, db):
     """Create an account: make_user('dana', 'cit') -> user id."""
-
-    def make(username, role="officer", **fields):
-        with app.app_context():
-            return create_user(db, username, PASSWORD, role, fields.pop("display_name", None), **fields)
-
-    return make
+    return lambda username, role="officer", **fields: add_user(app, db, username, role, **fields)
 
 
 class Auth:
@@ -118,14 +87,7 @@ def officer(make_user, auth):
 @pytest.fixture
 def login(app):
     """A new test client signed in as `username`: each person gets their own."""
-
-    def sign_in(username):
-        client = app.test_client()
-        response = client.post("/login", data={"username": username, "password": PASSWORD})
-        assert response.status_code == 302, f"could not sign in {username}"
-        return client
-
-    return sign_in
+    return lambda username: signed_in(app, username)
 
 
 @pytest.fixture
@@ -150,41 +112,11 @@ def browser_at_idp(client):
     return Browser(client)
 
 
-# An invented downtown and points at known distances from it.
-SCENE = (35.1495, -90.0490)
-
-
-def offset(metres_north, metres_east=0.0, origin=SCENE):
-    """A point this many metres north and east of `origin` (small-distance approximation)."""
-    import math
-
-    lat = origin[0] + metres_north / 111_195.0
-    lon = origin[1] + metres_east / (111_195.0 * math.cos(math.radians(origin[0])))
-    return lat, lon
-
-
 @pytest.fixture
-def specialist(app, db, make_user, push_service):
-    """A CIT specialist on duty at `position` with a device subscribed to the stand-in service."""
-
-    def make(username, position=None, district=None, devices=1, on_duty=True):
-        user_id = make_user(username, "cit", display_name=f"Ofc. {username.title()} (CIT)", unit=f"CIT-{username}", phone="555-0199")
-        with app.app_context():
-            if district:
-                db["districts"].insert({"name": district, "lat": SCENE[0], "lon": SCENE[1]}, pk="name", replace=True)
-            if on_duty:
-                go_on_duty(db, user_id, district)
-            if position:
-                record_position(db, user_id, position[0], position[1], 10.0, "device")
-        for _ in range(devices):
-            sub = push_service.new_subscription()
-            db.execute(
-                "INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth, created_at) VALUES (?, ?, ?, ?, 0)",
-                [user_id, sub["endpoint"], sub["keys"]["p256dh"], sub["keys"]["auth"]],
-            )
-        return user_id
-
-    return make
+def specialist(app, db, push_service):
+    """A CIT specialist on duty at `position` with a device subscribed to the stand-in service:
+    specialist('near', offset(1000)) -> user id."""
+    return lambda username, *args, **kwargs: add_specialist(app, db, push_service, username, *args, **kwargs)
 
 
 @pytest.fixture
@@ -243,7 +175,7 @@ def live_server(app_config):
     from werkzeug.serving import make_server
 
     config = dict(app_config, CLOCK=_time.time, WORKER_IN_PROCESS=True, WORKER_POLL_S=0.1, WTF_CSRF_ENABLED=True)
-    app = create_app(config)  # on the database app_config migrated, before the worker reads the tables
+    app = create_app(config)  # on the database app_config made, before the worker reads the tables
     app.network = NetworkSwitch(app.wsgi_app)
     app.wsgi_app = app.network
     server = make_server("127.0.0.1", 0, app, threaded=True)
@@ -264,32 +196,6 @@ def localhost_server(live_server):
     live_server.base_url = live_server.base_url.replace("127.0.0.1", "localhost")
     live_server.config.update(WEBAUTHN_RP_ID="localhost", WEBAUTHN_ORIGIN=live_server.base_url)
     return live_server
-
-
-def wait_until(page, script, arg=None, timeout_s=15):
-    """Poll `script` in the page until it is truthy, awaiting it if it is a promise.
-
-    Playwright's wait_for_function takes a returned promise itself as the truthy
-    answer and stops at once, so anything asynchronous (caches, the service
-    worker) is polled here instead.
-    """
-    deadline = _monotonic() + timeout_s
-    while True:
-        value = page.evaluate(script, arg)
-        if value:
-            return value
-        if _monotonic() > deadline:
-            raise AssertionError(f"still false after {timeout_s} s: {script}")
-        page.wait_for_timeout(100)
-
-
-def sign_in(page, base_url, username, password=PASSWORD):
-    """Fill the sign-in form like a person would."""
-    page.goto(base_url + "/login")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in", exact=True).click()
-    page.wait_for_url(base_url + "/")
 
 
 @pytest.fixture

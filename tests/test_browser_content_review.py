@@ -8,7 +8,7 @@ from fieldapp.content import get_library
 from fieldapp.db import connect
 from fieldapp.program.content_review import sign_off
 from fieldapp.pwa import precache_version
-from tests.conftest import PASSWORD, sign_in, wait_until
+from tests.helpers import PASSWORD, sign_in, wait_until
 
 pytestmark = pytest.mark.browser
 SAVED = (

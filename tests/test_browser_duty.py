@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 from fieldapp.accounts import create_user
 from fieldapp.db import connect
 from fieldapp.duty import save_subscription
-from tests.conftest import PASSWORD, sign_in
+from tests.helpers import PASSWORD, sign_in
 
 pytestmark = pytest.mark.browser
 STUB = (Path(__file__).parent / "push_stub.js").read_text()

@@ -1,10 +1,11 @@
 """In a real Chromium on a 360×740 phone: every card's first action is on the first screen, in both themes."""
 import pytest
+from playwright.sync_api import expect
 
 from fieldapp.accounts import create_user
 from fieldapp.content import NEEDS_FIRST, get_library
 from fieldapp.db import connect
-from tests.conftest import PASSWORD, sign_in
+from tests.helpers import PASSWORD, sign_in
 
 pytestmark = pytest.mark.browser
 SCREEN = {"width": 360, "height": 740}
@@ -37,7 +38,7 @@ def test_every_cards_first_action_is_on_the_first_screen(browser, live_server, t
             callout = page.locator("[data-first]")
             assert callout.count() == 1, f"{slug} has no first-action callout"
             assert first in callout.inner_text(), slug
-            assert callout.is_visible(), slug
+            expect(callout, slug).to_be_visible()
             box = callout.bounding_box()
             if not (box and box["y"] >= 0 and box["y"] + box["height"] <= SCREEN["height"] and box["width"] > 0):
                 off_screen.append((slug, box))

@@ -3,7 +3,7 @@ import pytest
 from playwright.sync_api import expect
 
 from fieldapp.db import ROLES, connect
-from tests.conftest import sign_in
+from tests.helpers import sign_in
 
 pytestmark = pytest.mark.browser
 

@@ -5,7 +5,7 @@ from axe_playwright_python.sync_playwright import Axe
 
 from fieldapp.accounts import create_user
 from fieldapp.db import connect
-from tests.conftest import PASSWORD, sign_in, wait_until
+from tests.helpers import PASSWORD, sign_in, wait_for_offline_copy, wait_until
 
 pytestmark = pytest.mark.browser
 PHONE = {"width": 360, "height": 640}
@@ -21,16 +21,6 @@ def officer_page(browser, live_server):
     context.close()
 
 
-def wait_for_offline_copy(page, path):
-    """Wait until the service worker has saved `path` for offline use."""
-    wait_until(
-        page,
-        "path => caches.keys().then(keys => Promise.all(keys.map(k => caches.open(k).then(c => c.match(path)))))"
-        ".then(hits => hits.some(Boolean))",
-        path,
-    )
-
-
 def test_checklist_ticks_survive_going_offline(officer_page, live_server):
     page = officer_page
     sign_in(page, live_server.base_url, "ofc.lee")
@@ -44,12 +34,14 @@ def test_checklist_ticks_survive_going_offline(officer_page, live_server):
 
     page.context.set_offline(True)
     page.reload()
-    assert page.get_by_role("heading", name="Psychosis").is_visible()
-    assert page.locator("#net-status").is_visible()
-    assert boxes.nth(0).is_checked() and boxes.nth(2).is_checked() and not boxes.nth(1).is_checked()
+    expect(page.get_by_role("heading", name="Psychosis")).to_be_visible()
+    expect(page.locator("#net-status")).to_be_visible()
+    expect(boxes.nth(0)).to_be_checked()
+    expect(boxes.nth(2)).to_be_checked()
+    expect(boxes.nth(1)).not_to_be_checked()
     # Every other reference page is there too, though never opened.
     page.goto(live_server.base_url + "/reference/suicide-risk")
-    assert page.get_by_role("heading", name="Suicide risk").is_visible()
+    expect(page.get_by_role("heading", name="Suicide risk")).to_be_visible()
 
 
 def test_offline_search_finds_titles_from_the_saved_index(officer_page, live_server):

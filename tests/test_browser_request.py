@@ -10,8 +10,7 @@ from playwright.sync_api import expect
 from fieldapp.accounts import create_user, user_by_username
 from fieldapp.db import connect
 from fieldapp.push import application_server_key, load_or_create_vapid
-from tests.conftest import PASSWORD, SCENE, offset, sign_in, wait_until
-from tests.test_browser_reference import wait_for_offline_copy
+from tests.helpers import PASSWORD, SCENE, offset, sign_in, wait_for_offline_copy, wait_until
 
 pytestmark = pytest.mark.browser
 PHONE = {"width": 360, "height": 640}
@@ -166,7 +165,7 @@ def test_request_tapped_with_no_signal_is_queued_then_sent_once(browser, live_se
     officer.set_offline(False)
     page.wait_for_url(re.compile(r".*/requests/\d+$"), timeout=15_000)
     expect(page.locator("#live")).to_contain_text("No CIT officer could be alerted.")
-    page.wait_for_timeout(500)  # give a racing Background Sync its chance to send a duplicate
+    wait_until(page, QUEUE_EMPTY)  # all sent: nothing is left that a racing Background Sync could send again
     assert db.execute("SELECT COUNT(*) FROM cit_requests").fetchone()[0] == 1
     officer.close()
 
@@ -214,6 +213,7 @@ def test_request_tapped_after_the_idle_lock_goes_out_after_signing_in(browser, l
 
 
 QUEUED = "() => fieldappQueue.all().then(entries => entries.map(e => ({user_id: e.user_id, note: e.fields.note})))"
+QUEUE_EMPTY = "() => fieldappQueue.all().then(entries => entries.length === 0)"
 CACHED_PAGES = (
     "() => caches.keys().then(keys => Promise.all(keys.map(k => caches.open(k).then(c => c.keys()"
     ".then(reqs => Promise.all(reqs.filter(r => !r.url.includes('/static/')).map(r => c.match(r).then(res => res.text()))))))))"
@@ -260,7 +260,7 @@ def test_shared_car_computer_keeps_nothing_of_one_officer_for_the_next(browser, 
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_url(base + "/")
-    wait_until(page, "() => fieldappQueue.all().then(entries => entries.length === 0)")
+    wait_until(page, QUEUE_EMPTY)
     expect(page.locator("footer")).to_contain_text("Signed in as Ofc. Dana Park")
     expect(page.locator("[data-queued]")).to_be_hidden()
     assert "Ofc. Kim Lee" not in page.content()
@@ -306,13 +306,12 @@ def test_second_tap_with_no_signal_does_not_queue_a_second_request(browser, live
     expect(button).to_have_text("CIT request queued — sends when online")
     button.click()
     expect(page.get_by_text("Already queued: your CIT request goes out as soon as there is signal.")).to_be_visible()
-    page.wait_for_timeout(500)
     assert len(page.evaluate(QUEUED)) == 1
 
     live_server.network.down = False
     officer.set_offline(False)
     page.wait_for_url(re.compile(r".*/requests/\d+$"), timeout=15_000)
-    page.wait_for_timeout(500)
+    wait_until(page, QUEUE_EMPTY)  # everything queued went out, a second entry too if one was ever made
     assert db.execute("SELECT COUNT(*) FROM cit_requests").fetchone()[0] == 1
     officer.close()
 

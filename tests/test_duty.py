@@ -2,7 +2,7 @@
 import pytest
 
 from fieldapp.db import one
-from tests.conftest import offset
+from tests.helpers import offset
 
 
 @pytest.fixture

@@ -4,8 +4,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import PASSWORD, offset
-from tests.test_requests import ask
+from tests.helpers import PASSWORD, ask, offset
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 junk_text = st.text(max_size=300) | st.sampled_from(["", " ", "0", "-1", "1e309", "nan", "NaN", "inf", "null", "<b>x</b>", "\x00"])

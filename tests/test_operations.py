@@ -12,7 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from fieldapp import create_app
-from tests.conftest import SCENE, offset
+from tests.helpers import SCENE, offset
 
 FLASK = str(Path(sys.executable).parent / "flask")
 # Cards an agency has filled in: the shipped set warns about its unfilled one on every start.

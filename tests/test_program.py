@@ -11,8 +11,7 @@ import pytest
 from fieldapp import accounts
 from fieldapp.program import charts, coverage, reports, roster, roster_csv
 from fieldapp.db import one, write_transaction
-from tests.conftest import PASSWORD, offset
-from tests.test_requests import alerted, ask
+from tests.helpers import PASSWORD, alerted, ask, offset
 
 # Invented districts; the coordinates are Memphis, where CIT began.
 DISTRICTS = {"North": (35.2000, -90.0300), "Central": (35.1495, -90.0490), "South": (35.0700, -90.0200)}

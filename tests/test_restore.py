@@ -6,7 +6,7 @@ import pytest
 from fieldapp.db import one
 from fieldapp.restore import guard_restored
 from fieldapp.startup import os_user
-from tests.conftest import SCENE, offset
+from tests.helpers import SCENE, offset
 
 
 def ask_for_cit(client):

@@ -11,7 +11,7 @@ from webauthn.helpers import bytes_to_base64url
 
 from fieldapp import create_app
 from fieldapp.db import ROLES, one
-from tests.conftest import PASSWORD
+from tests.helpers import PASSWORD
 from tests.soft_authenticator import SoftAuthenticator
 
 ORIGIN = "https://cit.example.org"

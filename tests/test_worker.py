@@ -13,8 +13,7 @@ import requests
 from fieldapp import create_app
 from fieldapp.db import connect, one
 from fieldapp.worker import Worker
-from tests.conftest import PASSWORD, SCENE, offset
-from tests.test_requests import ask, events
+from tests.helpers import PASSWORD, SCENE, ask, events, offset
 
 
 def outbox(db):
