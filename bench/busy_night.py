@@ -73,6 +73,7 @@ def seed(folder, stand_in, n_specialists, rng):
     from werkzeug.security import generate_password_hash
 
     from fieldapp.accounts import store_password
+    from fieldapp.duty import save_subscription
     from fieldapp.db import connect
     from fieldapp.demo import DEMO_DISTRICTS
     from fieldapp.push import load_or_create_vapid
@@ -94,11 +95,11 @@ def seed(folder, stand_in, n_specialists, rng):
     points = positions(rng, n_specialists, 40.0)
     ids = add_specialists(app, db, points, lambda i, uid: stand_in.endpoint(i, uid), stand_in.key)
     sup_ids = [r[0] for r in db.execute("SELECT id FROM users WHERE role = 'supervisor'").fetchall()]
-    with db.conn:
+    with app.app_context():
         for j, uid in enumerate(sup_ids):
             p256dh, auth = stand_in.key(offset + j)
-            db.conn.execute("INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth, created_at) VALUES (?, ?, ?, ?, ?)",
-                            [uid, stand_in.endpoint(offset + j, uid), p256dh, auth, time.time()])
+            save_subscription(db, uid, stand_in.endpoint(offset + j, uid), p256dh, auth)
+    with db.conn:
         # One real hash shared by the bulk accounts: each still signs in through scrypt.
         password_hash = generate_password_hash(PASSWORD)
         for uid in ids:

@@ -17,18 +17,19 @@ as far as sending goes). Against that moment:
 
 and each affected request's timeline says so, so a supervisor reading it knows
 an alert may or may not have reached a phone. The worker's own functions do
-the sending; this module only changes state (the outbox and request rows are
-owned by `worker` and the requests area, whose `timeline.add_event` writes the timeline).
+the sending; this module only changes state (the outbox's owner is `worker`, the
+requests' is the requests area, and this module calls their functions).
 """
 import datetime as dt
-import json
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 
 from .audit import log as audit
+from .requests.escalation import settle_escalations_due_by
 from .requests.timeline import add_event
+from .worker import hold_back_pending
 from .clock import now
 from .db import connect, write_transaction
 
@@ -57,13 +58,9 @@ def guard_restored(db, restore_point):
         raise ValueError("The restore point is in the future: that would silence alerts not yet due.")
     marked_pushes, marked_steps = 0, 0
     with write_transaction(db):
-        pushes = db.execute(
-            "UPDATE outbox SET state = ?, lease_owner = NULL, lease_until = NULL"
-            " WHERE state = 'pending' AND created_at <= ? RETURNING request_id",
-            [MAYBE_SENT, restore_point],
-        ).fetchall()
+        pushes = hold_back_pending(db, restore_point, MAYBE_SENT)
         per_request = {}
-        for (request_id,) in pushes:
+        for request_id in pushes:
             per_request[request_id] = per_request.get(request_id, 0) + 1
         for request_id, count in per_request.items():
             if request_id is not None:
@@ -71,24 +68,8 @@ def guard_restored(db, restore_point):
                           detail=f"Restored from a copy: {count} push(es) queued before {_hhmmss(restore_point)}"
                                  " may already have gone out; not sent again")
         marked_pushes = len(pushes)
-        for req in db.query(
-            "SELECT id, created_at, policy, escalation_step, next_escalation_at FROM cit_requests"
-            " WHERE state = 'requested' AND next_escalation_at <= ?",
-            [restore_point],
-        ):
-            step, next_at, steps = req["escalation_step"], req["next_escalation_at"], []
-            policy = json.loads(req["policy"])
-            # The same two steps as requests.escalation.escalate(): the next K, then everyone.
-            while next_at is not None and next_at <= restore_point:
-                steps.append(step + 1)
-                next_at = req["created_at"] + policy["all_after_s"] if step == 0 else None
-                step += 1
-            db.execute(
-                "UPDATE cit_requests SET escalation_step = ?, next_escalation_at = ?,"
-                " unanswered = CASE WHEN ? THEN 1 ELSE unanswered END, updated_at = ? WHERE id = ?",
-                [step, next_at, next_at is None, now(), req["id"]],
-            )
-            add_event(db, req["id"], "restored",
+        for request_id, steps in settle_escalations_due_by(db, restore_point):
+            add_event(db, request_id, "restored",
                       detail=f"Restored from a copy: escalation step {' and '.join(map(str, steps))} was due before"
                              f" {_hhmmss(restore_point)} and may already have gone out; not sent again")
             marked_steps += len(steps)

@@ -169,6 +169,18 @@ class Worker:
                 stop.wait(interval)
 
 
+def hold_back_pending(db, created_by, state):
+    """Move every pending push queued by `created_by` to `state`, never to be sent; returns their request ids.
+
+    For a database restored from a copy (restore.py): they may have gone out already.
+    """
+    return [row[0] for row in db.execute(
+        "UPDATE outbox SET state = ?, lease_owner = NULL, lease_until = NULL"
+        " WHERE state = 'pending' AND created_at <= ? RETURNING request_id",
+        [state, created_by],
+    ).fetchall()]
+
+
 def start_in_process(app):
     """Run a worker thread inside this app process (the embedded default)."""
     wake = threading.Event()

@@ -11,7 +11,7 @@ from time import monotonic
 
 from fieldapp.accounts import create_user
 from fieldapp.db import connect, migrate
-from fieldapp.duty import go_on_duty, record_position
+from fieldapp.duty import go_on_duty, record_position, save_subscription
 
 PASSWORD = "correct horse battery"
 
@@ -108,12 +108,9 @@ def add_specialist(app, db, push_service, username, position=None, district=None
             go_on_duty(db, user_id, district)
         if position:
             record_position(db, user_id, position[0], position[1], 10.0, "device")
-    for _ in range(devices):
-        sub = push_service.new_subscription()
-        db.execute(
-            "INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth, created_at) VALUES (?, ?, ?, ?, 0)",
-            [user_id, sub["endpoint"], sub["keys"]["p256dh"], sub["keys"]["auth"]],
-        )
+        for _ in range(devices):
+            sub = push_service.new_subscription()
+            save_subscription(db, user_id, sub["endpoint"], sub["keys"]["p256dh"], sub["keys"]["auth"])
     return user_id
 
 

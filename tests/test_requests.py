@@ -8,6 +8,7 @@ from fieldapp.requests import domain as flow
 from fieldapp.accounts import user_by_username
 from fieldapp.auth import User
 from fieldapp.db import connect, one
+from fieldapp.duty import save_subscription
 from tests.helpers import SCENE, alerted, ask, events, offset, snapshot
 
 
@@ -490,9 +491,10 @@ def rate_limit(app):
     app.config.update(REQUEST_RATE_MAX=3, REQUEST_RATE_WINDOW_S=600)
 
 
-def test_too_many_requests_are_refused_and_supervisors_told_once(client, officer, db, make_user, rate_limit, clock):
+def test_too_many_requests_are_refused_and_supervisors_told_once(app, client, officer, db, make_user, rate_limit, clock):
     sgt = make_user("sgt.diaz", "supervisor")
-    db.execute("INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth, created_at) VALUES (?, 'https://fcm.googleapis.com/x', 'k', 'a', 0)", [sgt])
+    with app.app_context():
+        save_subscription(db, sgt, "https://fcm.googleapis.com/x", "k", "a")
     made = [ask(client, different_scene="1") for _ in range(3)]
     refused = client.post("/requests", data={"lat": SCENE[0], "lon": SCENE[1], "different_scene": "1"})
     assert refused.status_code == 429

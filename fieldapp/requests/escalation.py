@@ -177,3 +177,31 @@ def due_escalations(db):
             [now()],
         ).fetchall()
     ]
+
+
+def settle_escalations_due_by(db, moment):
+    """Mark every escalation step due by `moment` as taken, without alerting anyone; call inside a write transaction.
+
+    For a database restored from a copy (restore.py): those steps may already
+    have gone out before the copy was made. Returns [(request_id, [steps])].
+    """
+    settled = []
+    for req in db.query(
+        "SELECT id, created_at, policy, escalation_step, next_escalation_at FROM cit_requests"
+        " WHERE state = 'requested' AND next_escalation_at <= ?",
+        [moment],
+    ):
+        step, next_at, steps = req["escalation_step"], req["next_escalation_at"], []
+        policy = json.loads(req["policy"])
+        # The same two steps as escalate(): the next K, then everyone.
+        while next_at is not None and next_at <= moment:
+            steps.append(step + 1)
+            next_at = req["created_at"] + policy["all_after_s"] if step == 0 else None
+            step += 1
+        db.execute(
+            "UPDATE cit_requests SET escalation_step = ?, next_escalation_at = ?,"
+            " unanswered = CASE WHEN ? THEN 1 ELSE unanswered END, updated_at = ? WHERE id = ?",
+            [step, next_at, next_at is None, now(), req["id"]],
+        )
+        settled.append((req["id"], steps))
+    return settled
