@@ -23,11 +23,12 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 migrate: install
-	$(FLASK) migrate --create
+	$(DEMO_ENV) $(FLASK) migrate --create
 
 # The demo: passkeys need a name, not an IP address, so it is served as http://localhost:$(PORT);
-# and no role must have a second factor, so the printed passwords sign in (production: every role).
-DEMO_ENV := FIELDAPP_MFA_REQUIRED_ROLES='[]' FIELDAPP_WEBAUTHN_RP_ID=localhost FIELDAPP_WEBAUTHN_ORIGIN=http://localhost:$(PORT)
+# no role must have a second factor, so the printed passwords sign in (production: every role);
+# and logs are plain text for a person at a terminal (production: JSON lines for the SIEM).
+DEMO_ENV := FIELDAPP_LOG_FORMAT=text FIELDAPP_MFA_REQUIRED_ROLES='[]' FIELDAPP_WEBAUTHN_RP_ID=localhost FIELDAPP_WEBAUTHN_ORIGIN=http://localhost:$(PORT)
 
 seed: migrate
 	$(DEMO_ENV) $(FLASK) seed-demo
