@@ -14,7 +14,7 @@ from flask import current_app
 
 from ..duty import districts as all_districts
 from .coverage import current_shift
-from .reports import district_of, month_of
+from .reports import district_of
 from .roster import SHIFTS
 
 CLOSED = ("resolved", "cancelled")
@@ -35,7 +35,8 @@ def _months(start_day, end_day):
 
 def reached_rows(db, start_day, end_day):
     """Closed requests made from `start_day` to `end_day` inclusive: (created_at, lat, lon, reached), one at a time."""
-    return db.query(
+    # A plain cursor, not db.query: tuples, read as they come, no dict per row.
+    return db.execute(
         "SELECT r.created_at, r.lat, r.lon,"
         " EXISTS (SELECT 1 FROM request_events e WHERE e.request_id = r.id AND e.event = 'on_scene') AS reached"
         f" FROM cit_requests r WHERE r.created_at >= ? AND r.created_at < ? AND r.state IN ({', '.join('?' * len(CLOSED))})",
@@ -56,19 +57,22 @@ def fidelity(db, start_day, end_day):
     """
     centres = all_districts(db)
     starts = current_app.config["SHIFT_STARTS"]
+    shift_of_hour = [current_shift(hour, starts) for hour in range(24)]
     closed, reached = Counter(), Counter()
     districts = [d["name"] for d in centres]
-    for row in reached_rows(db, start_day, end_day):
-        moment = datetime.datetime.fromtimestamp(row["created_at"])
-        district = district_of(row["lat"], row["lon"], centres)
-        shift = current_shift(moment.hour, starts)
+    for created_at, lat, lon, was_reached in reached_rows(db, start_day, end_day):
+        moment = datetime.datetime.fromtimestamp(created_at)
+        district = district_of(lat, lon, centres)
+        shift = shift_of_hour[moment.hour]
         if district not in districts:
             districts.append(district)  # "No coordinates" comes after the real districts
-        keys = [("district", district), ("shift", shift), ("month", month_of(row["created_at"])),
-                ("district_shift", (district, shift)), ("total", "All")]
-        closed.update(keys)
-        if row["reached"]:
-            reached.update(keys)
+        keys = (("district", district), ("shift", shift), ("month", f"{moment.year:04d}-{moment.month:02d}"),
+                ("district_shift", (district, shift)), ("total", "All"))
+        for key in keys:
+            closed[key] += 1
+        if was_reached:
+            for key in keys:
+                reached[key] += 1
 
     def breakdown(kind, labels):
         return _group(labels, {label: closed[(kind, label)] for label in labels},
