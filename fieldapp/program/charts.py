@@ -106,7 +106,10 @@ def step_chart(title, dates, series, target=None):
     parts.append(f'<line x1="{left}" y1="{y(0):.1f}" x2="{width - right}" y2="{y(0):.1f}" stroke="currentColor" stroke-width="1"/>')
     if target is not None:
         parts.append(f'<line class="target" x1="{left}" y1="{y(target):.1f}" x2="{width - right}" y2="{y(target):.1f}"'
-                     f' stroke="#b42318" stroke-width="1" stroke-dasharray="3 3"><title>Target: {target}</title></line>')
+                     f' stroke="currentColor" stroke-opacity="0.55" stroke-width="1.5" stroke-dasharray="10 5">'
+                     f"<title>Target: {target}</title></line>")
+        parts.append(f'<text x="{width - right}" y="{y(target) - 4:.1f}" font-size="12" text-anchor="end"'
+                     f' fill="currentColor">target {target}</text>')
     x = left
     for (name, _), (css, colour, dash) in zip(series, LINE_STYLES):
         parts.append(f'<line class="{css}" x1="{x}" y1="14" x2="{x + 22}" y2="14" stroke="{colour}" stroke-width="3"'

@@ -14,23 +14,12 @@ from flask import current_app
 
 from ..duty import districts as all_districts
 from .coverage import current_shift
-from .reports import district_of
+# The report's own helpers, so both count the same days and months.
+from .reports import _local_midnight, _months, district_of
 from .roster import SHIFTS
 
 CLOSED = ("resolved", "cancelled")
 FIDELITY_CSV_COLUMNS = ["grouping", "group", "closed_requests", "cit_on_scene", "cit_on_scene_pct"]
-
-
-def _local_midnight(day):
-    return datetime.datetime.combine(day, datetime.time.min).timestamp()
-
-
-def _months(start_day, end_day):
-    months, year, month = [], start_day.year, start_day.month
-    while (year, month) <= (end_day.year, end_day.month):
-        months.append(f"{year:04d}-{month:02d}")
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    return months
 
 
 def reached_rows(db, start_day, end_day):
