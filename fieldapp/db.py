@@ -523,6 +523,19 @@ def m015_health(db):
     )
 
 
+@migrations()
+def m020_demo_history(db):
+    db.executescript(
+        """
+        -- Invented requests from `seed-demo` (a year of history): 1 marks them, so they can
+        -- always be told apart from live ones and counted or removed on their own.
+        ALTER TABLE cit_requests ADD COLUMN demo INTEGER NOT NULL DEFAULT 0;
+        -- Reports and the forecast read requests by when they were made.
+        CREATE INDEX cit_requests_created ON cit_requests(created_at);
+        """
+    )
+
+
 @click.command("migrate")
 @click.option("--create", is_flag=True, help="Make a new instance folder and database if there are none.")
 @with_appcontext

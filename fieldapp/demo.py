@@ -8,6 +8,8 @@ from flask import current_app
 
 from .accounts import create_user, user_by_username
 from .db import connect
+from .demo_history import seed_history
+from .requests.history import demo_request_count
 from .program.roster import add_record_once
 
 # A fictional department's districts; the coordinates are Memphis, where CIT began.
@@ -30,8 +32,9 @@ DEMO_ROSTER = {
 }
 
 
-def seed_demo(db, passwords_file):
-    """Create the demo districts and accounts once; return {username: password}."""
+def seed_demo(db, passwords_file, history=True):
+    """Create the demo districts and accounts once, and a year of invented requests unless told not to;
+    return {username: password}."""
     for name, lat, lon in DEMO_DISTRICTS:
         db["districts"].insert({"name": name, "lat": lat, "lon": lon}, pk="name", replace=True)
     saved = {}
@@ -52,18 +55,33 @@ def seed_demo(db, passwords_file):
         }, inservice_title="De-escalation refresher")
     passwords_file.write_text("".join(f"{u} {p}\n" for u, p in saved.items()))
     passwords_file.chmod(0o600)
+    if history:
+        seed_history(db, demo_people(db))
     return saved
 
 
+def demo_people(db):
+    """Who the invented history names: the demo officer, supervisor, and a specialist for each district."""
+    ids = {username: user_by_username(db, username)["id"] for username, *_ in DEMO_ACCOUNTS}
+    specialists = {}
+    for username, (*_, districts, _shifts) in DEMO_ROSTER.items():
+        for district in districts.split(";"):
+            specialists.setdefault(district, ids[username])
+    return {"officer": ids["officer"], "supervisor": ids["supervisor"], "specialists": specialists}
+
+
 @click.command("seed-demo")
+@click.option("--no-history", is_flag=True, help="Skip the year of invented requests behind the demo's reports.")
 @with_appcontext
-def seed_demo_command():
-    """Create demo districts and one account per role, and print their passwords."""
+def seed_demo_command(no_history):
+    """Create demo districts, one account per role and a year of invented requests; print the passwords."""
     db = connect(current_app.config["DATABASE"])
-    passwords = seed_demo(db, Path(current_app.instance_path) / "demo-accounts.txt")
+    passwords = seed_demo(db, Path(current_app.instance_path) / "demo-accounts.txt", history=not no_history)
     click.echo("Demo accounts (username / password):")
     for username, role, *_ in DEMO_ACCOUNTS:
         click.echo(f"  {username:<12} {passwords.get(username, '(set before this run)'):<16} {role}")
+    if not no_history:
+        click.echo(f"Invented demo requests (a year, for the reports): {demo_request_count(db)}.")
     required = current_app.config["MFA_REQUIRED_ROLES"]
     click.echo(f"Second factor required for: {', '.join(required) if required else 'no role (the demo sets MFA_REQUIRED_ROLES to none; production requires every role)'}.")
 

@@ -527,7 +527,7 @@ def test_reports_page_shows_figures_and_svg_charts_without_inline_styles_or_scri
     response = supervisor.get("/program/reports?from=2026-03-01&to=2026-04-30&by=district")
     html = response.get_data(as_text=True)
     assert response.status_code == 200
-    assert html.count('<svg class="chart"') == 3
+    assert html.count('<svg class="chart"') == 4  # three outcome charts and the on-scene share by month
     assert "4 min 24 s" in html and "66.7%" in html
     assert "style=" not in html and "<style" not in html
     assert html.count("<script") == html.count("<script src=")

@@ -4,6 +4,8 @@
   (owns the `roster` and `inservice_training` tables);
 - `roster_csv`: the roster's CSV export and checked import;
 - `coverage`: certified specialists per district and shift, and who is on duty;
+- `forecast`: the same counts over the next 90 days, as in-service lapses;
+- `fidelity`: the share of requests a CIT officer reached;
 - `reports`: outcome statistics from requests and their timelines;
 - `charts`: the reports' SVG charts;
 - `views`: the pages (this blueprint's routes);
@@ -19,6 +21,9 @@ def _config_defaults(state):
     # Defaults live with the area that reads them; config.py or FIELDAPP_* variables override them.
     state.app.config.setdefault("INSERVICE_INTERVAL_DAYS", 730)  # CIT International: in-service at least every two years
     state.app.config.setdefault("SHIFT_STARTS", {"day": 7, "evening": 15, "night": 23})
+    # The coverage forecast's target per district and watch: NAMI Chicago asks for at least two;
+    # Chicago's own policy says only "a sufficient number". A program choice, not a law.
+    state.app.config.setdefault("MIN_CIT_PER_SHIFT", 2)
 
 
 from . import views  # noqa: E402,F401  the routes attach themselves to bp

@@ -17,15 +17,18 @@ from ..auth import role_required, set_disabled, set_password
 from ..requests.domain import DISPOSITIONS
 from ..clock import now
 from ..db import ROLES, get_db, write_transaction
-from ..downloads import csv_response
+from ..downloads import csv_response, csv_stream
+from ..requests.history import demo_request_count
 from ..htmx import is_htmx, page_or_block
 from . import bp
-from .charts import report_charts
+from .charts import fidelity_chart, forecast_charts, report_charts
+from .fidelity import FIDELITY_CSV_COLUMNS, fidelity, fidelity_csv_rows
 from .coverage import roster_coverage
+from .forecast import coverage_forecast, forecast_warnings
 from .reports import DIVERTED, NO_COORDINATES, REPORT_CSV_COLUMNS, report, report_csv_row, report_params
 from .roster import (
     SHIFTS, clean_account_fields, clean_roster_fields, describe, district_names, inservice_session, inservice_sessions,
-    other_accounts, parse_month, person, read_roster, save_roster, set_active, title_inservice, today,
+    other_accounts, parse_day, parse_month, person, read_roster, save_roster, set_active, title_inservice, today,
 )
 from .roster_csv import MAX_IMPORT_BYTES, ROSTER_COLUMNS, apply_roster_import, read_roster_csv, roster_csv_rows
 
@@ -315,7 +318,14 @@ def import_roster():
 @role_required("coordinator", "supervisor")
 def coverage():
     """Certified, active specialists per district and shift on the roster, and on duty now."""
-    return render_template("program/coverage.html", shift_coverage=roster_coverage(get_db()))
+    db = get_db()
+    forecast = coverage_forecast(db)
+    return render_template(
+        "program/coverage.html", shift_coverage=roster_coverage(db), forecast=forecast,
+        warnings=forecast_warnings(forecast), forecast_charts=forecast_charts(forecast),
+        lapses=sorted({lapse for row in forecast["rows"] for lapse in row["lapses"]}), timedelta=datetime.timedelta,
+        interval_days=current_app.config["INSERVICE_INTERVAL_DAYS"],
+    )
 
 
 def _report_context(args):
@@ -337,7 +347,30 @@ def _report_context(args):
 def reports():
     """Outcomes over a date range, by district or by month, with charts."""
     context = _report_context(request.args)
+    if context["data"] is not None:
+        context.update(_fidelity_context(context["form"]))
     return page_or_block("program/reports.html", "results", **context), 400 if context["error"] else 200
+
+
+def _fidelity_context(form):
+    """The fidelity figure for the report's (already checked) range, with its chart by month."""
+    figures = fidelity(get_db(), parse_day(form["from"]), parse_day(form["to"]))
+    return {"fidelity": figures, "fidelity_chart": fidelity_chart(figures), "demo_requests": demo_request_count(get_db())}
+
+
+@bp.route("/reports/fidelity.csv")
+@role_required("coordinator", "supervisor")
+def fidelity_csv():
+    """The share of closed requests a CIT officer reached, by district, shift, month and both, as CSV (streamed)."""
+    try:
+        start, end, _ = report_params(request.args)
+    except ValueError as e:
+        abort(400, description=str(e))
+    db = get_db()
+    figures = fidelity(db, start, end)
+    audit.record(db, "report_exported", "fidelity", f"{start.isoformat()} to {end.isoformat()}")
+    return csv_stream(f"cit-on-scene-{start.isoformat()}-{end.isoformat()}.csv", FIDELITY_CSV_COLUMNS,
+                      fidelity_csv_rows(figures))
 
 
 @bp.route("/reports.csv")
@@ -351,8 +384,9 @@ def reports_csv():
     db = get_db()
     data = report(db, start, end, by)
     audit.record(db, "report_exported", f"by {by}", f"{start.isoformat()} to {end.isoformat()}")
-    rows = [report_csv_row(label, f) for label, f in data["rows"]] + [report_csv_row("All", data["total"])]
-    return csv_response(f"cit-report-by-{by}-{start.isoformat()}-{end.isoformat()}.csv", [by, *REPORT_CSV_COLUMNS], rows)
+    # Streamed as written; the figures themselves need every request's times (medians), held as one row each.
+    rows = (report_csv_row(label, f) for label, f in [*data["rows"], ("All", data["total"])])
+    return csv_stream(f"cit-report-by-{by}-{start.isoformat()}-{end.isoformat()}.csv", [by, *REPORT_CSV_COLUMNS], rows)
 
 
 @bp.route("/reports/summary")

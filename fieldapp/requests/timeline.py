@@ -15,6 +15,17 @@ def add_event(db, request_id, event, actor_id=None, detail=""):
         audit.record(db, f"request_{event}", f"request {request_id}", detail, actor=(actor_id, name["username"] if name else ""))
 
 
+def add_past_events(db, events):
+    """Append many lines that happened earlier, at once: [(request_id, at, actor_id, event, detail)].
+
+    For history written in bulk (the demo's invented year): no audit lines,
+    because nobody did anything now.
+    """
+    db.conn.executemany(
+        "INSERT INTO request_events (request_id, at, actor_id, event, detail) VALUES (?, ?, ?, ?, ?)", events
+    )
+
+
 def request_timeline(db, request_id):
     """The request's timeline, oldest first, with actors' names."""
     return list(
