@@ -8,6 +8,7 @@ from flask import current_app
 
 from .accounts import create_user, user_by_username
 from .db import connect
+from .districts import save_centre
 from .program.roster import add_record_once
 
 # A fictional department's districts; the coordinates are Memphis, where CIT began.
@@ -33,7 +34,7 @@ DEMO_ROSTER = {
 def seed_demo(db, passwords_file):
     """Create the demo districts and accounts once; return {username: password}."""
     for name, lat, lon in DEMO_DISTRICTS:
-        db["districts"].insert({"name": name, "lat": lat, "lon": lon}, pk="name", replace=True)
+        save_centre(db, name, lat, lon)
     saved = {}
     if passwords_file.exists():
         for line in passwords_file.read_text().splitlines():

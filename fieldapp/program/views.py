@@ -17,6 +17,7 @@ from ..auth import role_required, set_disabled, set_password
 from ..requests.domain import DISPOSITIONS
 from ..clock import now
 from ..db import ROLES, get_db, write_transaction
+from ..districts import district_list
 from ..downloads import csv_response
 from ..htmx import is_htmx, page_or_block
 from . import bp
@@ -316,6 +317,13 @@ def import_roster():
 def coverage():
     """Certified, active specialists per district and shift on the roster, and on duty now."""
     return render_template("program/coverage.html", shift_coverage=roster_coverage(get_db()))
+
+
+@bp.route("/districts")
+@role_required("coordinator")
+def districts():
+    """The agency's districts: polygon or centre, and how a request's district is found."""
+    return render_template("program/districts.html", districts=district_list(get_db()))
 
 
 def _report_context(args):
