@@ -190,3 +190,10 @@ def test_coordinator_sees_each_district_with_its_kind_and_area(coordinator_clien
 def coordinator_client(make_user, login):
     make_user("lt.ames", "coordinator", display_name="Lt. Jo Ames")
     return login("lt.ames")
+
+
+def test_the_request_page_names_the_district_of_the_scene(imported, make_user, login):
+    make_user("ofc.lee", "officer")
+    make_user("sgt.okafor", "supervisor")
+    request_id = ask(login("ofc.lee"), position=IN_EAST_NEAR_HARBOR)
+    assert "East district" in login("sgt.okafor").get(f"/requests/{request_id}").get_data(as_text=True)
