@@ -63,14 +63,18 @@ class DistrictMap:
             # Prepared geometries index their edges: "covers" then skips the walk around every ring.
             shapely.prepare(self.polygons)
         self.tree = shapely.STRtree(self.polygons)
+        # GEOS builds a prepared polygon's point index on its first use and shapely releases
+        # the GIL meanwhile: two threads of one web process must not build it at once.
+        self._lock = threading.Lock()
 
     def at(self, lat, lon):
         """The district (lat, lon) lies in, else the one with the nearest centre; None with no districts."""
         point = shapely.Point(lon, lat)
         # Candidates whose bounding box holds the point, in name order: the first that covers it wins.
-        for i in sorted(self.tree.query(point)):
-            if self.polygons[i].covers(point):
-                return self.polygon_names[i]
+        with self._lock:
+            for i in sorted(self.tree.query(point)):
+                if self.polygons[i].covers(point):
+                    return self.polygon_names[i]
         if not self.centres:
             return None
         return min(self.centres, key=lambda c: (distance_m(lat, lon, c[1], c[2]), c[0]))[0]
@@ -146,6 +150,8 @@ def read_district_file(text, name_property="name"):
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise DistrictFileError(f"not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}).") from None
+    except RecursionError:
+        raise DistrictFileError("not valid GeoJSON: nested too deeply.") from None
     if not isinstance(data, dict) or data.get("type") != "FeatureCollection" or not isinstance(data.get("features"), list):
         raise DistrictFileError("not a GeoJSON FeatureCollection with a list of features.")
     if not data["features"]:
