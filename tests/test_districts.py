@@ -9,6 +9,7 @@ from fieldapp.audit.log import entries
 from fieldapp.districts import all_districts, district_at
 from fieldapp.duty import go_on_duty
 from fieldapp.program import reports
+from fieldapp.program.roster import add_record_once
 from tests.helpers import ask
 
 FIXTURE = Path(__file__).parent / "fixtures" / "districts.geojson"
@@ -117,9 +118,19 @@ def test_replace_removes_districts_the_file_does_not_name(app, db, cli, imported
     assert sorted(d["name"] for d in all_districts(db)) == ["East", "West"]
 
 
-def test_replace_refuses_to_remove_a_district_in_use(app, db, cli, imported, make_user, tmp_path):
+def on_duty_in_harbor(app, db, user_id):
     with app.app_context():
-        go_on_duty(db, make_user("ofc.reyes", "cit"), "Harbor")
+        go_on_duty(db, user_id, "Harbor")
+
+
+def on_the_roster_for_harbor(app, db, user_id):
+    add_record_once(db, user_id, {"volunteered_on": "2025-01-10", "supervisor_recommendation": "", "course_completed_on": "",
+                                  "inservice_dates": [], "districts": ["Central", "Harbor"], "shifts": ["day"]})
+
+
+@pytest.mark.parametrize("use", [on_duty_in_harbor, on_the_roster_for_harbor])
+def test_replace_refuses_to_remove_a_district_in_use(app, db, cli, imported, make_user, tmp_path, use):
+    use(app, db, make_user("ofc.reyes", "cit"))
     before = all_districts(db)
     result = cli("districts", "import", "--replace", geojson_file(tmp_path, features()[:2]))
     assert result.exit_code != 0
