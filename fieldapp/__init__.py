@@ -72,6 +72,7 @@ def create_app(test_config=None):
     from .audit import records
     from .program import content_review
     from . import health, logs
+    from . import districts
 
     logs.init_app(app)
 
@@ -99,6 +100,7 @@ def create_app(test_config=None):
     # The vehicle-location feed authenticates with a bearer token, not a session cookie.
     security.csrf.exempt(duty.unit_location)
     health.init_app(app)
+    districts.init_app(app)
     worker.init_app(app)
     startup.init_app(app)
     if app.config.get("PROXY_FIX"):

@@ -536,6 +536,27 @@ def m020_demo_history(db):
     )
 
 
+@migrations()
+def m021_district_polygons(db):
+    db.executescript(
+        """
+        -- An agency's district polygon (GeoJSON Polygon or MultiPolygon, WGS 84); NULL for a centre only.
+        -- lat and lon stay the centre: the point given, or the polygon's centroid.
+        ALTER TABLE districts ADD COLUMN geometry TEXT;
+        -- A new random stamp on every change to districts, so each process knows when to
+        -- rebuild its prepared polygons (districts.py), whoever made the change.
+        CREATE TABLE districts_revision (stamp TEXT NOT NULL);
+        INSERT INTO districts_revision (stamp) VALUES (lower(hex(randomblob(8))));
+        CREATE TRIGGER districts_inserted AFTER INSERT ON districts
+            BEGIN UPDATE districts_revision SET stamp = lower(hex(randomblob(8))); END;
+        CREATE TRIGGER districts_updated AFTER UPDATE ON districts
+            BEGIN UPDATE districts_revision SET stamp = lower(hex(randomblob(8))); END;
+        CREATE TRIGGER districts_deleted AFTER DELETE ON districts
+            BEGIN UPDATE districts_revision SET stamp = lower(hex(randomblob(8))); END;
+        """
+    )
+
+
 @click.command("migrate")
 @click.option("--create", is_flag=True, help="Make a new instance folder and database if there are none.")
 @with_appcontext

@@ -10,6 +10,7 @@ from .accounts import create_user, user_by_username
 from .db import connect
 from .demo_history import seed_history
 from .requests.history import demo_request_count
+from .districts import save_centre
 from .program.roster import add_record_once
 
 # A fictional department's districts; the coordinates are Memphis, where CIT began.
@@ -36,7 +37,7 @@ def seed_demo(db, passwords_file, history=True):
     """Create the demo districts and accounts once, and a year of invented requests unless told not to;
     return {username: password}."""
     for name, lat, lon in DEMO_DISTRICTS:
-        db["districts"].insert({"name": name, "lat": lat, "lon": lon}, pk="name", replace=True)
+        save_centre(db, name, lat, lon)
     saved = {}
     if passwords_file.exists():
         for line in passwords_file.read_text().splitlines():

@@ -12,6 +12,7 @@ from .accounts import user_by_username
 from .auth import role_required
 from .clock import now
 from .db import connect, get_db, one, write_transaction
+from .districts import all_districts
 from .geo import parse_coordinates
 from .htmx import page_or_block
 from .push import endpoint_allowed
@@ -24,9 +25,9 @@ def duty_status(db, user_id):
     return one(db, "SELECT * FROM duty WHERE user_id = ?", [user_id]) or {"user_id": user_id, "on_duty": 0, "district": None}
 
 
-def districts(db):
-    """Every district, by name."""
-    return list(db.query("SELECT * FROM districts ORDER BY name"))
+def districts_chosen(db):
+    """The districts specialists have chosen on the duty page (on duty or not)."""
+    return [r["district"] for r in db.query("SELECT DISTINCT district FROM duty WHERE district IS NOT NULL")]
 
 
 def go_on_duty(db, user_id, district=None):
@@ -89,7 +90,7 @@ def _panel(message=None, status=200):
             "duty/page.html",
             "panel",
             duty=duty_status(db, current_user.id),
-            districts=districts(db),
+            districts=all_districts(db),
             devices=one(db, "SELECT COUNT(*) AS n FROM push_subscriptions WHERE user_id = ?", [current_user.id])["n"],
             retired=retired_devices(db, current_user.id),
             message=message,

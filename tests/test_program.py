@@ -517,10 +517,10 @@ def test_requests_outside_the_range_are_left_out(app, db, outcomes):
     assert figures(app, db, start=(2026, 4, 1), end=(2026, 4, 30))["All"]["requests"] == 6
 
 
-def test_district_is_the_nearest_district_centre():
-    centres = [{"name": n, "lat": lat, "lon": lon} for n, (lat, lon) in DISTRICTS.items()]
-    assert reports.district_of(35.19, -90.035, centres) == "North"
-    assert reports.district_of(None, None, centres) == reports.NO_COORDINATES
+def test_district_is_the_nearest_district_centre(app, db, districts):
+    with app.app_context():
+        assert reports.district_of(db, 35.19, -90.035) == "North"
+        assert reports.district_of(db, None, None) == reports.NO_COORDINATES
 
 
 def test_reports_page_shows_figures_and_svg_charts_without_inline_styles_or_scripts(supervisor, outcomes):

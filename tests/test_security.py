@@ -60,6 +60,7 @@ ACCESS = {
     "program.inservice_title": ("coordinator",),
     "program.import_roster": ("coordinator",),
     "program.coverage": ("coordinator", "supervisor"),
+    "program.districts": ("coordinator",),
     "program.reports": ("coordinator", "supervisor"),
     "program.reports_csv": ("coordinator", "supervisor"),
     "program.fidelity_csv": ("coordinator", "supervisor"),

@@ -12,7 +12,7 @@ from collections import Counter
 
 from flask import current_app
 
-from ..duty import districts as all_districts
+from ..districts import all_districts
 from .coverage import current_shift
 # The report's own helpers, so both count the same days and months.
 from .reports import _local_midnight, _months, district_of
@@ -51,7 +51,7 @@ def fidelity(db, start_day, end_day):
     districts = [d["name"] for d in centres]
     for created_at, lat, lon, was_reached in reached_rows(db, start_day, end_day):
         moment = datetime.datetime.fromtimestamp(created_at)
-        district = district_of(lat, lon, centres)
+        district = district_of(db, lat, lon)
         shift = shift_of_hour[moment.hour]
         if district not in districts:
             districts.append(district)  # "No coordinates" comes after the real districts

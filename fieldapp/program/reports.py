@@ -8,8 +8,7 @@ import statistics
 from collections import Counter
 
 from ..requests.domain import DISPOSITIONS, OPEN_STATES
-from ..duty import districts as all_districts
-from ..geo import distance_m
+from ..districts import all_districts, district_at
 from .roster import parse_day, today
 
 # Diverted to crisis services, as the program counts it (emergency evaluation is reported on its own).
@@ -39,13 +38,11 @@ def request_facts(db, start_day, end_day):
     )
 
 
-def district_of(lat, lon, centres):
-    """The district whose centre is nearest to (lat, lon); NO_COORDINATES for a typed location."""
+def district_of(db, lat, lon):
+    """The district (lat, lon) lies in (see districts.district_at); NO_COORDINATES for a typed location."""
     if lat is None or lon is None:
         return NO_COORDINATES
-    if not centres:
-        return NO_DISTRICTS
-    return min(centres, key=lambda d: (distance_m(lat, lon, d["lat"], d["lon"]), d["name"]))["name"]
+    return district_at(db, lat, lon) or NO_DISTRICTS
 
 
 def month_of(epoch):
@@ -116,7 +113,7 @@ def report(db, start_day, end_day, by):
     else:
         centres = all_districts(db)
         labels = [d["name"] for d in centres]
-        key = lambda f: district_of(f["lat"], f["lon"], centres)  # noqa: E731
+        key = lambda f: district_of(db, f["lat"], f["lon"])  # noqa: E731
     groups = {label: [] for label in labels}
     for f in facts:
         groups.setdefault(key(f), []).append(f)

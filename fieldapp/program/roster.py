@@ -12,7 +12,7 @@ from flask import abort, current_app
 from ..clock import now
 from ..db import one
 from ..downloads import FORMULA_START
-from ..duty import districts as all_districts
+from ..districts import all_districts
 
 SHIFTS = ("day", "evening", "night")
 TEXT_LIMITS = {"display_name": 100, "unit": 40, "phone": 40, "supervisor_recommendation": 2000, "interview_notes": 2000}
@@ -228,6 +228,11 @@ def describe(values):
 def district_names(db):
     """Every district's name."""
     return [d["name"] for d in all_districts(db)]
+
+
+def district_references(db):
+    """Every district name that some roster record lists."""
+    return {name for row in db.query("SELECT districts FROM roster WHERE districts != ''") for name in _split(row["districts"])}
 
 
 def inservice_sessions(db, user_id):

@@ -17,6 +17,7 @@ from ..auth import role_required, set_disabled, set_password
 from ..requests.domain import DISPOSITIONS
 from ..clock import now
 from ..db import ROLES, get_db, write_transaction
+from ..districts import district_list
 from ..downloads import csv_response, csv_stream
 from ..requests.history import demo_request_count
 from ..htmx import is_htmx, page_or_block
@@ -326,6 +327,13 @@ def coverage():
         lapses=sorted({lapse for row in forecast["rows"] for lapse in row["lapses"]}), timedelta=datetime.timedelta,
         interval_days=current_app.config["INSERVICE_INTERVAL_DAYS"],
     )
+
+
+@bp.route("/districts")
+@role_required("coordinator")
+def districts():
+    """The agency's districts: polygon or centre, and how a request's district is found."""
+    return render_template("program/districts.html", districts=district_list(get_db()))
 
 
 def _report_context(args):

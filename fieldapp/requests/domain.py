@@ -17,6 +17,7 @@ from werkzeug.exceptions import Conflict, Forbidden, NotFound
 from ..clock import now
 from ..content import get_library
 from ..db import one, write_transaction
+from ..districts import district_at
 from ..geo import bearing_deg, compass, distance_m, human_distance
 from .selection import (
     alert_nearest_specialists, alert_of, alert_summary, decline_alert, describe_alerted, eligible_specialists,
@@ -303,6 +304,7 @@ def request_view(db, request_id, user, message=None):
         "assignee_distance": human_distance(assigned_alert["distance_m"])
         if assigned_alert and assigned_alert["distance_m"] is not None else None,
         "where": _where_from(db, req, user),
+        "district": district_at(db, req["lat"], req["lon"]) if req["lat"] is not None else None,
         "summary": alert_summary(db, req["id"]),
         "timeline": request_timeline(db, req["id"]),
         "observations": json.loads(req["observations"]),
