@@ -18,6 +18,7 @@ from ..home import render_home
 from ..htmx import htmx_response, is_htmx, page_or_block, poll_response
 from . import bp
 from . import domain as flow
+from . import receipts
 from .escalation import create_request
 
 CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9-]{8,64}$")
@@ -136,3 +137,23 @@ def act(request_id, action):
     if status != 200:
         return render_template("requests/page.html", **view), status
     return redirect(url_for("requests.page", request_id=request_id), 303)
+
+
+@bp.route("/receipts", methods=["POST"])
+def receipt():
+    """A service worker says an alert reached the phone, or was opened; the token is the only credential.
+
+    No session and no CSRF token: it must work with every page closed and after
+    the sign-in timed out. A bad receipt gets a 4xx and changes nothing.
+    """
+    data = request.get_json(silent=True, force=True, cache=False) if (request.content_length or 0) <= 1024 else None
+    if not isinstance(data, dict):
+        return {"error": "Send a receipt as a small JSON object."}, 400
+    request_id = data.get("request_id")
+    if request_id is not None and (not isinstance(request_id, int) or isinstance(request_id, bool)):
+        return {"error": "request_id must be a number."}, 400
+    try:
+        receipts.record(get_db(), data.get("token"), data.get("stage"), request_id)
+    except receipts.ReceiptRefused as refused:
+        return {"error": refused.message}, refused.status
+    return "", 204
