@@ -1,0 +1,224 @@
+"""Knowing the phone rang: receipts per device, alerts that stop once someone accepts,
+and a specialist's own backup channel when no phone confirms."""
+import pytest
+
+from fieldapp.db import one
+from fieldapp.fallback_channels import set_channel
+from tests.helpers import ask, events, offset
+
+
+def receipt(client, delivery, stage="delivered", **override):
+    """Post the receipt a service worker would post for this push, with no session."""
+    body = {"token": delivery.payload["receipt"], "stage": stage, "request_id": delivery.payload["request_id"], **override}
+    return client.post("/requests/receipts", json=body)
+
+
+def receipt_rows(db):
+    return [(r["delivered_at"] is not None, r["seen_at"] is not None)
+            for r in db.query("SELECT delivered_at, seen_at FROM alert_receipts ORDER BY id")]
+
+
+@pytest.fixture
+def alerted_phone(app, client, officer, specialist, worker, push_service):
+    """One specialist alerted on one phone: (request_id, the push the phone received)."""
+    specialist("near", offset(1200))
+    request_id = ask(client)
+    worker.run_once()
+    [delivery] = push_service.wait_for(1)
+    return request_id, delivery
+
+
+# ---- Receipts ----
+
+
+def test_a_receipt_needs_no_sign_in_and_the_requester_sees_it(app, alerted_phone, client, db):
+    request_id, delivery = alerted_phone
+    phone = app.test_client()  # the service worker, with every page closed and no session
+    assert receipt(phone, delivery).status_code == 204
+    assert receipt_rows(db) == [(True, False)]
+    assert "alerted 1 · delivered 1 · seen 0" in client.get(f"/requests/{request_id}").get_data(as_text=True)
+    assert receipt(phone, delivery, "seen").status_code == 204
+    assert "alerted 1 · delivered 1 · seen 1" in client.get(f"/requests/{request_id}").get_data(as_text=True)
+
+
+def test_the_token_is_stored_only_as_a_hash(alerted_phone, db):
+    _, delivery = alerted_phone
+    [row] = db.query("SELECT * FROM alert_receipts")
+    assert delivery.payload["receipt"] not in str(row.values())
+    assert len(row["token_hash"]) == 64
+
+
+def test_the_board_shows_delivered_and_flags_a_request_no_phone_confirmed(app, alerted_phone, make_user, login, clock):
+    request_id, delivery = alerted_phone
+    make_user("sgt.diaz", "supervisor")
+    sgt = login("sgt.diaz")
+    board = sgt.get("/board").get_data(as_text=True)
+    assert "alerted 1 · delivered 0 · seen 0" in board and "No phone confirmed the alert" not in board
+    clock.advance(21)
+    assert "No phone confirmed the alert" in sgt.get("/board").get_data(as_text=True)
+    receipt(app.test_client(), delivery)
+    board = sgt.get("/board").get_data(as_text=True)
+    assert "alerted 1 · delivered 1 · seen 0" in board and "No phone confirmed the alert" not in board
+
+
+@pytest.mark.parametrize("bad, status", [
+    (lambda d: {"token": "x" * 32}, 404),  # unknown
+    (lambda d: {"request_id": d.payload["request_id"] + 1}, 404),  # another alert's
+    (lambda d: {"token": "short"}, 400),
+    (lambda d: {"token": "é" * 32}, 400),
+    (lambda d: {"token": 12345678901234567890}, 400),
+    (lambda d: {"stage": "accepted"}, 400),
+    (lambda d: {"request_id": "1"}, 400),
+])
+def test_a_bad_receipt_is_refused_and_changes_nothing(app, alerted_phone, db, bad, status):
+    _, delivery = alerted_phone
+    response = receipt(app.test_client(), delivery, **bad(delivery))
+    assert response.status_code == status and response.json["error"]
+    assert receipt_rows(db) == [(False, False)]
+
+
+def test_a_receipt_that_is_not_json_is_refused(app, alerted_phone, db):
+    response = app.test_client().post("/requests/receipts", data="token=abc", content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400
+    assert receipt_rows(db) == [(False, False)]
+
+
+def test_a_reused_receipt_is_refused(app, alerted_phone, db):
+    _, delivery = alerted_phone
+    phone = app.test_client()
+    assert receipt(phone, delivery).status_code == 204
+    before = one(db, "SELECT delivered_at FROM alert_receipts")
+    assert receipt(phone, delivery).status_code == 409
+    assert one(db, "SELECT delivered_at FROM alert_receipts") == before
+
+
+def test_an_expired_receipt_is_refused(app, alerted_phone, db, clock):
+    _, delivery = alerted_phone
+    clock.advance(2 * app.config["PUSH_TTL"] + 1)
+    assert receipt(app.test_client(), delivery).status_code == 410
+    assert receipt_rows(db) == [(False, False)]
+
+
+def test_each_device_gets_its_own_token(client, officer, specialist, worker, push_service, db):
+    specialist("near", offset(800), devices=2)
+    ask(client)
+    worker.run_once()
+    first, second = push_service.wait_for(2)
+    assert first.payload["receipt"] != second.payload["receipt"]
+    assert one(db, "SELECT COUNT(DISTINCT subscription_id) AS n FROM alert_receipts")["n"] == 2
+
+
+# ---- Stop once someone accepts ----
+
+
+def two_alerted(client, specialist, worker, push_service):
+    specialist("near", offset(800))
+    specialist("far", offset(1500))
+    request_id = ask(client)
+    worker.run_once()
+    push_service.wait_for(2)
+    return request_id
+
+
+def test_an_accept_replaces_the_other_phones_alert(client, specialist, worker, push_service, login, officer):
+    request_id = two_alerted(client, specialist, worker, push_service)
+    first, second = push_service.deliveries
+    login("far").post(f"/requests/{request_id}/accept")
+    worker.run_once()
+    [replaced] = push_service.wait_for(3)[2:]
+    near = first if first.payload["distance_m"] < second.payload["distance_m"] else second
+    assert replaced.endpoint == near.endpoint
+    assert replaced.headers["topic"] == near.headers["topic"] == f"cit-request-{request_id}"
+    assert replaced.payload["kind"] == "closed" and replaced.payload["title"] == "Taken by another CIT officer"
+    assert "receipt" not in replaced.payload
+
+
+def test_a_cancel_replaces_every_alert_with_cancelled(client, specialist, worker, push_service, officer):
+    request_id = two_alerted(client, specialist, worker, push_service)
+    client.post(f"/requests/{request_id}/cancel", data={"reason": "person_left"})
+    worker.run_once()
+    closing = push_service.wait_for(4)[2:]
+    assert sorted(d.payload["title"] for d in closing) == ["Cancelled", "Cancelled"]
+
+
+def test_nothing_leaves_for_a_request_after_the_accept(app, client, officer, specialist, worker, push_service, login,
+                                                          db, clock, make_user, json_receiver):
+    make_user("sgt.diaz", "supervisor")
+    app.config["APPRISE_URLS"] = [json_receiver.url]
+    near = specialist("near", offset(800))
+    specialist("far", offset(1500))
+    for _ in range(3):
+        specialist(f"spare{_}", offset(4000 + _))
+    with app.app_context():
+        set_channel(db, near, json_receiver.url, near)
+    app.config["ALERT_K"] = 2
+    request_id = ask(client)
+    push_service.answer(500, 500)  # both alerts fail once: retries are queued
+    worker.run_once()
+    assert one(db, "SELECT COUNT(*) AS n FROM outbox WHERE state = 'pending'")["n"] == 2
+    login("far").post(f"/requests/{request_id}/accept")
+    sent_before = len(push_service.deliveries)
+    # Past every retry, the receipt timeout (fallback), the escalation steps and the all-hands step.
+    for _ in range(8):
+        clock.advance(60)
+        worker.run_once()
+    after = push_service.deliveries[sent_before:]
+    assert [d.payload["kind"] for d in after] == ["closed"]  # only the near phone's "taken"
+    assert json_receiver.received == []  # neither the backup channel nor the agency's Apprise
+    assert not {"escalated", "unanswered", "fallback_queued", "supervisors_alerted"} & set(events(db, request_id))
+    assert one(db, "SELECT COUNT(*) AS n FROM outbox WHERE state = 'withdrawn'")["n"] == 2
+
+
+def test_a_push_being_sent_when_the_accept_lands_is_not_retried(app, client, officer, specialist, worker, push_service,
+                                                                login, db):
+    request_id = two_alerted(client, specialist, worker, push_service)
+    # Both alerts are due again (a retry), and the worker leases them just before the accept lands.
+    db.execute("UPDATE outbox SET state = 'pending', next_attempt_at = 0")
+    with app.app_context():
+        leased = worker.lease(10)
+    assert len(leased) == 2
+    login("far").post(f"/requests/{request_id}/accept")
+    with app.app_context():
+        worker.deliver(leased)
+    assert [d.payload["kind"] for d in push_service.deliveries] == ["alert", "alert"]
+    assert {r["state"] for r in db.query("SELECT state FROM outbox WHERE id IN (1, 2)")} == {"withdrawn"}
+
+
+# ---- The backup channel ----
+
+
+def test_backup_channel_goes_once_when_no_phone_confirms(app, client, officer, specialist, worker, push_service, db,
+                                                         clock, json_receiver):
+    near = specialist("near", offset(1200))
+    with app.app_context():
+        set_channel(db, near, json_receiver.url, near)
+    request_id = ask(client, note="Pat Example is upset", location_text="12 Invented Lane")
+    worker.run_once()
+    clock.advance(19)
+    worker.run_once()
+    assert json_receiver.received == []  # not before RECEIPT_TIMEOUT_S
+    clock.advance(2)
+    for _ in range(3):
+        worker.run_once()
+        clock.advance(5)
+    [message] = json_receiver.received
+    text = message["title"] + " " + message["message"]
+    assert f"/requests/{request_id}" in text
+    for private in ("Pat", "Example", "Invented", "Lane", "Kim Lee", "Near"):
+        assert private not in text
+    assert events(db, request_id).count("fallback_queued") == 1 and "fallback_sent" in events(db, request_id)
+    # It never held up the ladder: escalation still comes at 60 s.
+    clock.advance(60)
+    worker.run_once()
+    assert "escalated" in events(db, request_id)
+
+
+def test_a_confirmed_phone_needs_no_backup_channel(app, alerted_phone, db, clock, worker, json_receiver):
+    request_id, delivery = alerted_phone
+    user_id = one(db, "SELECT user_id FROM alerts")["user_id"]
+    with app.app_context():
+        set_channel(db, user_id, json_receiver.url, user_id)
+    receipt(app.test_client(), delivery)
+    clock.advance(30)
+    worker.run_once()
+    assert json_receiver.received == [] and "fallback_queued" not in events(db, request_id)
