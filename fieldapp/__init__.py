@@ -100,6 +100,9 @@ def create_app(test_config=None):
     for area in (auth, home, reference, pwa, duty, requests, board, audit_pages, program, content_review, sso):
         app.register_blueprint(area.bp)
     app.register_blueprint(second_factor_pages.bp)
+    from . import readiness
+
+    app.register_blueprint(readiness.bp)
     # The vehicle-location feed authenticates with a bearer token, not a session cookie.
     security.csrf.exempt(duty.unit_location)
     # A delivery receipt authenticates with the single-use token its push carried.

@@ -83,6 +83,8 @@ def coverage(db):
 
 
 def _panel(message=None, status=200):
+    from . import readiness  # the delivery part of the page; it imports the requests area, which must load first
+
     db = get_db()
     return (
         page_or_block(
@@ -93,6 +95,7 @@ def _panel(message=None, status=200):
             devices=one(db, "SELECT COUNT(*) AS n FROM push_subscriptions WHERE user_id = ?", [current_user.id])["n"],
             retired=retired_devices(db, current_user.id),
             message=message,
+            **readiness.context(db, current_user.id),
         ),
         status,
     )
