@@ -8,7 +8,7 @@ alert goes through the same outbox, worker, push and receipt as a real one.
 """
 import json
 
-from flask import Blueprint, flash, redirect, request, url_for
+from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 from jinja2_fragments.flask import render_block
 
@@ -109,8 +109,10 @@ def channel_for(user_id):
     """A coordinator sets or removes a specialist's backup channel for them."""
     db = get_db()
     if user_by_id(db, user_id) is None:
-        return "There is no such account.", 404
+        abort(404, description="There is no such account.")
     message, status = _save_channel(db, user_id, current_user.id)
+    if status != 200:
+        abort(status, description=message)
     flash(message)
     return redirect(url_for("program.officer", user_id=user_id), 303)
 

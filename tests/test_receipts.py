@@ -9,7 +9,7 @@ from tests.helpers import ask, events, offset
 
 def receipt(client, delivery, stage="delivered", **override):
     """Post the receipt a service worker would post for this push, with no session."""
-    body = {"token": delivery.payload["receipt"], "stage": stage, "request_id": delivery.payload["request_id"], **override}
+    body = {"token": delivery.payload["receipt"], "stage": stage, "request_id": delivery.payload.get("request_id"), **override}
     return client.post("/requests/receipts", json=body)
 
 
@@ -222,3 +222,75 @@ def test_a_confirmed_phone_needs_no_backup_channel(app, alerted_phone, db, clock
     clock.advance(30)
     worker.run_once()
     assert json_receiver.received == [] and "fallback_queued" not in events(db, request_id)
+
+
+def test_a_specialist_sets_their_own_backup_channel_and_sees_it_masked(specialist, login, db):
+    near = specialist("near", offset(1200))
+    phone = login("near")
+    response = phone.post("/duty/channel", data={"url": "ntfys://secret-token@ntfy.example.org/cit-near"},
+                          headers={"HX-Request": "true"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and "ntfys://ntf…" in page
+    assert "secret-token" not in page and "cit-near" not in phone.get("/duty").get_data(as_text=True)
+    assert one(db, "SELECT url FROM fallback_channels WHERE user_id = ?", [near])["url"].startswith("ntfys://secret")
+    phone.post("/duty/channel", data={"url": ""}, headers={"HX-Request": "true"})
+    assert one(db, "SELECT COUNT(*) AS n FROM fallback_channels")["n"] == 0
+
+
+@pytest.mark.parametrize("url", ["not a url", "https//nothing", "x" * 600, "ntfys://a\nb"])
+def test_a_backup_channel_apprise_cannot_use_is_refused(specialist, login, db, url):
+    specialist("near", offset(1200))
+    response = login("near").post("/duty/channel", data={"url": url}, headers={"HX-Request": "true"})
+    assert response.status_code == 422
+    assert one(db, "SELECT COUNT(*) AS n FROM fallback_channels")["n"] == 0
+
+
+def test_a_coordinator_sets_a_backup_channel_for_a_specialist(specialist, make_user, login, db):
+    near = specialist("near", offset(1200))
+    make_user("coord", "coordinator")
+    coordinator = login("coord")
+    assert coordinator.post(f"/program/roster/{near}/channel", data={"url": "pover://userkey@apptoken"}).status_code == 303
+    assert "pover://app…" in coordinator.get(f"/program/roster/{near}").get_data(as_text=True)
+    assert coordinator.post(f"/program/roster/{near}/channel", data={"url": "nope"}).status_code == 422
+    assert login("near").post(f"/program/roster/{near}/channel", data={"url": ""}).status_code == 403
+    assert one(db, "SELECT url FROM fallback_channels")["url"] == "pover://userkey@apptoken"
+
+
+# ---- The test alert and the roster ----
+
+
+def test_a_test_alert_goes_the_same_way_and_shows_its_round_trip(app, specialist, login, worker, push_service, clock, db):
+    specialist("near", offset(1200))
+    phone = login("near")
+    hx = {"HX-Request": "true"}
+    sent = phone.post("/duty/test-alert", headers=hx).get_data(as_text=True)
+    assert "waiting for this phone to confirm" in sent
+    worker.run_once()
+    [delivery] = push_service.wait_for(1)
+    assert delivery.payload["kind"] == "test" and delivery.headers["urgency"] == "high"
+    clock.advance(0.8)
+    assert receipt(app.test_client(), delivery).status_code == 204
+    since = one(db, "SELECT created_at FROM alert_receipts")["created_at"]
+    result = phone.get(f"/duty/test-alert/result?since={since}", headers=hx).get_data(as_text=True)
+    assert "Test alert received</strong> in 0.8 s" in result
+    assert "An alert last reached one of your devices under 1 min ago" in phone.get("/duty").get_data(as_text=True)
+
+
+def test_a_test_alert_with_no_device_says_so(make_user, login):
+    make_user("cit.new", "cit")
+    response = login("cit.new").post("/duty/test-alert", headers={"HX-Request": "true"})
+    assert response.status_code == 409 and "Enable alerts" in response.get_data(as_text=True)
+
+
+def test_the_roster_shows_when_alerts_last_reached_each_specialist(app, alerted_phone, make_user, login, clock, specialist):
+    _, delivery = alerted_phone
+    specialist("quiet", offset(3000))
+    receipt(app.test_client(), delivery)
+    make_user("coord", "coordinator")
+    clock.advance(3 * 86400)
+    roster = login("coord").get("/program/roster").get_data(as_text=True)
+    assert "Alerts last reached this officer 3 days ago" in roster
+    assert "No alert has reached this officer yet" in roster
+    assert roster.count("No alert confirmed in 7 days") == 1
+    clock.advance(5 * 86400)
+    assert login("coord").get("/program/roster").get_data(as_text=True).count("No alert confirmed in 7 days") == 2
