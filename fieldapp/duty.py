@@ -29,6 +29,12 @@ def districts(db):
     return list(db.query("SELECT * FROM districts ORDER BY name"))
 
 
+def own_position(db, user_id):
+    """(lat, lon) this user's device last sent, or (None, None)."""
+    row = one(db, "SELECT lat, lon FROM duty WHERE user_id = ?", [user_id])
+    return (row["lat"], row["lon"]) if row else (None, None)
+
+
 def go_on_duty(db, user_id, district=None):
     """Mark a specialist on duty, optionally in a district."""
     if district and not one(db, "SELECT name FROM districts WHERE name = ?", [district]):

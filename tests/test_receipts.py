@@ -294,3 +294,45 @@ def test_the_roster_shows_when_alerts_last_reached_each_specialist(app, alerted_
     assert roster.count("No alert confirmed in 7 days") == 1
     clock.advance(5 * 86400)
     assert login("coord").get("/program/roster").get_data(as_text=True).count("No alert confirmed in 7 days") == 2
+
+
+# ---- Drills ----
+
+
+def test_a_drill_runs_the_loop_marked_drill_and_is_never_counted(app, specialist, make_user, login, worker, push_service,
+                                                                   db, json_receiver, clock):
+    import datetime
+
+    from fieldapp.program.reports import request_facts
+
+    near = specialist("near", offset(1200))
+    with app.app_context():
+        set_channel(db, near, json_receiver.url, near)
+    make_user("sgt.diaz", "supervisor")
+    sgt = login("sgt.diaz")
+    response = sgt.post("/requests/drill")
+    assert response.status_code == 303
+    request_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    worker.run_once()
+    [alert] = push_service.wait_for(1)
+    assert alert.payload["title"].startswith("DRILL · CIT requested") and alert.payload["drill"] is True
+    assert "DRILL" in sgt.get(f"/requests/{request_id}").get_data(as_text=True)
+    assert f"DRILL · #{request_id}" in sgt.get("/board").get_data(as_text=True)
+    clock.advance(21)
+    worker.run_once()
+    worker.run_once()
+    [backup] = json_receiver.received
+    assert backup["title"].startswith("DRILL")
+    # The specialist accepts and resolves, as on a real call.
+    phone = login("near")
+    phone.post(f"/requests/{request_id}/accept")
+    phone.post(f"/requests/{request_id}/resolve", data={"disposition": "resolved_on_scene", "force_used": "no"})
+    assert one(db, "SELECT state FROM cit_requests WHERE id = ?", [request_id])["state"] == "resolved"
+    day = datetime.date.fromtimestamp(clock())
+    assert request_facts(db, day - datetime.timedelta(days=1), day + datetime.timedelta(days=1)) == []
+
+
+def test_only_a_supervisor_starts_a_drill(make_user, login, db):
+    make_user("ofc.park", "officer")
+    assert login("ofc.park").post("/requests/drill").status_code == 403
+    assert one(db, "SELECT COUNT(*) AS n FROM cit_requests")["n"] == 0

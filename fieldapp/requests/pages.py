@@ -13,6 +13,7 @@ from werkzeug.exceptions import Conflict, Forbidden, TooManyRequests
 from ..auth import role_required
 from ..content import get_library
 from ..db import get_db
+from ..duty import own_position
 from ..geo import parse_coordinates
 from ..home import render_home
 from ..htmx import htmx_response, is_htmx, page_or_block, poll_response
@@ -25,6 +26,7 @@ CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 MAX_NOTE = 280
 MAX_LOCATION_TEXT = 200
 MAX_OBSERVATIONS = 60
+DRILL_PLACE = "DRILL: no real scene"
 
 
 def observations_from(raw):
@@ -99,6 +101,20 @@ def create():
         return _form_error(e.description, 429)
     # A second tap, or a queued copy, leads to the request already open.
     target = url_for("requests.page", request_id=request_id, **({} if created else {"already": 1}))
+    if is_htmx():
+        return htmx_response("", 204, redirect=target)
+    return redirect(target, 303)
+
+
+@bp.route("/drill", methods=["POST"])
+@role_required("supervisor")
+def drill():
+    """A supervisor starts a drill: a request marked DRILL everywhere that runs the whole loop."""
+    db = get_db()
+    position = own_position(db, current_user.id)
+    request_id, _ = create_request(db, current_user.id, lat=position[0], lon=position[1], location_text=DRILL_PLACE,
+                                   drill=True, different_scene=True)
+    target = url_for("requests.page", request_id=request_id)
     if is_htmx():
         return htmx_response("", 204, redirect=target)
     return redirect(target, 303)
