@@ -1,6 +1,7 @@
 """In Chromium: the phone says the alert arrived with every page closed, the board shows it,
 and an accept on another specialist's phone replaces the alert on the first."""
 import json
+import re
 import time
 from pathlib import Path
 
@@ -103,3 +104,26 @@ def test_the_phone_confirms_with_no_page_open_and_an_accept_elsewhere_replaces_i
         time.sleep(0.1)
     for context in (reyes, ortiz, sgt):
         context.close()
+
+
+def test_the_duty_page_checks_readiness_and_a_test_alert_comes_back(browser, live_server, push_service):
+    base = live_server.base_url
+    db = connect(live_server.config["DATABASE"])
+    with live_server.app_context():
+        create_user(db, "cit.reyes", PASSWORD, "cit", "Ofc. Jordan Reyes (CIT)")
+    phone, page, endpoint = phone_with_alerts_on(browser, live_server, push_service, "cit.reyes", offset(800))
+    page.reload()
+    for check in ("permission", "worker", "subscribed"):
+        expect(page.locator(f'[data-check="{check}"] strong')).to_have_text("yes")
+    expect(page.locator('[data-check="home-screen"]')).to_be_hidden()  # not an iPhone
+    cdp, registration_id = registration_of(phone, page, base)
+
+    page.get_by_role("button", name="Send a test alert").click()
+    expect(page.locator("[data-test-result]")).to_contain_text("waiting for this phone to confirm")
+    [test] = push_service.wait_for(1)
+    assert test.endpoint == endpoint and test.payload["kind"] == "test"
+    cdp.send("ServiceWorker.deliverPushMessage", {"origin": base, "registrationId": registration_id,
+                                                   "data": json.dumps(test.payload)})
+    expect(page.locator("[data-test-result]")).to_contain_text(re.compile(r"Test alert received in \d+\.\d s"))
+    assert delivered_at(db, endpoint, "test")
+    phone.close()
