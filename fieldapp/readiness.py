@@ -6,6 +6,7 @@ Home Screen on iPhone) run in readiness.js; what the server knows (when an
 alert last reached a phone, the channel, masked) is rendered here. A test
 alert goes through the same outbox, worker, push and receipt as a real one.
 """
+import hashlib
 import json
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
@@ -18,6 +19,7 @@ from .audit import log as audit
 from .auth import role_required
 from .clock import now
 from .db import get_db, one, write_transaction
+from .formatting import ago_days
 from .htmx import is_htmx
 from .requests import receipts
 from .requests.selection import queue_message, wake_worker
@@ -32,7 +34,20 @@ def context(db, user_id):
     return {
         "channel": fallback_channels.masked_of(db, user_id),
         "last_delivery": receipts.last_delivery(db, user_id),
+        "device_deliveries": device_deliveries(db, user_id),
     }
+
+
+def device_deliveries(db, user_id):
+    """{SHA-256 of a device's push endpoint: "3 days" since it last confirmed an alert, or None}.
+
+    readiness.js hashes its own endpoint and finds its line: the page names no
+    endpoint, and each device learns only when it itself last confirmed.
+    """
+    rows = db.query(
+        "SELECT s.endpoint, (SELECT MAX(r.delivered_at) FROM alert_receipts r WHERE r.subscription_id = s.id) AS at"
+        " FROM push_subscriptions s WHERE s.user_id = ?", [user_id])
+    return {hashlib.sha256(r["endpoint"].encode()).hexdigest(): ago_days(r["at"]) if r["at"] else None for r in rows}
 
 
 def send_test_alert(db, user_id):

@@ -116,6 +116,7 @@ def test_the_duty_page_checks_readiness_and_a_test_alert_comes_back(browser, liv
     for check in ("permission", "worker", "subscribed"):
         expect(page.locator(f'[data-check="{check}"] strong')).to_have_text("yes")
     expect(page.locator('[data-check="home-screen"]')).to_be_hidden()  # not an iPhone
+    expect(page.locator('[data-check="device-last"] strong')).to_have_text("never: send a test alert")
     cdp, registration_id = registration_of(phone, page, base)
 
     page.get_by_role("button", name="Send a test alert").click()
@@ -126,4 +127,6 @@ def test_the_duty_page_checks_readiness_and_a_test_alert_comes_back(browser, liv
                                                    "data": json.dumps(test.payload)})
     expect(page.locator("[data-test-result]")).to_contain_text(re.compile(r"Test alert received in \d+\.\d s"))
     assert delivered_at(db, endpoint, "test")
+    page.reload()
+    expect(page.locator('[data-check="device-last"] strong')).to_have_text("under 1 min ago")
     phone.close()

@@ -91,12 +91,6 @@ def counts(db, request_id):
     return {"delivered": row["delivered"] or 0, "seen": row["seen"] or 0}
 
 
-def delivered_to(db, request_id, user_id):
-    """Whether any of this specialist's devices confirmed this request's alert."""
-    return one(db, "SELECT 1 AS x FROM alert_receipts WHERE request_id = ? AND user_id = ? AND delivered_at IS NOT NULL",
-               [request_id, user_id]) is not None
-
-
 def last_delivery(db, user_id):
     """When an alert (real or test) last reached any of this user's devices, or None."""
     return one(db, "SELECT MAX(delivered_at) AS at FROM alert_receipts WHERE user_id = ?", [user_id])["at"]
@@ -107,8 +101,3 @@ def last_deliveries(db):
     return {r["user_id"]: r["at"] for r in db.query(
         "SELECT user_id, MAX(delivered_at) AS at FROM alert_receipts WHERE delivered_at IS NOT NULL GROUP BY user_id")}
 
-
-def test_alert(db, receipt_id, user_id):
-    """A test alert of this user's: (created_at, delivered_at), or None."""
-    return one(db, "SELECT created_at, delivered_at, seen_at FROM alert_receipts WHERE id = ? AND user_id = ? AND kind = 'test'",
-               [receipt_id, user_id])

@@ -13,6 +13,16 @@
     item.querySelector("strong").textContent = text;
   }
 
+  // The page lists each of this user's devices by a hash of its push endpoint.
+  function lastConfirmed(endpoint) {
+    var devices = JSON.parse(list.querySelector('[data-check="device-last"]').dataset.devices || "{}");
+    return crypto.subtle.digest("SHA-256", new TextEncoder().encode(endpoint)).then(function (digest) {
+      var hex = Array.from(new Uint8Array(digest)).map(function (b) { return b.toString(16).padStart(2, "0"); }).join("");
+      var ago = devices[hex];
+      show("device-last", !!ago, ago ? ago + " ago" : "never: send a test alert");
+    });
+  }
+
   var isIPhone = /iPhone|iPad|iPod/.test(navigator.userAgent);
   if (isIPhone) {
     var standalone = window.navigator.standalone === true || window.matchMedia("(display-mode: standalone)").matches;
@@ -35,6 +45,8 @@
     if (!reg) { show("subscribed", false, "no: tap Enable alerts"); return; }
     return reg.pushManager.getSubscription().then(function (sub) {
       show("subscribed", !!sub, sub ? "yes" : "no: tap Enable alerts");
+      if (!sub) { show("device-last", false, "never: tap Enable alerts"); return; }
+      return lastConfirmed(sub.endpoint);
     });
   }).catch(function () { show("worker", false, "no"); });
 })();
