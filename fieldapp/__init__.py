@@ -47,6 +47,10 @@ def create_app(test_config=None):
         REQUEST_RATE_WINDOW_S=15 * 60,
         VAPID_SUBJECT="mailto:cit-coordinator@example.org",
         PUSH_TTL=300,
+        # Delivery receipts: the board flags a request no phone confirmed within this many seconds,
+        # and the specialist's backup channel is sent; the roster flags a silent specialist.
+        RECEIPT_TIMEOUT_S=20,
+        RECEIPT_STALE_DAYS=7,
         PUSH_TIMEOUT=5.0,
         PUSH_INSECURE_HOSTS=(),
     )
@@ -97,8 +101,13 @@ def create_app(test_config=None):
     for area in (auth, home, reference, pwa, duty, requests, board, audit_pages, program, content_review, sso):
         app.register_blueprint(area.bp)
     app.register_blueprint(second_factor_pages.bp)
+    from . import readiness
+
+    app.register_blueprint(readiness.bp)
     # The vehicle-location feed authenticates with a bearer token, not a session cookie.
     security.csrf.exempt(duty.unit_location)
+    # A delivery receipt authenticates with the single-use token its push carried.
+    security.csrf.exempt(requests.pages.receipt)
     health.init_app(app)
     districts.init_app(app)
     worker.init_app(app)

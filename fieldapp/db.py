@@ -524,6 +524,44 @@ def m015_health(db):
 
 
 @migrations()
+def m016_delivery_receipts(db):
+    db.executescript(
+        """
+        -- One row per alert per device (or per test alert): the service worker reports delivery
+        -- and "seen" with the token the push carried. Only a hash of the token is kept, and the
+        -- lookup is one probe of the unique index, so forged receipts cost little.
+        CREATE TABLE alert_receipts (
+            id INTEGER PRIMARY KEY,
+            token_hash TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL,
+            request_id INTEGER REFERENCES cit_requests(id),
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            subscription_id INTEGER REFERENCES push_subscriptions(id) ON DELETE SET NULL,
+            created_at REAL NOT NULL,
+            expires_at REAL NOT NULL,
+            delivered_at REAL,
+            seen_at REAL
+        );
+        CREATE INDEX alert_receipts_request ON alert_receipts(request_id, user_id);
+        CREATE INDEX alert_receipts_user ON alert_receipts(user_id, delivered_at);
+        -- How a row leaves the server: a Web Push, or a specialist's own backup channel (Apprise).
+        ALTER TABLE outbox ADD COLUMN channel TEXT NOT NULL DEFAULT 'push';
+        -- When this specialist's backup channel was sent for this alert: at most once.
+        ALTER TABLE alerts ADD COLUMN fallback_at REAL;
+        -- A specialist's personal backup channel, an Apprise URL (a secret: shown masked).
+        CREATE TABLE fallback_channels (
+            user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+            url TEXT NOT NULL,
+            set_by INTEGER REFERENCES users(id),
+            set_at REAL NOT NULL
+        );
+        -- A drill runs the whole loop, is marked DRILL everywhere, and is never counted in reports.
+        ALTER TABLE cit_requests ADD COLUMN drill INTEGER NOT NULL DEFAULT 0;
+        """
+    )
+
+
+@migrations()
 def m020_demo_history(db):
     db.executescript(
         """

@@ -30,6 +30,12 @@ def districts_chosen(db):
     return [r["district"] for r in db.query("SELECT DISTINCT district FROM duty WHERE district IS NOT NULL")]
 
 
+def own_position(db, user_id):
+    """(lat, lon) this user's device last sent, or (None, None)."""
+    row = one(db, "SELECT lat, lon FROM duty WHERE user_id = ?", [user_id])
+    return (row["lat"], row["lon"]) if row else (None, None)
+
+
 def go_on_duty(db, user_id, district=None):
     """Mark a specialist on duty, optionally in a district."""
     if district and not one(db, "SELECT name FROM districts WHERE name = ?", [district]):
@@ -84,6 +90,8 @@ def coverage(db):
 
 
 def _panel(message=None, status=200):
+    from . import readiness  # the delivery part of the page; it imports the requests area, which must load first
+
     db = get_db()
     return (
         page_or_block(
@@ -94,6 +102,7 @@ def _panel(message=None, status=200):
             devices=one(db, "SELECT COUNT(*) AS n FROM push_subscriptions WHERE user_id = ?", [current_user.id])["n"],
             retired=retired_devices(db, current_user.id),
             message=message,
+            **readiness.context(db, current_user.id),
         ),
         status,
     )

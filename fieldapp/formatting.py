@@ -22,6 +22,16 @@ def ago(epoch):
     return "under 1 min" if minutes == 0 else f"{minutes} min"
 
 
+def ago_days(epoch):
+    """'3 days', '5 h' or '12 min' since `epoch`: for things measured in days, like a phone last reached."""
+    seconds = max(0, now() - epoch)
+    if seconds >= 2 * 86400:
+        return f"{int(seconds // 86400)} days"
+    if seconds >= 2 * 3600:
+        return f"{int(seconds // 3600)} h"
+    return ago(epoch)
+
+
 def duration(seconds):
     """'4 min 24 s' for a number of seconds; '—' for none."""
     if seconds is None:
@@ -40,5 +50,6 @@ def init_app(app):
     app.add_template_filter(clock)
     app.add_template_filter(when)
     app.add_template_filter(ago)
+    app.add_template_filter(ago_days)
     app.add_template_filter(duration)
     app.add_template_filter(percent)

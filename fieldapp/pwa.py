@@ -125,6 +125,7 @@ def service_worker():
         titles_url=url_for("reference.titles"),
         search_url=url_for("reference.search"),
         requests_url=url_for("requests.create"),
+        receipts_url=url_for("requests.receipt"),
         home_url=url_for("home.index"),
         reference_url=url_for("reference.index"),
         static_url=url_for("static", filename=""),

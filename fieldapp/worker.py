@@ -10,18 +10,22 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 
 import click
 from flask.cli import with_appcontext
 from flask import current_app
 
-from . import backup_alerts, duty, health
+import json
+
+from . import backup_alerts, duty, fallback_channels, health
 from .clock import now
 from .db import connect, write_transaction
 from .logs import WORKER as log
-from .push import get_sender
-from .requests import domain, escalation, selection
+from .push import Outcome, get_sender
+from .requests import domain, escalation, fallback, selection
+from .requests.timeline import add_event
 
 MAX_ATTEMPTS = 6
 BACKOFF_BASE_S = 2.0
@@ -52,6 +56,8 @@ class Worker:
                         f"CIT request #{request_id} not accepted",
                         f"No CIT officer has accepted request #{request_id} after about {after:g} s. Open fieldapp.",
                     )
+            # A specialist whose phones confirmed nothing in time gets their own backup channel.
+            done += fallback.queue_due(self.db)
             rows = self.lease(self.app.config["WORKER_BATCH"])
             if rows:
                 self.deliver(rows)
@@ -74,7 +80,7 @@ class Worker:
                 "UPDATE outbox SET lease_owner = ?, lease_until = ?"
                 " WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?"
                 " AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_attempt_at, id LIMIT ?)"
-                " RETURNING id, request_id, user_id, subscription_id, payload, topic, attempts, created_at",
+                " RETURNING id, request_id, user_id, subscription_id, payload, topic, attempts, created_at, channel",
                 [self.name, t + self.app.config["WORKER_LEASE_S"], t, t, limit],
             )
             columns = [c[0] for c in cursor.description]
@@ -86,6 +92,9 @@ class Worker:
         t = now()
         ttl = self.app.config["PUSH_TTL"]
         to_send, outcomes = [], {}
+        rows = self._still_queued(rows)
+        if not rows:
+            return
         subs = {
             r[0]: r
             for r in self.db.execute(
@@ -93,7 +102,11 @@ class Worker:
                 [r["subscription_id"] for r in rows],
             ).fetchall()
         }
+        channels = {}
         for row in rows:
+            if row["channel"] == "apprise":
+                channels[row["id"]] = self._send_to_channel(row)
+                continue
             sub = subs.get(row["subscription_id"])
             if sub is None or t - row["created_at"] > ttl:
                 continue  # the device went away, or the alert is older than its TTL
@@ -103,6 +116,8 @@ class Worker:
         results = sender.send_many([message for _, message in to_send])
         for (row, _), outcome in zip(to_send, results):
             outcomes[row["id"]] = outcome
+        for row_id, future in channels.items():
+            outcomes[row_id] = future.result()
         unreachable = []
         with write_transaction(self.db):
             for row in rows:
@@ -117,6 +132,29 @@ class Worker:
                 f"No push alert for request #{request_id} reached a CIT officer. Open fieldapp.",
             )
 
+    def _still_queued(self, rows):
+        """The leased rows nobody withdrew meanwhile: once a request is accepted, nothing more for it leaves."""
+        pending = {r[0] for r in self.db.execute(
+            f"SELECT id FROM outbox WHERE state = 'pending' AND id IN ({','.join('?' * len(rows))})",
+            [r["id"] for r in rows]).fetchall()}
+        return [r for r in rows if r["id"] in pending]
+
+    def _send_to_channel(self, row):
+        """Send one backup-channel row through the sender's pool: a future of its Outcome."""
+        url = fallback_channels.url_of(self.db, row["user_id"])
+        message = json.loads(row["payload"])
+
+        def send():
+            started = time.perf_counter()
+            if url is None:  # removed since it was queued
+                return Outcome(status=None, error="no backup channel set", permanent=True)
+            ok = fallback_channels.send(url, message["title"], message["body"])
+            outcome = Outcome(status=200 if ok else None, error="" if ok else "the backup channel did not take it")
+            outcome.duration_ms = (time.perf_counter() - started) * 1000
+            return outcome
+
+        return get_sender().pool.submit(send)
+
     def _record(self, row, outcome, t):
         """Record one row's attempt: sent, gone, to retry, or failed for good."""
         if outcome is None:
@@ -129,7 +167,8 @@ class Worker:
             [row["id"], t, outcome.status, outcome.error, outcome.duration_ms],
         )
         attempts = row["attempts"] + 1
-        duty.record_push_result(self.db, row["subscription_id"], outcome, t)
+        if row["channel"] == "push":
+            duty.record_push_result(self.db, row["subscription_id"], outcome, t)
         if outcome.delivered:
             state, next_at = "sent", None
         elif outcome.gone:
@@ -140,11 +179,17 @@ class Worker:
             next_at = t + max(backoff, outcome.retry_after or 0)
         else:
             state, next_at = "failed", None
+        # `state = 'pending'`: a row withdrawn while it was being sent stays withdrawn, and is never retried.
         self.db.execute(
             "UPDATE outbox SET state = ?, attempts = ?, next_attempt_at = COALESCE(?, next_attempt_at), last_status = ?,"
-            " sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END, lease_owner = NULL, lease_until = NULL WHERE id = ?",
+            " sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END, lease_owner = NULL, lease_until = NULL"
+            " WHERE id = ? AND state = 'pending'",
             [state, attempts, next_at, outcome.status, state, t, row["id"]],
         )
+        if row["channel"] == "apprise" and state != "pending":
+            add_event(self.db, row["request_id"], "fallback_sent" if state == "sent" else "fallback_failed",
+                      detail="A CIT officer's backup channel took the alert" if state == "sent"
+                      else f"A CIT officer's backup channel failed: {outcome.error}")
         log.log(logging.INFO if outcome.delivered else logging.WARNING, "push %s", state, extra={
             "event": "push", "outcome": state, "status": outcome.status, "attempt": attempts, "outbox_id": row["id"],
             "request_id": row["request_id"], "subscription_id": row["subscription_id"],

@@ -40,6 +40,13 @@ ACCESS = {
     "duty.unsubscribe": ("cit", "supervisor"),
     "duty.forget_devices": ("cit", "supervisor"),
     "duty.unit_location": "bearer",
+    # A service worker's delivery receipt: no session, the push's single-use token is the credential.
+    "requests.receipt": "public",
+    "requests.drill": ("supervisor",),
+    "readiness.test_alert": ("cit", "supervisor"),
+    "readiness.test_alert_result": ("cit", "supervisor"),
+    "readiness.own_channel": ("cit", "supervisor"),
+    "readiness.channel_for": ("coordinator",),
     "requests.create": ("officer", "cit", "supervisor"),
     # The request below was made by the officer and alerted to the CIT officer.
     "requests.page": ("officer", "cit", "supervisor"),

@@ -28,7 +28,9 @@ def reached_rows(db, start_day, end_day):
     return db.execute(
         "SELECT r.created_at, r.lat, r.lon,"
         " EXISTS (SELECT 1 FROM request_events e WHERE e.request_id = r.id AND e.event = 'on_scene') AS reached"
-        f" FROM cit_requests r WHERE r.created_at >= ? AND r.created_at < ? AND r.state IN ({', '.join('?' * len(CLOSED))})",
+        # Drills (issue 13) are training: never counted in the program's figures.
+        f" FROM cit_requests r WHERE r.created_at >= ? AND r.created_at < ? AND r.drill = 0"
+        f" AND r.state IN ({', '.join('?' * len(CLOSED))})",
         [_local_midnight(start_day), _local_midnight(end_day + datetime.timedelta(days=1)), *CLOSED],
     )
 

@@ -32,7 +32,8 @@ def request_facts(db, start_day, end_day):
             " (SELECT MIN(e.at) FROM request_events e WHERE e.request_id = r.id AND e.event IN ('accepted', 'assigned'))"
             " AS first_accept_at,"
             " (SELECT MIN(e.at) FROM request_events e WHERE e.request_id = r.id AND e.event = 'on_scene') AS on_scene_at"
-            " FROM cit_requests r WHERE r.created_at >= ? AND r.created_at < ? ORDER BY r.created_at",
+            # Drills run the whole loop but are never counted in the program's figures.
+            " FROM cit_requests r WHERE r.created_at >= ? AND r.created_at < ? AND r.drill = 0 ORDER BY r.created_at",
             [_local_midnight(start_day), _local_midnight(end_day + datetime.timedelta(days=1))],
         )
     )

@@ -13,6 +13,7 @@ from ..clock import now
 from ..db import one
 from ..downloads import FORMULA_START
 from ..districts import all_districts
+from ..requests import receipts
 
 SHIFTS = ("day", "evening", "night")
 TEXT_LIMITS = {"display_name": 100, "unit": 40, "phone": 40, "supervisor_recommendation": 2000, "interview_notes": 2000}
@@ -70,7 +71,17 @@ def read_roster(db):
     """Every CIT account with its roster record, in-service dates and next due date, by name."""
     interval, on = current_app.config["INSERVICE_INTERVAL_DAYS"], today()
     rows = db.query(f"{ROSTER_SQL} WHERE u.role = 'cit' ORDER BY u.display_name COLLATE NOCASE, u.username")
-    return [_specialist(r, interval, on) for r in rows]
+    return _with_last_delivery(db, [_specialist(r, interval, on) for r in rows])
+
+
+def _with_last_delivery(db, specialists):
+    """When alerts last reached each specialist's phone; flagged after RECEIPT_STALE_DAYS of silence."""
+    last = receipts.last_deliveries(db)
+    stale_before = now() - current_app.config["RECEIPT_STALE_DAYS"] * 86400
+    for entry in specialists:
+        entry["last_delivery"] = last.get(entry["id"])
+        entry["alerts_stale"] = entry["last_delivery"] is None or entry["last_delivery"] < stale_before
+    return specialists
 
 
 def person(db, user_id):

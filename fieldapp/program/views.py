@@ -11,7 +11,7 @@ from flask import abort, current_app, flash, make_response, redirect, render_tem
 from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from .. import accounts
+from .. import accounts, fallback_channels
 from ..audit import log as audit
 from ..auth import role_required, set_disabled, set_password
 from ..requests.domain import DISPOSITIONS
@@ -105,6 +105,7 @@ def _officer_page(form, errors, target=None, status=200):
         "program/officer.html", form=form, errors=errors, target=target, roles=ROLES, shifts=SHIFTS,
         districts=district_names(db), interval_days=current_app.config["INSERVICE_INTERVAL_DAYS"],
         sessions=inservice_sessions(db, target["id"]) if target else [],
+        backup_channel=fallback_channels.masked_of(db, target["id"]) if target else None,
     ), status
 
 

@@ -1,8 +1,9 @@
 """Requests: ask, alert, accept, track — from one tap to a resolved scene.
 
 `domain` holds the state machine and what the request page shows, `escalation`
-asking and widening the ask, `selection` who is alerted, `timeline` the
-request's history, and `pages` the routes.
+asking and widening the ask, `selection` who is alerted, `receipts` whether
+the alert reached each phone, `fallback` a specialist's own backup channel
+when none confirmed, `timeline` the request's history, and `pages` the routes.
 """
 from flask import Blueprint
 

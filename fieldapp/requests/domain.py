@@ -20,7 +20,7 @@ from ..db import one, write_transaction
 from ..districts import district_at
 from ..geo import bearing_deg, compass, distance_m, human_distance
 from .selection import (
-    alert_nearest_specialists, alert_of, alert_summary, decline_alert, describe_alerted, eligible_specialists,
+    alert_nearest_specialists, alert_of, alert_summary, close_alerts, decline_alert, describe_alerted, eligible_specialists,
     is_available, wake_worker,
 )
 from .timeline import add_event, request_timeline
@@ -258,7 +258,12 @@ def move(db, request_id, action_name, user, form=None):
             raise Conflict(_conflict_message(db, get_request(db, request_id), action_name, user))
         if action.event:
             add_event(db, request_id, action.event, user.id, detail)
-    if action.wakes_worker:
+        closing = req["state"] == "requested" and columns["state"] != "requested"
+        if closing:
+            # Someone has it (or it is off): the other phones stop ringing, and nothing more goes out.
+            close_alerts(db, req, "cancelled" if columns["state"] == "cancelled" else "accepted",
+                         keep=columns.get("assigned_id"))
+    if action.wakes_worker or closing:
         wake_worker()
     return get_request(db, request_id)
 

@@ -54,7 +54,7 @@ class _RateLimited(Exception):
 
 def _create_request(db, requester_id, *, lat=None, lon=None, accuracy=None, location_text="", note="",
                     weapon=False, medical=False, juvenile=False, observations=(), client_id=None,
-                    different_scene=False):
+                    different_scene=False, drill=False):
     t = now()
     policy = policy_from_config(current_app.config)
     # Choose before taking the write lock: with many specialists the search is
@@ -73,16 +73,17 @@ def _create_request(db, requester_id, *, lat=None, lon=None, accuracy=None, loca
         _refuse_past_the_rate_limit(db, requester_id)
         cursor = db.execute(
             "INSERT INTO cit_requests (client_id, requester_id, state, created_at, updated_at, lat, lon, accuracy_m,"
-            " location_text, note, weapon, medical, juvenile, observations, policy, next_escalation_at)"
-            " VALUES (?, ?, 'requested', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " location_text, note, weapon, medical, juvenile, observations, policy, next_escalation_at, drill)"
+            " VALUES (?, ?, 'requested', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [client_id, requester_id, t, t, lat, lon, accuracy, location_text, note, int(weapon), int(medical),
-             int(juvenile), json.dumps(list(observations)), json.dumps(policy), t + policy["escalate_after_s"]],
+             int(juvenile), json.dumps(list(observations)), json.dumps(policy), t + policy["escalate_after_s"], int(drill)],
         )
         req = get_request(db, cursor.lastrowid)
         add_event(db, req["id"], "requested", requester_id,
                   # Never free text here: the timeline is append-only, and `purge` must be able to
                   # remove what officers typed.
-                  "location from the device" if lat is not None else "location typed by the officer")
+                  ("DRILL: " if drill else "")
+                  + ("location from the device" if lat is not None else "location typed by the officer"))
         record_alerts(db, req, picks, step=0)
         if picks:
             add_event(db, req["id"], "alerted", detail=describe_alerted(picks))

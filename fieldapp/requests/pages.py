@@ -13,17 +13,20 @@ from werkzeug.exceptions import Conflict, Forbidden, TooManyRequests
 from ..auth import role_required
 from ..content import get_library
 from ..db import get_db
+from ..duty import own_position
 from ..geo import parse_coordinates
 from ..home import render_home
 from ..htmx import htmx_response, is_htmx, page_or_block, poll_response
 from . import bp
 from . import domain as flow
+from . import receipts
 from .escalation import create_request
 
 CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 MAX_NOTE = 280
 MAX_LOCATION_TEXT = 200
 MAX_OBSERVATIONS = 60
+DRILL_PLACE = "DRILL: no real scene"
 
 
 def observations_from(raw):
@@ -103,6 +106,20 @@ def create():
     return redirect(target, 303)
 
 
+@bp.route("/drill", methods=["POST"])
+@role_required("supervisor")
+def drill():
+    """A supervisor starts a drill: a request marked DRILL everywhere that runs the whole loop."""
+    db = get_db()
+    position = own_position(db, current_user.id)
+    request_id, _ = create_request(db, current_user.id, lat=position[0], lon=position[1], location_text=DRILL_PLACE,
+                                   drill=True, different_scene=True)
+    target = url_for("requests.page", request_id=request_id)
+    if is_htmx():
+        return htmx_response("", 204, redirect=target)
+    return redirect(target, 303)
+
+
 @bp.route("/<int:request_id>")
 @login_required
 def page(request_id):
@@ -136,3 +153,23 @@ def act(request_id, action):
     if status != 200:
         return render_template("requests/page.html", **view), status
     return redirect(url_for("requests.page", request_id=request_id), 303)
+
+
+@bp.route("/receipts", methods=["POST"])
+def receipt():
+    """A service worker says an alert reached the phone, or was opened; the token is the only credential.
+
+    No session and no CSRF token: it must work with every page closed and after
+    the sign-in timed out. A bad receipt gets a 4xx and changes nothing.
+    """
+    data = request.get_json(silent=True, force=True, cache=False) if (request.content_length or 0) <= 1024 else None
+    if not isinstance(data, dict):
+        return {"error": "Send a receipt as a small JSON object."}, 400
+    request_id = data.get("request_id")
+    if request_id is not None and (not isinstance(request_id, int) or isinstance(request_id, bool)):
+        return {"error": "request_id must be a number."}, 400
+    try:
+        receipts.record(get_db(), data.get("token"), data.get("stage"), request_id)
+    except receipts.ReceiptRefused as refused:
+        return {"error": refused.message}, refused.status
+    return "", 204

@@ -16,6 +16,7 @@ from flask import current_app
 from ..clock import now
 from ..db import one
 from ..geo import bounding_box, distance_m, human_distance
+from . import receipts
 from .timeline import add_event, has_event
 
 # An enabled CIT account that the roster has not set inactive (no roster row means active).
@@ -141,17 +142,27 @@ SUPERVISOR_REASONS = {
 }
 
 
-def _payload(req, distance, kind):
+CLOSED_TITLES = {
+    "accepted": "Taken by another CIT officer",
+    "cancelled": "Cancelled",
+}
+
+
+def _payload(req, distance, kind, receipt=None):
     # No names, notes or addresses: a lock screen is no place for them.
     if kind == "alert":
         title = f"CIT requested · {human_distance(distance)}" if distance is not None else "CIT requested"
         body = "Open to accept or decline."
+    elif kind in CLOSED_TITLES:
+        title, body = CLOSED_TITLES[kind], "No action needed."
     else:
         title = "CIT request needs a supervisor"
         body = SUPERVISOR_REASONS[kind]
+    if req["drill"]:
+        title = f"DRILL · {title}"
     return json.dumps(
         {
-            "kind": kind,
+            "kind": "closed" if kind in CLOSED_TITLES else kind,
             "request_id": req["id"],
             "distance_m": None if distance is None else round(distance),
             "created_at": req["created_at"],
@@ -159,6 +170,9 @@ def _payload(req, distance, kind):
             "body": body,
             "url": f"/requests/{req['id']}",
             "topic": topic_for(req["id"]),
+            "drill": bool(req["drill"]),
+            # The service worker posts this back to say the alert reached the phone.
+            **({"receipt": receipt} if receipt else {}),
         }
     )
 
@@ -170,13 +184,45 @@ def topic_for(request_id):
 
 def _queue_push(db, req, user_id, distance, kind):
     t = now()
-    payload = _payload(req, distance, kind)
     for sub in db.execute("SELECT id FROM push_subscriptions WHERE user_id = ?", [user_id]).fetchall():
-        db.execute(
-            "INSERT INTO outbox (request_id, user_id, subscription_id, payload, topic, next_attempt_at, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [req["id"], user_id, sub[0], payload, topic_for(req["id"]), t, t],
-        )
+        # A specialist's alert carries a receipt token bound to this alert and this device.
+        receipt = receipts.issue(db, "alert", user_id, sub[0], req["id"]) if kind == "alert" else None
+        queue_message(db, req["id"], user_id, sub[0], _payload(req, distance, kind, receipt), topic_for(req["id"]), t)
+
+
+def queue_message(db, request_id, user_id, subscription_id, payload, topic, t, channel="push"):
+    """One outbox row for the worker to send; must run inside a write transaction."""
+    db.execute(
+        "INSERT INTO outbox (request_id, user_id, subscription_id, payload, topic, next_attempt_at, created_at, channel)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [request_id, user_id, subscription_id, payload, topic, t, t, channel],
+    )
+
+
+def close_alerts(db, req, outcome, keep=None):
+    """Stop a request's alerts: nothing still queued for it leaves, and every other alerted
+    device gets a push with the same Topic and tag that replaces the alert.
+
+    `outcome` is 'accepted' or 'cancelled'; `keep` is the specialist who has it.
+    Must run inside the write transaction that moves the request.
+    """
+    withdraw_queued(db, req["id"])
+    t = now()
+    devices = db.execute(
+        "SELECT DISTINCT o.user_id, o.subscription_id FROM outbox o JOIN alerts a"
+        " ON a.request_id = o.request_id AND a.user_id = o.user_id"
+        " WHERE o.request_id = ? AND o.channel = 'push' AND o.subscription_id IS NOT NULL AND o.user_id IS NOT ?",
+        [req["id"], keep],
+    ).fetchall()
+    payload = _payload(req, None, outcome)
+    for user_id, subscription_id in devices:
+        queue_message(db, req["id"], user_id, subscription_id, payload, topic_for(req["id"]), t)
+    return len(devices)
+
+
+def withdraw_queued(db, request_id):
+    """Take every message still queued for a request out of the outbox (a leased one too)."""
+    db.execute("UPDATE outbox SET state = 'withdrawn' WHERE request_id = ? AND state = 'pending'", [request_id])
 
 
 def alert_of(db, request_id, user_id):
@@ -214,6 +260,11 @@ def describe_alerted(picks):
     text = f"{len(picks)} CIT officer(s) alerted"
     # To the 100 m only: the timeline is append-only, so `purge` can never take an exact distance out of it.
     return text + (f"; nearest {human_distance(round(nearest, -2))}" if nearest is not None else "")
+
+
+def mark_fallback(db, alert_id):
+    """Claim this alert's one backup-channel send; False when it was already claimed."""
+    return db.execute("UPDATE alerts SET fallback_at = ? WHERE id = ? AND fallback_at IS NULL", [now(), alert_id]).rowcount == 1
 
 
 def decline_alert(db, alert_id, reason):
@@ -258,7 +309,7 @@ def supervise_if_unreachable(db, req):
 # An alerted specialist is unreached when none of their devices has the alert sent or still on its way.
 _UNREACHED = (
     "NOT EXISTS (SELECT 1 FROM outbox o WHERE o.request_id = alerts.request_id AND o.user_id = alerts.user_id"
-    " AND o.state IN ('pending', 'sent'))"
+    " AND o.state IN ('pending', 'sent', 'withdrawn'))"
 )
 
 
@@ -273,6 +324,7 @@ def alert_summary(db, request_id):
         [request_id, request_id],
     )
     row["reached"] = row["alerted"] - (row["unreached"] or 0)
+    row.update(receipts.counts(db, request_id))
     return row
 
 

@@ -7,10 +7,12 @@ self.addEventListener("push", (event) => {
   const options = {
     body: data.body || "Open fieldapp for details.",
     tag: data.topic || "fieldapp",
-    renotify: true,
-    requireInteraction: true,
+    // A "closed" push (taken by another officer, cancelled) quietly replaces the alert with the same tag.
+    renotify: data.kind !== "closed",
+    silent: data.kind === "closed",
+    requireInteraction: data.kind !== "closed",
     icon: PUBLIC_URLS.find((u) => u.includes("icon-192")),
-    data: { url: data.url || HOME_URL },
+    data: { url: data.url || HOME_URL, request_id: data.request_id ?? null, receipt: data.receipt || null },
     // iOS ignores actions; the request page always has the same two buttons.
     actions: data.kind === "alert" ? [{ action: "accept", title: "Accept" }, { action: "decline", title: "Decline" }] : [],
   };
