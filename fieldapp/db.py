@@ -523,6 +523,26 @@ def m015_health(db):
     )
 
 
+@migrations()
+def m019_encounter_record(db):
+    db.executescript(
+        """
+        -- The encounter record at resolve (requests/encounter.py); NULL is "not recorded".
+        ALTER TABLE cit_requests ADD COLUMN force_level TEXT;
+        ALTER TABLE cit_requests ADD COLUMN transport TEXT;
+        ALTER TABLE cit_requests ADD COLUMN mh_evaluation TEXT;
+        ALTER TABLE cit_requests ADD COLUMN follow_up TEXT;
+        -- Optional demographics, only where the agency turns them on; never in pushes or webhooks.
+        ALTER TABLE cit_requests ADD COLUMN age_band TEXT;
+        ALTER TABLE cit_requests ADD COLUMN veteran TEXT;
+        -- The specialist's re-code: not a mental-health call after all (reports count these apart).
+        ALTER TABLE cit_requests ADD COLUMN not_mental_health INTEGER NOT NULL DEFAULT 0;
+        -- Exports and reports select requests by the day they were made.
+        CREATE INDEX IF NOT EXISTS cit_requests_created ON cit_requests(created_at);
+        """
+    )
+
+
 @click.command("migrate")
 @click.option("--create", is_flag=True, help="Make a new instance folder and database if there are none.")
 @with_appcontext

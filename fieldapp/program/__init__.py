@@ -6,6 +6,7 @@
 - `coverage`: certified specialists per district and shift, and who is on duty;
 - `reports`: outcome statistics from requests and their timelines;
 - `charts`: the reports' SVG charts;
+- `exports`: one row per encounter, export profiles for outside forms, the public summary;
 - `views`: the pages (this blueprint's routes);
 - `content_review`: the agency's sign-off of each card (its own blueprint, under /program).
 """
@@ -19,6 +20,9 @@ def _config_defaults(state):
     # Defaults live with the area that reads them; config.py or FIELDAPP_* variables override them.
     state.app.config.setdefault("INSERVICE_INTERVAL_DAYS", 730)  # CIT International: in-service at least every two years
     state.app.config.setdefault("SHIFT_STARTS", {"day": 7, "evening": 15, "night": 23})
+    from .exports import export_command
+
+    state.app.cli.add_command(export_command)
 
 
 from . import views  # noqa: E402,F401  the routes attach themselves to bp

@@ -22,7 +22,8 @@ from ..htmx import is_htmx, page_or_block
 from . import bp
 from .charts import report_charts
 from .coverage import roster_coverage
-from .reports import DIVERTED, NO_COORDINATES, REPORT_CSV_COLUMNS, report, report_csv_row, report_params
+from .exports import public_summary_rows
+from .reports import DIVERTED, NO_COORDINATES, report, report_csv_columns, report_csv_row, report_params
 from .roster import (
     SHIFTS, clean_account_fields, clean_roster_fields, describe, district_names, inservice_session, inservice_sessions,
     other_accounts, parse_month, person, read_roster, save_roster, set_active, title_inservice, today,
@@ -352,7 +353,24 @@ def reports_csv():
     data = report(db, start, end, by)
     audit.record(db, "report_exported", f"by {by}", f"{start.isoformat()} to {end.isoformat()}")
     rows = [report_csv_row(label, f) for label, f in data["rows"]] + [report_csv_row("All", data["total"])]
-    return csv_response(f"cit-report-by-{by}-{start.isoformat()}-{end.isoformat()}.csv", [by, *REPORT_CSV_COLUMNS], rows)
+    return csv_response(f"cit-report-by-{by}-{start.isoformat()}-{end.isoformat()}.csv", [by, *report_csv_columns()], rows)
+
+
+@bp.route("/reports/public.csv")
+@role_required("coordinator", "supervisor")
+def public_summary_csv():
+    """The report for publication: every count under 5 shown as "<5"."""
+    try:
+        start, end, by = report_params(request.args)
+    except ValueError as e:
+        abort(400, description=str(e))
+    db = get_db()
+    data = report(db, start, end, by)
+    audit.record(db, "public_summary_exported", f"by {by}", f"{start.isoformat()} to {end.isoformat()}")
+    columns = report_csv_columns()
+    rows = [report_csv_row(label, f) for label, f in data["rows"]] + [report_csv_row("All", data["total"])]
+    return csv_response(f"cit-public-summary-by-{by}-{start.isoformat()}-{end.isoformat()}.csv", [by, *columns],
+                        public_summary_rows(columns, rows))
 
 
 @bp.route("/reports/summary")
