@@ -62,6 +62,7 @@ ACCESS = {
     "program.coverage": ("coordinator", "supervisor"),
     "program.reports": ("coordinator", "supervisor"),
     "program.reports_csv": ("coordinator", "supervisor"),
+    "program.public_summary_csv": ("coordinator", "supervisor"),
     "program.summary": ("coordinator", "supervisor"),
     "content_review.index": ("coordinator",),
     "content_review.sign_off_card": ("coordinator",),
