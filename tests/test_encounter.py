@@ -115,6 +115,9 @@ def test_demographics_are_recorded_only_where_turned_on_and_never_required(stric
     data = {"disposition": "other", "force_level": "none", "transport": "jail", "age_band": "25_34", "veteran": "yes"}
     assert cit.post(f"/requests/{request_id}/resolve", data=data).status_code == 303
     assert (encounter_of(db, request_id)["age_band"], encounter_of(db, request_id)["veteran"]) == ("25_34", "yes")
+    # Never in a push: no payload, queued or sent, carries them.
+    payloads = " ".join(r["payload"] for r in db.query("SELECT payload FROM outbox"))
+    assert payloads and "25_34" not in payloads and "veteran" not in payloads.lower()
 
 
 def test_demographics_turned_off_are_not_stored_even_if_posted(on_scene, db):
