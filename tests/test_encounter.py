@@ -4,6 +4,7 @@ import datetime
 
 import pytest
 
+from fieldapp import create_app
 from fieldapp.duty import record_position
 from fieldapp.program.exports import encounter_rows
 from fieldapp.program.reports import report
@@ -207,3 +208,31 @@ def test_reports_count_force_and_transport_and_keep_the_re_coded_apart(app, clie
     assert total["transports"] == {"none": 0, "crisis_centre": 2, "emergency_department": 0, "jail": 1,
                                    "home_family": 0, "other": 0, "not_recorded": 1}
     assert (total["mh_evaluation"], total["follow_up"]) == (1, 1)
+
+
+def test_the_reports_page_shows_force_and_transport_with_the_re_coded_apart(app, client, officer, specialist, login,
+                                                                            make_user, clock):
+    specialist("near", offset(1000))
+    cit = login("near")
+    request_id = ask(client)
+    cit.post(f"/requests/{request_id}/accept")
+    cit.post(f"/requests/{request_id}/resolve", data={"disposition": "other", "force_level": "less_lethal",
+                                                      "transport": "emergency_department"})
+    make_user("lt.ames", "coordinator")
+    day = datetime.date.fromtimestamp(clock.t).isoformat()
+    html = login("lt.ames").get(f"/program/reports?from={day}&to={day}&by=month").get_data(as_text=True)
+    assert "Highest level of force, mental-health calls" in html and "Less-lethal weapon" in html
+    assert "Transported to, mental-health calls" in html and "Not a mental-health call (apart)" in html
+
+
+@pytest.mark.parametrize("setting, value, message", [
+    ("ENCOUNTER_FORCE_USED_FROM", "chokehold", "ENCOUNTER_FORCE_USED_FROM must be one of the keys"),
+    ("ENCOUNTER_REQUIRED", ["age_band"], "demographics are never required"),
+    ("ENCOUNTER_DEMOGRAPHICS", ["religion"], "may name only age_band, veteran"),
+    ("ENCOUNTER_TRANSPORT", ["jail"], "ENCOUNTER_TRANSPORT must be a non-empty mapping"),
+])
+def test_encounter_settings_that_cannot_work_stop_the_start(app_config, setting, value, message, capsys):
+    app_config[setting] = value
+    with pytest.raises(SystemExit):
+        create_app(app_config)
+    assert message in capsys.readouterr().err

@@ -60,6 +60,28 @@ def init_app(app):
     app.config.setdefault("ENCOUNTER_AGE_BANDS", AGE_BANDS)
     app.config.setdefault("ENCOUNTER_REQUIRED", ())  # any of REQUIRABLE
     app.config.setdefault("ENCOUNTER_DEMOGRAPHICS", ())  # any of DEMOGRAPHICS: off unless the agency turns them on
+    trouble = config_problem(app.config)
+    if trouble:
+        from ..startup import refuse
+
+        refuse(trouble)
+
+
+def config_problem(config):
+    """What is wrong with the encounter settings, as one sentence, or None: caught at start-up, not at a resolve."""
+    for name in ("ENCOUNTER_FORCE_LEVELS", "ENCOUNTER_TRANSPORT", "ENCOUNTER_AGE_BANDS"):
+        choices = config[name]
+        if not isinstance(choices, dict) or not choices or NOT_RECORDED in choices:
+            return f"The setting {name} must be a non-empty mapping of key to label, without {NOT_RECORDED!r}."
+    if config["ENCOUNTER_FORCE_USED_FROM"] not in config["ENCOUNTER_FORCE_LEVELS"]:
+        return "The setting ENCOUNTER_FORCE_USED_FROM must be one of the keys of ENCOUNTER_FORCE_LEVELS."
+    wrong = set(config["ENCOUNTER_REQUIRED"]) - set(REQUIRABLE)
+    if wrong:
+        return (f"The setting ENCOUNTER_REQUIRED may name only {', '.join(REQUIRABLE)}"
+                " (demographics are never required).")
+    if set(config["ENCOUNTER_DEMOGRAPHICS"]) - set(DEMOGRAPHICS):
+        return f"The setting ENCOUNTER_DEMOGRAPHICS may name only {', '.join(DEMOGRAPHICS)}."
+    return None
 
 
 def encounter_fields(config=None):
