@@ -144,7 +144,7 @@ def write_profile(app, name, text):
     (folder / f"{name}.yaml").write_text(text)
 
 
-def test_an_agencys_own_profile_maps_a_crosswalk_and_reports_a_gap(app, tmp_path, encounters):
+def test_an_agencys_own_profile_maps_a_crosswalk_and_reports_a_gap(app, db, tmp_path, encounters):
     write_profile(app, "county", "title: County form\nfields:\n"
                   "  - name: FORCE\n    from: force_level\n    crosswalk: {none: N, presence: N, verbal: N, hands_on: Y,"
                   " less_lethal: Y, firearm_pointed: Y, firearm_discharged: Y, not_recorded: ''}\n"
@@ -153,6 +153,7 @@ def test_an_agencys_own_profile_maps_a_crosswalk_and_reports_a_gap(app, tmp_path
     assert result.exit_code == 0, result.output
     assert out.read_text().splitlines() == ["FORCE,HOUSING", "N,", ",", ","]  # the cancelled one has no record
     assert "- HOUSING: We do not ask." in (tmp_path / "form-gaps.txt").read_text()
+    assert "profile_exported" in [r["action"] for r in db.query("SELECT action FROM audit_log")]
 
 
 @pytest.mark.parametrize("profile, message", [
@@ -217,6 +218,11 @@ def test_counts_under_five_are_published_as_less_than_five():
 def test_zero_is_a_small_count_too_and_two_hidden_groups_need_no_more():
     rows = [["A", 0], ["B", 4], ["C", 9], ["All", 13]]
     assert public_summary_rows(["requests"], rows) == [["A", "<5"], ["B", "<5"], ["C", 9], ["All", 13]]
+
+
+def test_a_cell_that_is_not_a_count_is_not_published():
+    rows = [["A", "CAD-2026-000123", 9], ["All", "", 9]]
+    assert public_summary_rows(["incident", "requests"], rows) == [["A", "", 9], ["All", "", 9]]
 
 
 def test_the_public_summary_download_hides_small_counts(coordinator, encounters):

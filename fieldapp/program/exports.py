@@ -19,6 +19,7 @@ import yaml
 from flask import current_app
 from flask.cli import with_appcontext
 
+from ..audit import log as audit
 from ..db import connect
 from ..duty import districts as all_districts
 from ..requests.encounter import COMPUTED_SQL, FIRST_ACCEPT_SQL, FIRST_ON_SCENE_SQL
@@ -202,6 +203,9 @@ def export_command(name, start, end, out):
     db = connect(current_app.config["DATABASE"])
     with out.open("w", newline="", encoding="utf-8") as f:
         count = write_profile_export(db, profile, start_day, end_day, f)
+    audit.record(db, "profile_exported", name, f"{start_day.isoformat()} to {end_day.isoformat()}: {count} rows",
+                 actor=(None, "cli"))
+    db.close()
     gaps = gap_report(profile)
     lines = [f"Gap report: {profile.get('title', name)}", f"Fields of the form that fieldapp does not collect: {len(gaps)}"]
     lines += [f"- {field}: {why}" for field, why in gaps]
@@ -233,21 +237,27 @@ def public_summary_rows(columns, rows):
     Every count under 5 becomes "<5", and a median, 90th percentile or
     percentage becomes "<5" when the count under it is. Where a column has
     exactly one suppressed group, the next smallest is suppressed too, so the
-    total cannot give the hidden one away by subtraction; the total row is
-    last.
+    total (the last row) cannot give the hidden one away by subtraction. A
+    cell that is neither a count nor a figure from one is not published.
     """
+    hidden = f"<{SMALL_CELL}"
     index = {name: i + 1 for i, name in enumerate(columns)}
     out = [list(r) for r in rows]
-    groups = out[:-1]
     for name, i in index.items():
         base = index.get(_DERIVED_FROM.get(name, name))
         for r, original in zip(out, rows):
-            if original[base] < SMALL_CELL:
-                r[i] = f"<{SMALL_CELL}"
+            if not _is_count(original[base]):
+                r[i] = ""
+            elif original[base] < SMALL_CELL:
+                r[i] = hidden
         if name in _DERIVED_FROM:
             continue
-        hidden = [r for r in groups if r[i] == f"<{SMALL_CELL}"]
-        shown = sorted((r for r in groups if r[i] != f"<{SMALL_CELL}"), key=lambda r: r[i])
-        if len(hidden) == 1 and shown:
-            shown[0][i] = f"<{SMALL_CELL}"
+        groups = out[:-1]
+        shown = sorted((r for r in groups if _is_count(r[i])), key=lambda r: r[i])
+        if sum(1 for r in groups if r[i] == hidden) == 1 and shown:
+            shown[0][i] = hidden
     return out
+
+
+def _is_count(value):
+    return isinstance(value, int) and not isinstance(value, bool)
