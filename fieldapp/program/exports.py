@@ -22,11 +22,10 @@ from flask.cli import with_appcontext
 from ..audit import log as audit
 from ..db import connect
 from ..duty import districts as all_districts
-from ..requests.encounter import COMPUTED_SQL, FIRST_ACCEPT_SQL, FIRST_ON_SCENE_SQL
+from ..requests.encounter import COMPUTED_SQL, FIRST_ACCEPT_SQL, FIRST_ON_SCENE_SQL, NOT_RECORDED
 from .reports import _local_midnight, district_of, report_params
 
 BUILT_IN_PROFILES = Path(__file__).resolve().parent.parent / "export_profiles"
-NOT_RECORDED = "not_recorded"
 SMALL_CELL = 5
 
 ENCOUNTER_COLUMNS = (

@@ -194,6 +194,11 @@ def report_csv_row(label, f):
     )
 
 
+def report_csv_rows(data):
+    """The report's CSV rows: each group, then the total as "All"."""
+    return [report_csv_row(label, f) for label, f in data["rows"]] + [report_csv_row("All", data["total"])]
+
+
 def report_params(args):
     """The report's range and grouping from query arguments: (start, end, by); ValueError says what is wrong."""
     on = today()

@@ -23,7 +23,7 @@ from . import bp
 from .charts import report_charts
 from .coverage import roster_coverage
 from .exports import public_summary_rows
-from .reports import DIVERTED, NO_COORDINATES, report, report_csv_columns, report_csv_row, report_params
+from .reports import DIVERTED, NO_COORDINATES, report, report_csv_columns, report_csv_rows, report_params
 from .roster import (
     SHIFTS, clean_account_fields, clean_roster_fields, describe, district_names, inservice_session, inservice_sessions,
     other_accounts, parse_month, person, read_roster, save_roster, set_active, title_inservice, today,
@@ -352,8 +352,8 @@ def reports_csv():
     db = get_db()
     data = report(db, start, end, by)
     audit.record(db, "report_exported", f"by {by}", f"{start.isoformat()} to {end.isoformat()}")
-    rows = [report_csv_row(label, f) for label, f in data["rows"]] + [report_csv_row("All", data["total"])]
-    return csv_response(f"cit-report-by-{by}-{start.isoformat()}-{end.isoformat()}.csv", [by, *report_csv_columns()], rows)
+    return csv_response(f"cit-report-by-{by}-{start.isoformat()}-{end.isoformat()}.csv", [by, *report_csv_columns()],
+                        report_csv_rows(data))
 
 
 @bp.route("/reports/public.csv")
@@ -368,9 +368,8 @@ def public_summary_csv():
     data = report(db, start, end, by)
     audit.record(db, "public_summary_exported", f"by {by}", f"{start.isoformat()} to {end.isoformat()}")
     columns = report_csv_columns()
-    rows = [report_csv_row(label, f) for label, f in data["rows"]] + [report_csv_row("All", data["total"])]
     return csv_response(f"cit-public-summary-by-{by}-{start.isoformat()}-{end.isoformat()}.csv", [by, *columns],
-                        public_summary_rows(columns, rows))
+                        public_summary_rows(columns, report_csv_rows(data)))
 
 
 @bp.route("/reports/summary")
