@@ -42,6 +42,15 @@ def test_every_field_of_the_encounter_is_recorded(on_scene, db):
         "follow_up": "no", "referral": "Peer support line", "not_mental_health": 1, "age_band": None, "veteran": None}
 
 
+def test_the_resolved_request_shows_what_was_recorded_to_the_cit_officer_not_the_requester(on_scene, client):
+    request_id, cit = on_scene
+    cit.post(f"/requests/{request_id}/resolve", data=FULL)
+    html = cit.get(f"/requests/{request_id}").get_data(as_text=True)
+    assert "Highest level of force: Hands-on" in html and "Transported to: Crisis receiving centre" in html
+    assert "Re-coded: not a mental-health call after all" in html
+    assert "Highest level of force" not in client.get(f"/requests/{request_id}").get_data(as_text=True)
+
+
 def test_a_disposition_alone_leaves_the_rest_not_recorded(on_scene, db):
     request_id, cit = on_scene
     assert cit.post(f"/requests/{request_id}/resolve", data={"disposition": "resolved_on_scene"}).status_code == 303
