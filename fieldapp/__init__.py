@@ -98,6 +98,9 @@ def create_app(test_config=None):
     formatting.init_app(app)
     restore.init_app(app)
     second_factors.init_app(app)
+    from . import data_dictionary
+
+    data_dictionary.init_app(app)
     for area in (auth, home, reference, pwa, duty, requests, board, audit_pages, program, content_review, sso):
         app.register_blueprint(area.bp)
     app.register_blueprint(second_factor_pages.bp)

@@ -562,6 +562,26 @@ def m016_delivery_receipts(db):
 
 
 @migrations()
+def m019_encounter_record(db):
+    db.executescript(
+        """
+        -- The encounter record at resolve (requests/encounter.py); NULL is "not recorded".
+        ALTER TABLE cit_requests ADD COLUMN force_level TEXT;
+        ALTER TABLE cit_requests ADD COLUMN transport TEXT;
+        ALTER TABLE cit_requests ADD COLUMN mh_evaluation TEXT;
+        ALTER TABLE cit_requests ADD COLUMN follow_up TEXT;
+        -- Optional demographics, only where the agency turns them on; never in pushes or webhooks.
+        ALTER TABLE cit_requests ADD COLUMN age_band TEXT;
+        ALTER TABLE cit_requests ADD COLUMN veteran TEXT;
+        -- The specialist's re-code: not a mental-health call after all (reports count these apart).
+        ALTER TABLE cit_requests ADD COLUMN not_mental_health INTEGER NOT NULL DEFAULT 0;
+        -- Exports and reports select requests by the day they were made.
+        CREATE INDEX IF NOT EXISTS cit_requests_created ON cit_requests(created_at);
+        """
+    )
+
+
+@migrations()
 def m020_demo_history(db):
     db.executescript(
         """
@@ -569,7 +589,7 @@ def m020_demo_history(db):
         -- always be told apart from live ones and counted or removed on their own.
         ALTER TABLE cit_requests ADD COLUMN demo INTEGER NOT NULL DEFAULT 0;
         -- Reports and the forecast read requests by when they were made.
-        CREATE INDEX cit_requests_created ON cit_requests(created_at);
+        CREATE INDEX IF NOT EXISTS cit_requests_created ON cit_requests(created_at);
         """
     )
 

@@ -121,7 +121,8 @@ def test_the_whole_loop_on_three_phones(browser, live_server, push_service):
     expect(cit_page.locator("#live")).to_contain_text("Scene stabilised", timeout=10_000)
 
     cit_page.get_by_label("Resolve: disposition").select_option("mobile_crisis_referral")
-    cit_page.get_by_text("No", exact=True).click()
+    cit_page.get_by_label("Highest level of force").select_option("verbal")
+    cit_page.get_by_label("Transported to").select_option("crisis_centre")
     cit_page.get_by_role("button", name="Resolve").click()
     expect(cit_page.locator("#live")).to_contain_text("Disposition: Referred to mobile crisis team")
     expect(officer_page.locator("#live")).to_contain_text("Resolved", timeout=10_000)

@@ -248,7 +248,7 @@ def test_whole_loop_keeps_a_timeline_of_who_did_what(client, officer, specialist
         (cit, "accept", {}),
         (cit, "arrive", {}),
         (client, "stabilise", {}),
-        (cit, "resolve", {"disposition": "voluntary_transport", "force_used": "no", "referral": "Peer support"}),
+        (cit, "resolve", {"disposition": "voluntary_transport", "force_level": "verbal", "referral": "Peer support"}),
     ]:
         clock.advance(30)
         assert who.post(f"/requests/{request_id}/{action}", data=data).status_code == 303, action
@@ -376,8 +376,8 @@ def test_specialist_accepting_twice_is_a_409_and_changes_nothing(client, officer
 @pytest.mark.parametrize(
     "action, data, status",
     [
-        ("resolve", {"disposition": "teleported", "force_used": "no"}, 409),
-        ("resolve", {"disposition": "arrest"}, 409),
+        ("resolve", {"disposition": "teleported", "force_level": "none"}, 409),
+        ("resolve", {"force_level": "none"}, 409),
         ("cancel", {"reason": ""}, 409),
         ("fly", {}, 404),
     ],

@@ -71,6 +71,7 @@ ACCESS = {
     "program.reports": ("coordinator", "supervisor"),
     "program.reports_csv": ("coordinator", "supervisor"),
     "program.fidelity_csv": ("coordinator", "supervisor"),
+    "program.public_summary_csv": ("coordinator", "supervisor"),
     "program.summary": ("coordinator", "supervisor"),
     "content_review.index": ("coordinator",),
     "content_review.sign_off_card": ("coordinator",),

@@ -8,6 +8,7 @@
 - `fidelity`: the share of requests a CIT officer reached;
 - `reports`: outcome statistics from requests and their timelines;
 - `charts`: the reports' SVG charts;
+- `exports`: one row per encounter, export profiles for outside forms, the public summary;
 - `views`: the pages (this blueprint's routes);
 - `content_review`: the agency's sign-off of each card (its own blueprint, under /program).
 """
@@ -24,6 +25,9 @@ def _config_defaults(state):
     # The coverage forecast's target per district and watch: NAMI Chicago asks for at least two;
     # Chicago's own policy says only "a sufficient number". A program choice, not a law.
     state.app.config.setdefault("MIN_CIT_PER_SHIFT", 2)
+    from .exports import export_command
+
+    state.app.cli.add_command(export_command)
 
 
 from . import views  # noqa: E402,F401  the routes attach themselves to bp

@@ -7,6 +7,8 @@ import datetime
 import statistics
 from collections import Counter
 
+from flask import current_app
+
 from ..requests.domain import DISPOSITIONS, OPEN_STATES
 from ..districts import all_districts, district_at
 from .roster import parse_day, today
@@ -28,6 +30,7 @@ def request_facts(db, start_day, end_day):
         db.query(
             "SELECT r.id, r.created_at, r.lat, r.lon, r.state, r.unanswered, r.disposition,"
             " r.weapon, r.medical, r.juvenile, r.force_used, r.officer_injured, r.person_injured,"
+            " r.force_level, r.transport, r.mh_evaluation, r.follow_up, r.not_mental_health,"
             # From the timeline, not the columns: a reassignment overwrites accepted_at.
             " (SELECT MIN(e.at) FROM request_events e WHERE e.request_id = r.id AND e.event IN ('accepted', 'assigned'))"
             " AS first_accept_at,"
@@ -94,7 +97,32 @@ def summarise(facts):
         "force_used": sum(1 for f in facts if f["force_used"]),
         "officer_injured": sum(1 for f in facts if f["officer_injured"]),
         "person_injured": sum(1 for f in facts if f["person_injured"]),
+        **encounter_figures(facts),
     }
+
+
+def encounter_figures(facts):
+    """The encounter record's counts: force levels and transport over resolved mental-health calls.
+
+    A request the specialist re-coded "not a mental-health call after all" is
+    counted apart, in `not_mental_health`, and left out of the force and
+    transport counts; "not recorded" is a bucket of its own.
+    """
+    config = current_app.config
+    resolved = [f for f in facts if f["state"] == "resolved"]
+    mental_health = [f for f in resolved if not f["not_mental_health"]]
+    return {
+        "not_mental_health": len(resolved) - len(mental_health),
+        "force_levels": _tally(mental_health, "force_level", config["ENCOUNTER_FORCE_LEVELS"]),
+        "transports": _tally(mental_health, "transport", config["ENCOUNTER_TRANSPORT"]),
+        "mh_evaluation": sum(1 for f in mental_health if f["mh_evaluation"] == "yes"),
+        "follow_up": sum(1 for f in mental_health if f["follow_up"] == "yes"),
+    }
+
+
+def _tally(facts, column, choices):
+    counts = Counter(f[column] or "not_recorded" for f in facts)
+    return {key: counts[key] for key in [*choices, "not_recorded"]}
 
 
 def _months(start_day, end_day):
@@ -130,6 +158,17 @@ REPORT_CSV_COLUMNS = (
 )
 
 
+def report_csv_columns():
+    """The report CSV's columns after the group's label: REPORT_CSV_COLUMNS, then the encounter counts from config."""
+    config = current_app.config
+    return (
+        REPORT_CSV_COLUMNS
+        + [f"force_level_{key}" for key in [*config["ENCOUNTER_FORCE_LEVELS"], "not_recorded"]]
+        + [f"transport_{key}" for key in [*config["ENCOUNTER_TRANSPORT"], "not_recorded"]]
+        + ["mh_evaluation_started", "follow_up_wanted", "not_mental_health"]
+    )
+
+
 def _round(value, places=1):
     return "" if value is None else round(value, places)
 
@@ -139,7 +178,7 @@ def _pct(share):
 
 
 def report_csv_row(label, f):
-    """One report row in REPORT_CSV_COLUMNS order, after the group's label."""
+    """One report row in report_csv_columns() order, after the group's label."""
     return (
         [label, f["requests"], f["open"], f["resolved"], f["cancelled"], f["unanswered"], f["accepted"],
          _round(f["accept_median"]), _round(f["accept_p90"]), f["on_scene"], _round(f["on_scene_median"]),
@@ -148,7 +187,14 @@ def report_csv_row(label, f):
         + [f["diverted"], _pct(f["diverted_share"]), f["arrested"], _pct(f["arrested_share"]),
            f["weapon"], f["medical"], f["juvenile"],
            f["force_used"], f["officer_injured"], f["person_injured"]]
+        + list(f["force_levels"].values()) + list(f["transports"].values())
+        + [f["mh_evaluation"], f["follow_up"], f["not_mental_health"]]
     )
+
+
+def report_csv_rows(data):
+    """The report's CSV rows: each group, then the total as "All"."""
+    return [report_csv_row(label, f) for label, f in data["rows"]] + [report_csv_row("All", data["total"])]
 
 
 def report_params(args):

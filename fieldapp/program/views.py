@@ -25,8 +25,9 @@ from . import bp
 from .charts import fidelity_chart, forecast_charts, report_charts
 from .fidelity import FIDELITY_CSV_COLUMNS, fidelity, fidelity_csv_rows
 from .coverage import roster_coverage
+from .exports import public_summary_rows
 from .forecast import coverage_forecast, forecast_warnings
-from .reports import DIVERTED, NO_COORDINATES, REPORT_CSV_COLUMNS, report, report_csv_row, report_params
+from .reports import DIVERTED, NO_COORDINATES, report, report_csv_columns, report_csv_rows, report_params
 from .roster import (
     SHIFTS, clean_account_fields, clean_roster_fields, describe, district_names, inservice_session, inservice_sessions,
     other_accounts, parse_day, parse_month, person, read_roster, save_roster, set_active, title_inservice, today,
@@ -394,8 +395,24 @@ def reports_csv():
     data = report(db, start, end, by)
     audit.record(db, "report_exported", f"by {by}", f"{start.isoformat()} to {end.isoformat()}")
     # Streamed as written; the figures themselves need every request's times (medians), held as one row each.
-    rows = (report_csv_row(label, f) for label, f in [*data["rows"], ("All", data["total"])])
-    return csv_stream(f"cit-report-by-{by}-{start.isoformat()}-{end.isoformat()}.csv", [by, *REPORT_CSV_COLUMNS], rows)
+    return csv_stream(f"cit-report-by-{by}-{start.isoformat()}-{end.isoformat()}.csv", [by, *report_csv_columns()],
+                      report_csv_rows(data))
+
+
+@bp.route("/reports/public.csv")
+@role_required("coordinator", "supervisor")
+def public_summary_csv():
+    """The report for publication: every count under 5 shown as "<5"."""
+    try:
+        start, end, by = report_params(request.args)
+    except ValueError as e:
+        abort(400, description=str(e))
+    db = get_db()
+    data = report(db, start, end, by)
+    audit.record(db, "public_summary_exported", f"by {by}", f"{start.isoformat()} to {end.isoformat()}")
+    columns = report_csv_columns()
+    return csv_response(f"cit-public-summary-by-{by}-{start.isoformat()}-{end.isoformat()}.csv", [by, *columns],
+                        public_summary_rows(columns, report_csv_rows(data)))
 
 
 @bp.route("/reports/summary")

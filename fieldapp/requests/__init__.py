@@ -13,4 +13,13 @@ bp = Blueprint("requests", __name__, url_prefix="/requests")
 # The request page writes distances ("1.2 km") in the template.
 bp.add_app_template_global(human_distance)
 
+
+
+@bp.record_once
+def _config_defaults(state):
+    from .encounter import init_app
+
+    init_app(state.app)
+
+
 from . import pages  # noqa: E402,F401  (registers the routes on bp)

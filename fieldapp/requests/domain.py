@@ -19,6 +19,7 @@ from ..content import get_library
 from ..db import one, write_transaction
 from ..districts import district_at
 from ..geo import bearing_deg, compass, distance_m, human_distance
+from .encounter import NOT_RECORDED, encounter_columns, encounter_fields
 from .selection import (
     alert_nearest_specialists, alert_of, alert_summary, close_alerts, decline_alert, describe_alerted, eligible_specialists,
     is_available, wake_worker,
@@ -126,11 +127,9 @@ def _resolve(db, req, user, form):
     disposition = form.get("disposition")
     if disposition not in DISPOSITIONS:
         raise Conflict("Choose a disposition to resolve the request.")
-    if form.get("force_used") not in ("yes", "no"):
-        raise Conflict("Say whether force was used to resolve the request.")
     return {
         "disposition": disposition,
-        "force_used": int(form.get("force_used") == "yes"),
+        **encounter_columns(form),
         "officer_injured": int(bool(form.get("officer_injured"))),
         "person_injured": int(bool(form.get("person_injured"))),
         "referral": (form.get("referral") or "").strip()[:200],
@@ -317,6 +316,8 @@ def request_view(db, request_id, user, message=None):
         "stabilisation": get_library().get(current_app.config["STABILISATION_TOPIC"]),
         "labels": STATE_LABELS,
         "dispositions": DISPOSITIONS,
+        "encounter_fields": encounter_fields(),
+        "not_recorded": NOT_RECORDED,
         "cancel_reasons": CANCEL_REASONS,
         "decline_reasons": DECLINE_REASONS,
         "is_open": req["state"] in OPEN_STATES,
