@@ -98,6 +98,12 @@ def create_app(test_config=None):
     app.register_blueprint(second_factor_pages.bp)
     # The vehicle-location feed authenticates with a bearer token, not a session cookie.
     security.csrf.exempt(duty.unit_location)
+    from . import api, dispatch_pages, webhooks
+
+    api.init_app(app)
+    webhooks.init_app(app)
+    app.register_blueprint(webhooks.bp)
+    app.register_blueprint(dispatch_pages.bp)
     health.init_app(app)
     worker.init_app(app)
     startup.init_app(app)

@@ -16,7 +16,7 @@ import click
 from flask.cli import with_appcontext
 from flask import current_app
 
-from . import backup_alerts, duty, health
+from . import backup_alerts, duty, health, webhooks
 from .clock import now
 from .db import connect, write_transaction
 from .logs import WORKER as log
@@ -55,6 +55,7 @@ class Worker:
             rows = self.lease(self.app.config["WORKER_BATCH"])
             if rows:
                 self.deliver(rows)
+            done += webhooks.deliver_due(self.db, self.app.config, self.name)
             return done + len(rows)
 
     def lease(self, limit):
