@@ -32,21 +32,30 @@ REQUEST_STATUS = {
     },
 }
 
-REQUEST_CREATE = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["cad_incident"],
-    "description": "A place is needed: lat and lon, or location_text together with district.",
-    "properties": {
+def request_create(districts):
+    """The body of a new request; `districts` are the agency's, so the document names them."""
+    place = [{"required": ["lat", "lon"]}]
+    properties = {
         "cad_incident": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,39}$"},
         "lat": {"type": "number", "minimum": -90, "maximum": 90},
         "lon": {"type": "number", "minimum": -180, "maximum": 180},
-        "location_text": {"type": "string", "maxLength": MAX_LOCATION_TEXT, "description": "The address as typed."},
-        "district": {"type": "string", "maxLength": 100, "description": "One of the agency's districts."},
+        "location_text": {"type": "string", "maxLength": MAX_LOCATION_TEXT, "pattern": r"\S",
+                          "description": "The address as typed."},
         "note": {"type": "string", "maxLength": MAX_NOTE, "description": "A short call note."},
         "weapon": {"type": "boolean"}, "medical": {"type": "boolean"}, "juvenile": {"type": "boolean"},
-    },
-}
+    }
+    if districts:
+        properties["district"] = {"type": "string", "enum": list(districts), "description": "One of the agency's districts."}
+        place.append({"required": ["location_text", "district"]})
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["cad_incident"],
+        "description": "A place is needed: lat and lon, or location_text together with district.",
+        "properties": properties,
+        "anyOf": place,
+        "dependentRequired": {"lat": ["lon"], "lon": ["lat"]},
+    }
 
 WEBHOOK_EVENT = {
     "type": "object",
@@ -72,11 +81,11 @@ def _operation(summary, scope, responses, **more):
             "responses": {**responses, "401": _PROBLEM, "403": _PROBLEM}, **more}
 
 
-def document():
+def document(districts=()):
     """The whole document, as a dict."""
     one_request = {"description": "The request.", "content": {"application/json": {
         "schema": {"$ref": "#/components/schemas/RequestStatus"}}}}
-    request_id = {"name": "request_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+    request_id = {"name": "request_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1, "maximum": 9007199254740991}}
     webhook = {"post": {
         "summary": "A request changed state (Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature).",
         "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/WebhookEvent"}}}},
@@ -129,7 +138,7 @@ def document():
         "components": {
             "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer",
                                            "description": "Scopes: requests:read, requests:write."}},
-            "schemas": {"RequestStatus": REQUEST_STATUS, "RequestCreate": REQUEST_CREATE, "WebhookEvent": WEBHOOK_EVENT,
+            "schemas": {"RequestStatus": REQUEST_STATUS, "RequestCreate": request_create(districts), "WebhookEvent": WEBHOOK_EVENT,
                         "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
                             "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
                             "detail": {"type": "string"}}}},

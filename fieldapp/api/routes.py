@@ -14,7 +14,9 @@ from ..audit import log as audit
 from ..clock import now
 from ..db import get_db, write_transaction
 from ..requests import domain
-from ..requests.dispatch import BadCall, check_call, create_dispatch_request, dispatch_status, open_dispatch_requests
+from ..requests.dispatch import (
+    BadCall, check_call, create_dispatch_request, dispatch_status, districts, open_dispatch_requests,
+)
 from . import bp
 from .keys import key_for
 from .openapi import document
@@ -91,7 +93,7 @@ def _audit(response):
 @bp.get("/openapi.json")
 def openapi():
     """The OpenAPI 3.1 document of this API (no key needed)."""
-    return document()
+    return document(districts(get_db()))
 
 
 @bp.post("/requests")
@@ -120,7 +122,7 @@ def list_requests():
     return {"requests": open_dispatch_requests(get_db())}
 
 
-@bp.get("/requests/<int:request_id>")
+@bp.get("/requests/<int(max=9007199254740991):request_id>")
 def read_request(request_id):
     """One request's state, times, counts, assignee's unit and disposition."""
     _key("requests:read")
@@ -130,7 +132,7 @@ def read_request(request_id):
         raise Problem(404, f"There is no CIT request {request_id}.") from None
 
 
-@bp.post("/requests/<int:request_id>/cancel")
+@bp.post("/requests/<int(max=9007199254740991):request_id>/cancel")
 def cancel_request(request_id):
     """Cancel an open request with one of the listed reasons."""
     key = _key("requests:write")
