@@ -524,25 +524,28 @@ def m015_health(db):
     )
 
 
-@migrations()
+@migrations(transactional=False)
 def m018_dispatch(db):
     # The dispatcher role: SQLite cannot alter a CHECK, so the users table is
-    # rebuilt as m012 rebuilt cit_requests (foreign keys off, checked before commit).
+    # rebuilt as m012 rebuilt cit_requests, in its own transaction with foreign
+    # keys off (SQLite ignores that pragma inside one), checked before it commits.
     old_check = "'officer', 'cit', 'supervisor', 'coordinator'"
+    rebuild = []
     if old_check in db["users"].schema:
-        sqls = [sql.replace(old_check, ", ".join(repr(r) for r in ROLES)) for sql in db["users"].transform_sql()]
-        db.execute("PRAGMA foreign_keys = OFF")
-        try:
-            with db.atomic():
-                for sql in sqls:
-                    db.execute(sql)
-                broken = db.execute("PRAGMA foreign_key_check").fetchall()
-                if broken:
-                    raise RuntimeError(f"m018_dispatch would break references: {broken[:5]}")
-        finally:
-            db.execute("PRAGMA foreign_keys = ON")
-    db.executescript(
-        """
+        rebuild = [sql.replace(old_check, ", ".join(repr(r) for r in ROLES)) for sql in db["users"].transform_sql()]
+    db.execute("PRAGMA foreign_keys = OFF")
+    try:
+        with db.atomic():
+            for sql in rebuild + [s.strip() for s in M018_SCHEMA.split(";") if s.strip()]:
+                db.execute(sql)
+            broken = db.execute("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise RuntimeError(f"m018_dispatch would break references: {broken[:5]}")
+    finally:
+        db.execute("PRAGMA foreign_keys = ON")
+
+
+M018_SCHEMA = """
         -- A request from dispatch or CAD: the CAD incident number, the district
         -- typed with an address, the patrol officer attached later, and the
         -- hash of the API body its idempotency key was first used with.
@@ -551,7 +554,7 @@ def m018_dispatch(db):
         ALTER TABLE cit_requests ADD COLUMN patrol_officer_id INTEGER REFERENCES users(id);
         ALTER TABLE cit_requests ADD COLUMN client_body_hash TEXT;
         CREATE INDEX cit_requests_patrol ON cit_requests(patrol_officer_id);
-        -- One key per CAD integration; only a SHA-256 of the key is kept.
+        -- One key per CAD integration, kept as a SHA-256 only.
         CREATE TABLE api_keys (
             id INTEGER PRIMARY KEY,
             name TEXT NOT NULL UNIQUE COLLATE NOCASE,
@@ -592,7 +595,6 @@ def m018_dispatch(db):
         CREATE INDEX webhook_deliveries_due ON webhook_deliveries(state, next_attempt_at);
         CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries(endpoint_id, id);
         """
-    )
 
 
 @click.command("migrate")

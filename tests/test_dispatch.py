@@ -307,3 +307,24 @@ def test_a_name_that_resolves_to_a_private_address_is_refused():
         return [(2, 1, 6, "", ("192.168.1.20", port))]
 
     assert "private or reserved" in url_refusal("https://cad.example.org/hooks", {}, resolve)
+
+
+def test_upgrade_lets_an_existing_database_hold_dispatchers(tmp_path, monkeypatch):
+    import fieldapp.db
+    from fieldapp.db import connect, migrate, migrations
+
+    db = connect(tmp_path / "old.db")
+    with monkeypatch.context() as old:
+        old.setattr(fieldapp.db, "ROLES", ("officer", "cit", "supervisor", "coordinator"))  # before issue 16
+        migrations.apply(db, stop_before=["m018_dispatch"])
+    db.execute("INSERT INTO users (id, username, password_hash, role, display_name, created_at) VALUES (1, 'a', 'x', 'officer', 'A', 0)")
+    db.execute("INSERT INTO cit_requests (id, requester_id, state, created_at, policy, updated_at) VALUES (7, 1, 'requested', 0, '{}', 0)")
+    db.conn.commit()
+    with pytest.raises(Exception, match="CHECK"):
+        db.execute("INSERT INTO users (username, password_hash, role, display_name, created_at) VALUES ('d', 'x', 'dispatcher', 'D', 0)")
+    migrate(db)
+    db.execute("INSERT INTO users (username, password_hash, role, display_name, created_at) VALUES ('d', 'x', 'dispatcher', 'D', 0)")
+    assert [r["id"] for r in db.query("SELECT id FROM cit_requests")] == [7]
+    assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+    with pytest.raises(Exception, match="CHECK"):
+        db.execute("INSERT INTO users (username, password_hash, role, display_name, created_at) VALUES ('x', 'x', 'chief', 'X', 0)")
