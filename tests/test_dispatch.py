@@ -328,3 +328,10 @@ def test_upgrade_lets_an_existing_database_hold_dispatchers(tmp_path, monkeypatc
     assert db.execute("PRAGMA foreign_key_check").fetchall() == []
     with pytest.raises(Exception, match="CHECK"):
         db.execute("INSERT INTO users (username, password_hash, role, display_name, created_at) VALUES ('x', 'x', 'chief', 'X', 0)")
+
+
+def test_a_dispatcher_lands_on_the_dispatch_page(dispatcher, districts):
+    response = dispatcher.get("/")
+    assert response.status_code == 302 and response.headers["Location"] == "/dispatch"
+    page = dispatcher.get("/dispatch").get_data(as_text=True)
+    assert "CAD incident number" in page and "<option>North</option>" in page
