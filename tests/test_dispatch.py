@@ -335,3 +335,11 @@ def test_a_dispatcher_lands_on_the_dispatch_page(dispatcher, districts):
     assert response.status_code == 302 and response.headers["Location"] == "/dispatch"
     page = dispatcher.get("/dispatch").get_data(as_text=True)
     assert "CAD incident number" in page and "<option>North</option>" in page
+
+
+def test_the_report_csv_counts_requests_from_dispatch(dispatcher, districts, make_user, login):
+    dispatcher.post("/dispatch", data=CALL)
+    make_user("coord.kim", "coordinator")
+    csv_text = login("coord.kim").get("/program/reports.csv?by=month").get_data(as_text=True)
+    header, *rows = [line.split(",") for line in csv_text.strip().splitlines()]
+    assert rows[-1][header.index("from_dispatch")] == "1"
