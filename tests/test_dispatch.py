@@ -4,9 +4,8 @@ import json
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from fieldapp.api.keys import create_key, every_key, revoke_key
+from fieldapp.api.keys import create_key, revoke_key
 from fieldapp.db import one
-from fieldapp.worker import Worker
 from tests.helpers import SCENE, alerted, events, offset, snapshot
 
 CALL = {"cad_incident": "2026-118842", "location_text": "12 Invented Row", "district": "North", "note": "Caller's son",
@@ -343,3 +342,13 @@ def test_the_report_csv_counts_requests_from_dispatch(dispatcher, districts, mak
     csv_text = login("coord.kim").get("/program/reports.csv?by=month").get_data(as_text=True)
     header, *rows = [line.split(",") for line in csv_text.strip().splitlines()]
     assert rows[-1][header.index("from_dispatch")] == "1"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["county cad", "--scopes", "requests:read"], "Name the key with"),
+    (["county-cad", "--scopes", "requests:delete"], "Scopes must be some of"),
+])
+def test_a_bad_key_name_or_scope_is_refused_and_nothing_stored(app, db, args, message):
+    result = app.test_cli_runner().invoke(args=["api-keys", "create", *args])
+    assert result.exit_code != 0 and message in result.output
+    assert one(db, "SELECT COUNT(*) AS n FROM api_keys")["n"] == 0

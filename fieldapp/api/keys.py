@@ -6,6 +6,7 @@ state machine's rules apply to it as to a dispatcher.
 """
 import hashlib
 import json
+import re
 import secrets
 
 import click
@@ -19,6 +20,7 @@ from ..db import connect, one, write_transaction
 
 SCOPES = ("requests:read", "requests:write")
 KEY_PREFIX = "fapi_"
+NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,40}$")
 
 
 def hash_key(key):
@@ -28,6 +30,8 @@ def hash_key(key):
 
 def create_key(db, name, scopes):
     """Make a key for integration `name`; returns the key, which is never stored."""
+    if not NAME_RE.match(name or ""):
+        raise ValueError("Name the key with 1 to 40 letters, digits, dots, hyphens or underscores, e.g. county-cad.")
     scopes = sorted(set(scopes))
     unknown = set(scopes) - set(SCOPES)
     if not scopes or unknown:
