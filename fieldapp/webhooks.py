@@ -117,7 +117,7 @@ def queue_event(db, request_id, timeline_event):
     event = EVENTS.get(timeline_event)
     if event is None:
         return 0
-    targets = [e for e in db.query("SELECT id, events, include_notes FROM webhook_endpoints WHERE disabled_at IS NULL")
+    targets = [e for e in db.query("SELECT id, events FROM webhook_endpoints WHERE disabled_at IS NULL")
                if event in json.loads(e["events"])]
     if not targets:
         return 0
@@ -125,17 +125,14 @@ def queue_event(db, request_id, timeline_event):
 
     t = now()
     data = dispatch_status(db, request_id)
+    # Never the notes here: a stored payload would outlive `purge`. They are added at each send (`_with_notes`).
+    payload = json.dumps({
+        "type": f"request.{event}",
+        "timestamp": datetime.datetime.fromtimestamp(t, datetime.UTC).isoformat().replace("+00:00", "Z"),
+        "data": data,
+    })
     for target in targets:
-        body = dict(data)
-        if target["include_notes"]:
-            req = one(db, "SELECT note, location_text, observations FROM cit_requests WHERE id = ?", [request_id])
-            body.update(note=req["note"], location_text=req["location_text"], observations=json.loads(req["observations"]))
         message_id = f"msg_{uuid.uuid4().hex}"
-        payload = json.dumps({
-            "type": f"request.{event}",
-            "timestamp": datetime.datetime.fromtimestamp(t, datetime.UTC).isoformat().replace("+00:00", "Z"),
-            "data": body,
-        })
         db.execute(
             "INSERT INTO webhook_deliveries (endpoint_id, request_id, event, message_id, payload, next_attempt_at, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -167,15 +164,28 @@ def deliver_due(db, config, owner, limit=20):
             "UPDATE webhook_deliveries SET lease_owner = ?, lease_until = ?"
             " WHERE id IN (SELECT id FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= ?"
             " AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_attempt_at, id LIMIT ?)"
-            " RETURNING id, endpoint_id, message_id, payload, attempts",
+            " RETURNING id, endpoint_id, request_id, message_id, payload, attempts",
             [owner, t + 60, t, t, limit],
         )
         rows = [dict(zip([c[0] for c in cursor.description], r)) for r in cursor.fetchall()]
     for row in rows:
-        endpoint = one(db, "SELECT url, secret, disabled_at FROM webhook_endpoints WHERE id = ?", [row["endpoint_id"]])
+        endpoint = one(db, "SELECT url, secret, include_notes, disabled_at FROM webhook_endpoints WHERE id = ?",
+                       [row["endpoint_id"]])
+        if endpoint["include_notes"]:
+            row["payload"] = _with_notes(db, row)
         status, error = _post(endpoint, row, config)
         _record(db, row, status, error)
     return len(rows)
+
+
+def _with_notes(db, row):
+    """The payload with the call note, typed address and observations as they stand now (none once purged)."""
+    body = json.loads(row["payload"])
+    req = one(db, "SELECT note, location_text, observations FROM cit_requests WHERE id = ?", [row["request_id"]])
+    if req:
+        body["data"].update(note=req["note"], location_text=req["location_text"],
+                            observations=json.loads(req["observations"]))
+    return json.dumps(body)
 
 
 def _post(endpoint, row, config):
