@@ -111,6 +111,12 @@ def create_app(test_config=None):
     security.csrf.exempt(duty.unit_location)
     # A delivery receipt authenticates with the single-use token its push carried.
     security.csrf.exempt(requests.pages.receipt)
+    from . import api, dispatch_pages, webhooks
+
+    api.init_app(app)
+    webhooks.init_app(app)
+    app.register_blueprint(webhooks.bp)
+    app.register_blueprint(dispatch_pages.bp)
     health.init_app(app)
     districts.init_app(app)
     worker.init_app(app)

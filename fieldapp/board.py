@@ -18,7 +18,7 @@ def open_requests(db):
     marks = ",".join("?" * len(OPEN_STATES))
     return list(
         db.query(
-            "SELECT r.id, r.state, r.created_at, r.accepted_at, r.unanswered, r.location_text, r.lat, r.lon,"
+            "SELECT r.id, r.cad_incident, r.state, r.created_at, r.accepted_at, r.unanswered, r.location_text, r.lat, r.lon,"
             " r.weapon, r.medical, r.juvenile, req.display_name AS requester, req.unit AS requester_unit,"
             " a.display_name AS assignee,"
             " (SELECT COUNT(*) FROM alerts WHERE request_id = r.id) AS alerted,"
@@ -50,14 +50,14 @@ def _board_context():
 
 
 @bp.route("")
-@role_required("supervisor")
+@role_required("supervisor", "dispatcher")
 def index():
     """The board page; its live part polls `live`."""
     return page_or_block("board/index.html", "live", **_board_context())
 
 
 @bp.route("/live")
-@role_required("supervisor")
+@role_required("supervisor", "dispatcher")
 def live():
     """The polled part of the board; 304 when nothing it shows changed, without rendering it."""
     context = _board_context()

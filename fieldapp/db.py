@@ -15,7 +15,8 @@ from sqlite_utils.migrations import Migrations
 
 migrations = Migrations("fieldapp")
 
-ROLES = ("officer", "cit", "supervisor", "coordinator")
+# Least to most trusted (SSO picks the most trusted of several mapped groups).
+ROLES = ("officer", "dispatcher", "cit", "supervisor", "coordinator")
 
 
 def connect(path):
@@ -559,6 +560,79 @@ def m016_delivery_receipts(db):
         ALTER TABLE cit_requests ADD COLUMN drill INTEGER NOT NULL DEFAULT 0;
         """
     )
+
+
+@migrations(transactional=False)
+def m018_dispatch(db):
+    # The dispatcher role: SQLite cannot alter a CHECK, so the users table is
+    # rebuilt as m012 rebuilt cit_requests, in its own transaction with foreign
+    # keys off (SQLite ignores that pragma inside one), checked before it commits.
+    old_check = "'officer', 'cit', 'supervisor', 'coordinator'"
+    rebuild = []
+    if old_check in db["users"].schema:
+        rebuild = [sql.replace(old_check, ", ".join(repr(r) for r in ROLES)) for sql in db["users"].transform_sql()]
+    db.execute("PRAGMA foreign_keys = OFF")
+    try:
+        with db.atomic():
+            for sql in rebuild + [s.strip() for s in M018_SCHEMA.split(";") if s.strip()]:
+                db.execute(sql)
+            broken = db.execute("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise RuntimeError(f"m018_dispatch would break references: {broken[:5]}")
+    finally:
+        db.execute("PRAGMA foreign_keys = ON")
+
+
+M018_SCHEMA = """
+        -- A request from dispatch or CAD: the CAD incident number, the district
+        -- typed with an address, the patrol officer attached later, and the
+        -- hash of the API body its idempotency key was first used with.
+        ALTER TABLE cit_requests ADD COLUMN cad_incident TEXT;
+        ALTER TABLE cit_requests ADD COLUMN district TEXT;
+        ALTER TABLE cit_requests ADD COLUMN patrol_officer_id INTEGER REFERENCES users(id);
+        ALTER TABLE cit_requests ADD COLUMN client_body_hash TEXT;
+        CREATE INDEX cit_requests_patrol ON cit_requests(patrol_officer_id);
+        -- One key per CAD integration, kept as a SHA-256 only.
+        CREATE TABLE api_keys (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            key_hash TEXT NOT NULL UNIQUE,
+            scopes TEXT NOT NULL,
+            user_id INTEGER NOT NULL REFERENCES users(id),
+            created_at REAL NOT NULL,
+            last_used_at REAL,
+            revoked_at REAL
+        );
+        -- Coordinators' webhook endpoints and each event's delivery (an outbox of its own).
+        CREATE TABLE webhook_endpoints (
+            id INTEGER PRIMARY KEY,
+            url TEXT NOT NULL,
+            events TEXT NOT NULL,
+            secret TEXT NOT NULL,
+            include_notes INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL,
+            disabled_at REAL
+        );
+        CREATE TABLE webhook_deliveries (
+            id INTEGER PRIMARY KEY,
+            endpoint_id INTEGER NOT NULL REFERENCES webhook_endpoints(id),
+            request_id INTEGER REFERENCES cit_requests(id),
+            event TEXT NOT NULL,
+            message_id TEXT NOT NULL UNIQUE,
+            payload TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL NOT NULL,
+            lease_owner TEXT,
+            lease_until REAL,
+            created_at REAL NOT NULL,
+            sent_at REAL,
+            last_status INTEGER,
+            last_error TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX webhook_deliveries_due ON webhook_deliveries(state, next_attempt_at);
+        CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries(endpoint_id, id);
+        """
 
 
 @migrations()

@@ -15,6 +15,10 @@ def wants_json():
 def handle_http_error(error):
     """Render any HTTP error with its status and a plain message."""
     message = error.description or error.name
+    if request.path.startswith("/api/v1/"):
+        from .api.routes import problem  # the CAD API answers in RFC 9457 problem details
+
+        return problem(error.code, message)
     if wants_json():
         return {"error": message, "status": error.code}, error.code
     return render_template("errors.html", error=error, message=message), error.code

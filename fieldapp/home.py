@@ -1,5 +1,5 @@
 """The home screen each role lands on after signing in."""
-from flask import Blueprint, render_template
+from flask import Blueprint, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
 from .requests.domain import STATE_LABELS, open_request_of
@@ -26,4 +26,6 @@ def render_home(**extra):
 @login_required
 def index():
     """The officer's home: the request button, pinned topics, recent topics and search."""
+    if current_user.role == "dispatcher":
+        return redirect(url_for("dispatch.index"))  # a dispatcher asks for CIT for a call, not for themself
     return render_home()

@@ -19,7 +19,7 @@ from flask import current_app
 
 import json
 
-from . import backup_alerts, duty, fallback_channels, health
+from . import backup_alerts, duty, fallback_channels, health, webhooks
 from .clock import now
 from .db import connect, write_transaction
 from .logs import WORKER as log
@@ -61,6 +61,7 @@ class Worker:
             rows = self.lease(self.app.config["WORKER_BATCH"])
             if rows:
                 self.deliver(rows)
+            done += webhooks.deliver_due(self.db, self.app.config, self.name)
             return done + len(rows)
 
     def lease(self, limit):

@@ -223,3 +223,42 @@ def json_receiver():
     yield server
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def webhook_receiver():
+    """A CAD's webhook endpoint on loopback: keeps each delivery's headers and body; `answer` sets the status."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received, statuses = [], []
+    arrived = threading.Condition()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            status = statuses.pop(0) if statuses else 204
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            with arrived:
+                received.append((dict(self.headers), body, status))
+                arrived.notify_all()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+    server.url = f"http://127.0.0.1:{server.server_port}/cad/hooks"
+    server.received = received
+    server.answer = lambda *codes: statuses.extend(codes)
+
+    def wait_for(count, timeout=10.0):
+        with arrived:
+            arrived.wait_for(lambda: len(received) >= count, timeout)
+        return received[:count]
+
+    server.wait_for = wait_for
+    yield server
+    server.shutdown()
+    server.server_close()

@@ -161,13 +161,13 @@ def wait_until(page, script, arg=None, timeout_s=15):
         page.wait_for_timeout(100)
 
 
-def sign_in(page, base_url, username, password=PASSWORD):
-    """Fill the sign-in form like a person would."""
+def sign_in(page, base_url, username, password=PASSWORD, lands_on="/"):
+    """Fill the sign-in form like a person would; `lands_on` is the role's first page."""
     page.goto(base_url + "/login")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in", exact=True).click()
-    page.wait_for_url(base_url + "/")
+    page.wait_for_url(base_url + lands_on)
 
 
 def wait_for_offline_copy(page, path):

@@ -11,7 +11,7 @@ from fieldapp.db import connect, one
 from tests.helpers import PASSWORD, FakeClock, add_specialist, add_user, ask, new_instance, offset, signed_in, snapshot
 from tests.push_service import StandInPushService
 
-SIGNED_IN = ("officer", "cit", "supervisor", "coordinator")
+SIGNED_IN = ("officer", "dispatcher", "cit", "supervisor", "coordinator")
 EVERYONE = SIGNED_IN
 # Which roles each endpoint lets in. "public" needs no sign-in; "bearer" takes a device token only;
 # "loopback" needs no sign-in from this machine.
@@ -49,11 +49,23 @@ ACCESS = {
     "readiness.channel_for": ("coordinator",),
     "requests.create": ("officer", "cit", "supervisor"),
     # The request below was made by the officer and alerted to the CIT officer.
-    "requests.page": ("officer", "cit", "supervisor"),
-    "requests.live": ("officer", "cit", "supervisor"),
-    "requests.act": ("supervisor",),  # acted on as "realert", which only supervisors may do
-    "board.index": ("supervisor",),
-    "board.live": ("supervisor",),
+    "requests.page": ("officer", "dispatcher", "cit", "supervisor"),
+    "requests.live": ("officer", "dispatcher", "cit", "supervisor"),
+    "requests.act": ("supervisor", "dispatcher"),  # acted on as "realert", which supervisors and dispatchers may do
+    "board.index": ("supervisor", "dispatcher"),
+    "board.live": ("supervisor", "dispatcher"),
+    "dispatch.index": ("dispatcher",),
+    "dispatch.create": ("dispatcher",),
+    "webhooks.index": ("coordinator",),
+    "webhooks.create": ("coordinator",),
+    "webhooks.page": ("coordinator",),
+    "webhooks.disable": ("coordinator",),
+    # The CAD API takes an API key only: no role's session cookie gets in.
+    "api.openapi": "public",
+    "api.create_request": "bearer",
+    "api.list_requests": "bearer",
+    "api.read_request": "bearer",
+    "api.cancel_request": "bearer",
     "audit.index": ("coordinator",),
     "audit.export": ("coordinator",),
     "program.index": ("coordinator", "supervisor"),
@@ -98,7 +110,7 @@ ACCESS = {
     "factors.reset": ("coordinator",),
 }
 # user_id 2 is cit.one, the second account `world` makes.
-SAMPLE = {"slug": "psychosis", "filename": "css/app.css", "username": "cit.one", "action": "realert", "user_id": 2, "session_id": 1, "passkey_id": 1}
+SAMPLE = {"endpoint_id": 1, "slug": "psychosis", "filename": "css/app.css", "username": "cit.one", "action": "realert", "user_id": 2, "session_id": 1, "passkey_id": 1}
 
 
 def make_world(app, db, push_service):
@@ -107,8 +119,10 @@ def make_world(app, db, push_service):
     add_specialist(app, db, push_service, "cit.one", offset(1000))
     add_user(app, db, "sgt.one", "supervisor")
     add_user(app, db, "coord.one", "coordinator")
+    add_user(app, db, "disp.one", "dispatcher")
     request_id = ask(signed_in(app, "ofc.one"))
-    return {"request_id": request_id, "users": {"officer": "ofc.one", "cit": "cit.one", "supervisor": "sgt.one", "coordinator": "coord.one"}}
+    return {"request_id": request_id, "users": {"officer": "ofc.one", "cit": "cit.one", "supervisor": "sgt.one",
+                                                "coordinator": "coord.one", "dispatcher": "disp.one"}}
 
 
 @pytest.fixture

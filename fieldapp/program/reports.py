@@ -29,7 +29,7 @@ def request_facts(db, start_day, end_day):
     return list(
         db.query(
             "SELECT r.id, r.created_at, r.lat, r.lon, r.state, r.unanswered, r.disposition,"
-            " r.weapon, r.medical, r.juvenile, r.force_used, r.officer_injured, r.person_injured,"
+            " r.weapon, r.medical, r.juvenile, r.force_used, r.officer_injured, r.person_injured, r.cad_incident,"
             " r.force_level, r.transport, r.mh_evaluation, r.follow_up, r.not_mental_health,"
             # From the timeline, not the columns: a reassignment overwrites accepted_at.
             " (SELECT MIN(e.at) FROM request_events e WHERE e.request_id = r.id AND e.event IN ('accepted', 'assigned'))"
@@ -94,6 +94,7 @@ def summarise(facts):
         "weapon": sum(1 for f in facts if f["weapon"]),
         "medical": sum(1 for f in facts if f["medical"]),
         "juvenile": sum(1 for f in facts if f["juvenile"]),
+        "from_dispatch": sum(1 for f in facts if f["cad_incident"]),
         "force_used": sum(1 for f in facts if f["force_used"]),
         "officer_injured": sum(1 for f in facts if f["officer_injured"]),
         "person_injured": sum(1 for f in facts if f["person_injured"]),
@@ -154,7 +155,7 @@ REPORT_CSV_COLUMNS = (
      "on_scene", "median_on_scene_s", "p90_on_scene_s"]
     + [f"disposition_{key}" for key in DISPOSITIONS]
     + ["diverted", "diverted_pct", "arrested", "arrested_pct", "weapon", "medical", "juvenile",
-       "force_used", "officer_injured", "person_injured"]
+       "force_used", "officer_injured", "person_injured", "from_dispatch"]
 )
 
 
@@ -186,7 +187,7 @@ def report_csv_row(label, f):
         + [f["dispositions"][key] for key in DISPOSITIONS]
         + [f["diverted"], _pct(f["diverted_share"]), f["arrested"], _pct(f["arrested_share"]),
            f["weapon"], f["medical"], f["juvenile"],
-           f["force_used"], f["officer_injured"], f["person_injured"]]
+           f["force_used"], f["officer_injured"], f["person_injured"], f["from_dispatch"]]
         + list(f["force_levels"].values()) + list(f["transports"].values())
         + [f["mh_evaluation"], f["follow_up"], f["not_mental_health"]]
     )

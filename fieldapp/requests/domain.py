@@ -80,12 +80,13 @@ def get_request(db, request_id):
 def roles_of(db, req, user):
     """What `user` is to this request: requester, alerted, declined, assigned, supervisor."""
     roles = set()
-    if user.id == req["requester_id"]:
+    # A patrol officer that dispatch attached follows the request as its requester.
+    if user.id in (req["requester_id"], req.get("patrol_officer_id")):
         roles.add("requester")
     if user.id == req["assigned_id"]:
         roles.add("assigned")
-    if user.role == "supervisor":
-        roles.add("supervisor")
+    if user.role in ("supervisor", "dispatcher"):
+        roles.add(user.role)
     if user.role == "cit":
         alert = alert_of(db, req["id"], user.id)
         if alert:
@@ -143,6 +144,18 @@ def _cancel(db, req, user, form):
     return {"cancel_reason": reason}, CANCEL_REASONS[reason]
 
 
+def _attach(db, req, user, form):
+    """Dispatch attaches the patrol officer on the call, by username or unit."""
+    from .dispatch import patrol_officer_named  # dispatch builds on this module
+
+    who = (form.get("officer") or "").strip()
+    officer_id = patrol_officer_named(db, who) if who else None
+    if officer_id is None:
+        raise Conflict("No single officer has that username or unit.")
+    name = one(db, "SELECT display_name, unit FROM users WHERE id = ?", [officer_id])
+    return {"patrol_officer_id": officer_id}, f"{name['display_name']} {name['unit']}".strip()
+
+
 def _decline(db, req, user, form):
     """Recorded, and the next nearest is alerted at once."""
     reason = form.get("reason") or None
@@ -166,7 +179,7 @@ def _realert(db, req, user, form):
 class Action:
     """One action on a request: who may take it, from which states, to which state, and what else it does."""
 
-    # any of: "requester", "alerted" (and not declined), "assigned", "supervisor"
+    # any of: "requester", "alerted" (and not declined), "assigned", "supervisor", "dispatcher"
     who: tuple
     from_states: tuple
     to_state: str | None  # None: the state stays (a decline, a re-alert)
@@ -186,14 +199,15 @@ ACTIONS = {
                       refused="Only a CIT officer alerted to this request can decline it.",
                       if_declined=(Conflict, "You have already declined this request."), wakes_worker=True),
     "assign": Action(("supervisor",), ("requested", "accepted"), "accepted", _assign, "accepted_at", "assigned"),
-    "realert": Action(("supervisor",), ("requested",), None, _realert, refused="Only a supervisor can re-alert.",
-                      wakes_worker=True),
+    "realert": Action(("supervisor", "dispatcher"), ("requested",), None, _realert,
+                      refused="Only a supervisor or dispatcher can re-alert.", wakes_worker=True),
     "arrive": Action(("assigned",), ("accepted",), "on_scene", stamp="on_scene_at", event="on_scene"),
     "stabilise": Action(("requester", "assigned"), ("accepted", "on_scene"), "stabilised", stamp="stabilised_at",
                         event="stabilised"),
     "resolve": Action(("assigned", "supervisor"), ("accepted", "on_scene", "stabilised"), "resolved", _resolve,
                       "closed_at", "resolved"),
-    "cancel": Action(("requester", "supervisor"), OPEN_STATES, "cancelled", _cancel, "closed_at", "cancelled"),
+    "cancel": Action(("requester", "supervisor", "dispatcher"), OPEN_STATES, "cancelled", _cancel, "closed_at", "cancelled"),
+    "attach": Action(("dispatcher", "supervisor"), OPEN_STATES, None, _attach, event="officer_attached"),
 }
 
 
@@ -216,7 +230,7 @@ def sees_scene(req, roles):
     assignee and supervisors do (the requester is at the scene); the other
     alerted specialists keep a summary: the state, who has it, the timeline.
     """
-    if roles & {"assigned", "supervisor"}:
+    if roles & {"assigned", "supervisor", "dispatcher"}:
         return True
     return "alerted" in roles and req["state"] == "requested"
 

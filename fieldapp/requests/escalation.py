@@ -8,7 +8,7 @@ loses one.
 import json
 
 from flask import current_app
-from werkzeug.exceptions import TooManyRequests
+from werkzeug.exceptions import Conflict, TooManyRequests
 
 from ..clock import now
 from ..db import one, write_transaction
@@ -54,23 +54,29 @@ class _RateLimited(Exception):
 
 def _create_request(db, requester_id, *, lat=None, lon=None, accuracy=None, location_text="", note="",
                     weapon=False, medical=False, juvenile=False, observations=(), client_id=None,
-                    different_scene=False, drill=False):
+                    different_scene=False, drill=False, dispatch=None):
     t = now()
     policy = policy_from_config(current_app.config)
+    dispatch = dispatch or {}
     # Choose before taking the write lock: with many specialists the search is
     # the slow part, and the worker must not wait behind it.
-    picks = choose_specialists(db, lat, lon, policy, {requester_id})
+    picks = choose_specialists(db, lat, lon, policy, {requester_id}, district=dispatch.get("district"))
     with write_transaction(db):
         if client_id:
-            existing = one(db, "SELECT id FROM cit_requests WHERE requester_id = ? AND client_id = ?",
+            existing = one(db, "SELECT id, client_body_hash FROM cit_requests WHERE requester_id = ? AND client_id = ?",
                            [requester_id, client_id])
             if existing:
+                if existing["client_body_hash"] != dispatch.get("client_body_hash"):
+                    raise Conflict("That Idempotency-Key was already used with a different request body.")
                 return existing["id"], False
-        if not different_scene:
+        # Dispatch asks for many scenes: the one-open-request rule and the
+        # per-officer rate limit are for one officer's button.
+        if not dispatch and not different_scene:
             already = open_request_of(db, requester_id)
             if already:
                 return already["id"], False
-        _refuse_past_the_rate_limit(db, requester_id)
+        if not dispatch:
+            _refuse_past_the_rate_limit(db, requester_id)
         cursor = db.execute(
             "INSERT INTO cit_requests (client_id, requester_id, state, created_at, updated_at, lat, lon, accuracy_m,"
             " location_text, note, weapon, medical, juvenile, observations, policy, next_escalation_at, drill)"
@@ -78,12 +84,17 @@ def _create_request(db, requester_id, *, lat=None, lon=None, accuracy=None, loca
             [client_id, requester_id, t, t, lat, lon, accuracy, location_text, note, int(weapon), int(medical),
              int(juvenile), json.dumps(list(observations)), json.dumps(policy), t + policy["escalate_after_s"], int(drill)],
         )
+        if dispatch:
+            db.execute("UPDATE cit_requests SET cad_incident = ?, district = ?, client_body_hash = ? WHERE id = ?",
+                       [dispatch.get("cad_incident"), dispatch.get("district"), dispatch.get("client_body_hash"),
+                        cursor.lastrowid])
         req = get_request(db, cursor.lastrowid)
         add_event(db, req["id"], "requested", requester_id,
                   # Never free text here: the timeline is append-only, and `purge` must be able to
-                  # remove what officers typed.
+                  # remove what officers typed. The CAD number is the agency's own reference.
                   ("DRILL: " if drill else "")
-                  + ("location from the device" if lat is not None else "location typed by the officer"))
+                  + (f"from dispatch, CAD incident {dispatch['cad_incident']}" if dispatch and dispatch.get("cad_incident")
+                     else "location from the device" if lat is not None else "location typed by the officer"))
         record_alerts(db, req, picks, step=0)
         if picks:
             add_event(db, req["id"], "alerted", detail=describe_alerted(picks))

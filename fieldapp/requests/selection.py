@@ -113,9 +113,17 @@ def on_duty_specialists(db, exclude=frozenset()):
     return [r[0] for r in rows if r[0] not in exclude]
 
 
-def choose_specialists(db, lat, lon, policy, exclude, *, everyone=False, count=None):
+def choose_specialists(db, lat, lon, policy, exclude, *, everyone=False, count=None, district=None):
     """The next specialists to alert, nearest first: [(user_id, metres or None)]. Reads only."""
     k = None if everyone else (count or policy["k"])
+    if lat is None and district and not everyone:
+        # Dispatch typed an address with its district: that district's on-duty
+        # specialists first, then the others, each in the order they came on duty.
+        ids = on_duty_specialists(db, exclude)
+        in_district = {r[0] for r in db.execute(
+            "SELECT user_id FROM duty WHERE district = ? COLLATE NOCASE", [district]).fetchall()}
+        ids = [u for u in ids if u in in_district] + [u for u in ids if u not in in_district]
+        return [(u, None) for u in ids[:k]]
     if lat is None:
         # No coordinates (typed location only): distance is unknown, so take
         # on-duty specialists in the order they came on duty.
@@ -250,7 +258,8 @@ def record_alerts(db, req, picks, step):
 def alert_nearest_specialists(db, req, step, *, everyone=False, count=None):
     """Alert the next nearest specialists not yet alerted; must run inside a write transaction."""
     exclude = already_alerted(db, req["id"]) | {req["requester_id"]}
-    picks = choose_specialists(db, req["lat"], req["lon"], json.loads(req["policy"]), exclude, everyone=everyone, count=count)
+    picks = choose_specialists(db, req["lat"], req["lon"], json.loads(req["policy"]), exclude, everyone=everyone, count=count,
+                               district=req.get("district"))
     return record_alerts(db, req, picks, step)
 
 

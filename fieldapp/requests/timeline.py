@@ -2,6 +2,7 @@
 from ..audit import log as audit
 from ..clock import now
 from ..db import one
+from ..webhooks import queue_event
 
 
 def add_event(db, request_id, event, actor_id=None, detail=""):
@@ -10,6 +11,8 @@ def add_event(db, request_id, event, actor_id=None, detail=""):
         "INSERT INTO request_events (request_id, at, actor_id, event, detail) VALUES (?, ?, ?, ?, ?)",
         [request_id, now(), actor_id, event, detail],
     )
+    # In the same transaction: a state change and its webhooks are written together or not at all.
+    queue_event(db, request_id, event)
     if actor_id is not None:
         name = one(db, "SELECT username FROM users WHERE id = ?", [actor_id])
         audit.record(db, f"request_{event}", f"request {request_id}", detail, actor=(actor_id, name["username"] if name else ""))

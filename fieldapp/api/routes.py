@@ -1,0 +1,149 @@
+"""The API's routes: thin, each a key check, a call into the requests area, and JSON back.
+
+Errors are RFC 9457 problem details (`problem()`); every call is audited with
+the key's name, refused ones too.
+"""
+import json
+import re
+import types
+
+from flask import g, request, url_for
+from werkzeug.exceptions import Conflict, Forbidden, HTTPException, NotFound
+
+from ..audit import log as audit
+from ..clock import now
+from ..db import get_db, write_transaction
+from ..requests import domain
+from ..requests.dispatch import (
+    BadCall, check_call, create_dispatch_request, dispatch_status, districts, open_dispatch_requests,
+)
+from . import bp
+from .keys import key_for
+from .openapi import document
+
+IDEMPOTENCY_KEY_RE = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
+          409: "Conflict", 413: "Content too large", 415: "Unsupported media type", 422: "Unprocessable content",
+          429: "Too many requests", 500: "Internal server error"}
+
+
+class Problem(HTTPException):
+    """An API error with its status and detail, answered as application/problem+json."""
+
+    def __init__(self, status, detail):
+        super().__init__(detail)
+        self.code = status
+
+
+def problem(status, detail):
+    """An RFC 9457 problem-details response."""
+    body = {"type": "about:blank", "title": TITLES.get(status, "Error"), "status": status, "detail": detail}
+    headers = {"Content-Type": "application/problem+json"}
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="fieldapp"'
+    return json.dumps(body), status, headers
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(error):
+    return problem(error.code, error.description or error.name)
+
+
+def _key(scope):
+    """The calling integration's key, checked for `scope`; a Problem otherwise. Cookies are never read."""
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer ") or not header[7:].strip():
+        raise Problem(401, "Send the API key as 'Authorization: Bearer <key>'.")
+    key = key_for(get_db(), header[7:].strip())
+    if key is None:
+        raise Problem(401, "That API key is not valid.")
+    g.api_key = key["name"]
+    if key["revoked_at"] is not None:
+        raise Problem(401, f"The API key {key['name']!r} has been revoked.")
+    if scope not in json.loads(key["scopes"]):
+        raise Problem(403, f"The API key {key['name']!r} does not have the {scope} scope.")
+    return key
+
+
+def _acting(key):
+    """The key's account as the state machine sees a person."""
+    return types.SimpleNamespace(id=key["user_id"], role=key["role"], display_name=f"CAD integration {key['name']}")
+
+
+def _json_body():
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise Problem(400, "Send a JSON object with Content-Type: application/json.")
+    return data
+
+
+@bp.after_request
+def _audit(response):
+    """Every use of a key is audited with its name, whatever came of it."""
+    name = g.get("api_key")
+    if name:
+        db = get_db()
+        with write_transaction(db):
+            db.execute("UPDATE api_keys SET last_used_at = ? WHERE name = ?", [now(), name])
+            audit.record(db, "api_call", f"api key {name}", f"{request.method} {request.path} {response.status_code}",
+                         actor=(None, f"api:{name}"))
+    return response
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """The OpenAPI 3.1 document of this API (no key needed)."""
+    return document(districts(get_db()))
+
+
+@bp.post("/requests")
+def create_request():
+    """Ask for CIT for a place, from CAD; the Idempotency-Key header makes a retry safe."""
+    key = _key("requests:write")
+    idempotency_key = request.headers.get("Idempotency-Key")
+    if idempotency_key is not None and not IDEMPOTENCY_KEY_RE.match(idempotency_key):
+        raise Problem(400, "The Idempotency-Key header is 1 to 100 letters, digits, or . _ : -")
+    db = get_db()
+    try:
+        call = check_call(db, _json_body())
+        request_id, created = create_dispatch_request(db, key["user_id"], call, idempotency_key)
+    except BadCall as e:
+        raise Problem(422, str(e)) from None
+    except Conflict as e:
+        raise Problem(409, e.description) from None
+    location = url_for("api.read_request", request_id=request_id)
+    return dispatch_status(db, request_id), 201 if created else 200, {"Location": location}
+
+
+@bp.get("/requests")
+def list_requests():
+    """Every open request."""
+    _key("requests:read")
+    return {"requests": open_dispatch_requests(get_db())}
+
+
+@bp.get("/requests/<int(max=9007199254740991):request_id>")
+def read_request(request_id):
+    """One request's state, times, counts, assignee's unit and disposition."""
+    _key("requests:read")
+    try:
+        return dispatch_status(get_db(), request_id)
+    except NotFound:
+        raise Problem(404, f"There is no CIT request {request_id}.") from None
+
+
+@bp.post("/requests/<int(max=9007199254740991):request_id>/cancel")
+def cancel_request(request_id):
+    """Cancel an open request with one of the listed reasons."""
+    key = _key("requests:write")
+    data = _json_body()
+    if data.get("reason") not in domain.CANCEL_REASONS:
+        raise Problem(422, f"reason must be one of: {', '.join(domain.CANCEL_REASONS)}.")
+    db = get_db()
+    try:
+        domain.move(db, request_id, "cancel", _acting(key), {"reason": data["reason"]})
+    except NotFound:
+        raise Problem(404, f"There is no CIT request {request_id}.") from None
+    except (Conflict, Forbidden) as e:
+        raise Problem(e.code, e.description) from None
+    return dispatch_status(db, request_id)
