@@ -2,6 +2,7 @@
 from flask import Blueprint
 
 from .auth import role_required
+from .changes import cached, live_key
 from .db import get_db
 from .duty import coverage
 from .htmx import page_or_block, poll_response
@@ -12,18 +13,26 @@ bp = Blueprint("board", __name__, url_prefix="/board")
 
 
 def open_requests(db):
-    """Open requests, unanswered first, then the oldest waiting, with alert counts."""
+    """Open requests, unanswered first, then the oldest waiting, with alert counts: one query for them all.
+
+    A failed push counts only when it was an alert to a specialist: the
+    requester's and the supervisors' own pushes are not alerts.
+    """
     marks = ",".join("?" * len(OPEN_STATES))
     return list(
         db.query(
-            "SELECT r.id, r.state, r.created_at, r.accepted_at, r.unanswered, r.location_text, r.lat, r.lon,"
+            f"WITH open AS (SELECT * FROM cit_requests WHERE state IN ({marks})),"
+            " counted AS (SELECT a.request_id, COUNT(*) AS alerted, SUM(a.declined_at IS NOT NULL) AS declined"
+            "  FROM alerts a JOIN open ON open.id = a.request_id GROUP BY a.request_id),"
+            " failed AS (SELECT o.request_id, COUNT(*) AS n FROM outbox o JOIN open ON open.id = o.request_id"
+            "  JOIN alerts a ON a.request_id = o.request_id AND a.user_id = o.user_id"
+            "  WHERE o.state IN ('failed', 'gone', 'expired') GROUP BY o.request_id)"
+            " SELECT r.id, r.state, r.created_at, r.accepted_at, r.unanswered, r.location_text, r.lat, r.lon,"
             " r.weapon, r.medical, r.juvenile, req.display_name AS requester, req.unit AS requester_unit,"
-            " a.display_name AS assignee,"
-            " (SELECT COUNT(*) FROM alerts WHERE request_id = r.id) AS alerted,"
-            " (SELECT COUNT(*) FROM alerts WHERE request_id = r.id AND declined_at IS NOT NULL) AS declined,"
-            " (SELECT COUNT(*) FROM outbox WHERE request_id = r.id AND state IN ('failed', 'gone', 'expired')) AS failed_pushes"
-            " FROM cit_requests r JOIN users req ON req.id = r.requester_id LEFT JOIN users a ON a.id = r.assigned_id"
-            f" WHERE r.state IN ({marks})"
+            " a.display_name AS assignee, COALESCE(c.alerted, 0) AS alerted, COALESCE(c.declined, 0) AS declined,"
+            " COALESCE(f.n, 0) AS failed_pushes"
+            " FROM open r JOIN users req ON req.id = r.requester_id LEFT JOIN users a ON a.id = r.assigned_id"
+            " LEFT JOIN counted c ON c.request_id = r.id LEFT JOIN failed f ON f.request_id = r.id"
             " ORDER BY r.unanswered DESC, (r.state = 'requested') DESC, r.created_at",
             list(OPEN_STATES),
         )
@@ -32,7 +41,9 @@ def open_requests(db):
 
 def _board_context():
     db = get_db()
-    return {"rows": open_requests(db), "coverage": coverage(db), "shift_coverage": roster_coverage(db),
+    # Coverage is the same on every supervisor's poll until something is written: computed once per change.
+    return {"rows": open_requests(db), "coverage": cached(db, "coverage", coverage),
+            "shift_coverage": cached(db, "shift_coverage", roster_coverage),
             "labels": STATE_LABELS}
 
 
@@ -47,5 +58,6 @@ def index():
 @role_required("supervisor")
 def live():
     """The polled part of the board; 304 when nothing it shows changed, without rendering it."""
-    context = _board_context()
-    return poll_response(context, lambda: page_or_block("board/index.html", "live", **context))
+    # The counter decides an unchanged poll before anything of the board is computed.
+    return poll_response(live_key(get_db(), "board"),
+                         lambda: page_or_block("board/index.html", "live", **_board_context()))

@@ -523,6 +523,21 @@ def m015_health(db):
     )
 
 
+
+@migrations()
+def m017_change_counter(db):
+    # The live polls' change counter (changes.py): bumped by triggers on every table
+    # the board and the request page read. The list is frozen here, as of this
+    # migration; a table read later gets its triggers in a migration of its own.
+    from .changes import counter_triggers
+
+    tables = ("alerts", "cit_requests", "districts", "duty", "inservice_training", "outbox",
+              "request_events", "roster", "users")
+    db.executescript(
+        "CREATE TABLE change_counter (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);"
+        " INSERT INTO change_counter (id, n) VALUES (1, 0);\n" + counter_triggers(tables)
+    )
+
 @click.command("migrate")
 @click.option("--create", is_flag=True, help="Make a new instance folder and database if there are none.")
 @with_appcontext

@@ -23,6 +23,7 @@ from .selection import (
     is_available, wake_worker,
 )
 from .timeline import add_event, request_timeline
+from .updates import REQUESTER_NEWS, tell_requester
 
 OPEN_STATES = ("requested", "accepted", "on_scene", "stabilised")
 DISPOSITIONS = {
@@ -257,7 +258,11 @@ def move(db, request_id, action_name, user, form=None):
             raise Conflict(_conflict_message(db, get_request(db, request_id), action_name, user))
         if action.event:
             add_event(db, request_id, action.event, user.id, detail)
-    if action.wakes_worker:
+        # The requester hears of it by push, unless they made the move themselves.
+        told = action.to_state in REQUESTER_NEWS and user.id != req["requester_id"]
+        if told:
+            tell_requester(db, req, action.to_state, columns.get("assigned_id") or req["assigned_id"])
+    if action.wakes_worker or told:
         wake_worker()
     return get_request(db, request_id)
 

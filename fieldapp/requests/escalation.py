@@ -18,6 +18,7 @@ from .selection import (
     record_alerts, supervise_if_unreachable, wake_worker,
 )
 from .timeline import add_event, has_event
+from .updates import tell_requester
 
 
 def policy_from_config(config):
@@ -153,6 +154,7 @@ def escalate(db, request_id):
             add_event(db, req["id"], "escalated",
                       detail=f"No accept after {policy['escalate_after_s']:g} s: {describe_alerted(picks)}")
             alert_supervisors(db, req, "unanswered")
+            tell_requester(db, req, "unanswered")
             next_at = req["created_at"] + policy["all_after_s"]
         else:
             picks = alert_nearest_specialists(db, req, step=2, everyone=True)

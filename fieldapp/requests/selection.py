@@ -169,13 +169,17 @@ def topic_for(request_id):
 
 
 def _queue_push(db, req, user_id, distance, kind):
+    queue_to_devices(db, req["id"], user_id, _payload(req, distance, kind), topic_for(req["id"]))
+
+
+def queue_to_devices(db, request_id, user_id, payload, topic):
+    """One outbox row per device of `user_id` for this payload and Topic; must run inside a write transaction."""
     t = now()
-    payload = _payload(req, distance, kind)
     for sub in db.execute("SELECT id FROM push_subscriptions WHERE user_id = ?", [user_id]).fetchall():
         db.execute(
             "INSERT INTO outbox (request_id, user_id, subscription_id, payload, topic, next_attempt_at, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [req["id"], user_id, sub[0], payload, topic_for(req["id"]), t, t],
+            [request_id, user_id, sub[0], payload, topic, t, t],
         )
 
 

@@ -166,3 +166,4 @@ self.addEventListener("fetch", (event) => {
   }
 });
 {% include "_sw_push.js" %}
+{% include "_sw_live.js" %}
