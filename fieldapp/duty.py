@@ -170,7 +170,7 @@ def unit_location(username):
 
 
 @bp.route("/push/subscriptions", methods=["POST"])
-@role_required("cit", "supervisor")
+@role_required("officer", "cit", "supervisor")  # an officer hears of their own request by push
 def subscribe():
     """Store a browser's PushSubscription.toJSON(); one user may have several devices."""
     data = request.get_json(silent=True)
@@ -271,7 +271,7 @@ def forget_devices():
 
 
 @bp.route("/push/subscriptions", methods=["DELETE"])
-@role_required("cit", "supervisor")
+@role_required("officer", "cit", "supervisor")
 def unsubscribe():
     """Forget one of this user's devices."""
     data = request.get_json(silent=True)
