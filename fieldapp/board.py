@@ -1,4 +1,6 @@
 """The supervisor board: every open request, live, with CIT coverage on duty now."""
+from types import SimpleNamespace
+
 from flask import Blueprint
 
 from .auth import role_required
@@ -19,7 +21,9 @@ def open_requests(db):
     requester's and the supervisors' own pushes are not alerts.
     """
     marks = ",".join("?" * len(OPEN_STATES))
-    return list(
+    # Attributes, not dict keys: Jinja reads `r.state` as an attribute first, and a
+    # dict's failed attribute lookup, 20 times a row, was a third of a 200-row render.
+    return list(map(lambda row: SimpleNamespace(**row),
         db.query(
             f"WITH open AS (SELECT * FROM cit_requests WHERE state IN ({marks})),"
             " counted AS (SELECT a.request_id, COUNT(*) AS alerted, SUM(a.declined_at IS NOT NULL) AS declined"
@@ -36,7 +40,7 @@ def open_requests(db):
             " ORDER BY r.unanswered DESC, (r.state = 'requested') DESC, r.created_at",
             list(OPEN_STATES),
         )
-    )
+    ))
 
 
 def _board_context():
