@@ -1,6 +1,5 @@
 """In Chromium: the requesting officer's open page learns of the accept from the push, not from its poll."""
 import json
-import re
 import time
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from fieldapp.auth import User
 from fieldapp.db import connect
 from fieldapp.duty import go_on_duty, record_position
 from fieldapp.requests.domain import move
+from fieldapp.requests.escalation import create_request
 from tests.helpers import PASSWORD, SCENE, deliver_push, offset, sign_in, wait_for_offline_copy, wait_until
 
 pytestmark = pytest.mark.browser
@@ -45,9 +45,10 @@ def test_the_requesters_page_shows_the_accept_from_the_push_alone(browser, live_
     sign_in(page, base, "ofc.lee")
     wait_for_offline_copy(page, "/")
     wait_until(page, "() => navigator.serviceWorker.controller !== null")
-    page.get_by_role("button", name="Request CIT officer").click()
-    page.wait_for_url(re.compile(r".*/requests/\d+$"))
-    request_id = int(page.url.rsplit("/", 1)[1])
+    with live_server.app_context():  # the button itself is test_browser_request.py's
+        request_id, _ = create_request(db, user_by_username(db, "ofc.lee")["id"], lat=SCENE[0], lon=SCENE[1],
+                                       accuracy=10.0, location_text="", note="")
+    page.goto(f"{base}/requests/{request_id}")
 
     # The requester turns on notifications for this phone.
     page.get_by_role("button", name="Notify me on this phone").click()
@@ -60,15 +61,16 @@ def test_the_requesters_page_shows_the_accept_from_the_push_alone(browser, live_
     assert page.evaluate("window.__polls") >= 1
     expect(page.locator("#live")).to_contain_text("Waiting for a CIT officer")
 
-    accepted_at = time.monotonic()
     with live_server.app_context():
         move(db, request_id, "accept", User(user_by_username(db, "cit.reyes")))
     [news] = [d for d in push_service.wait_for(1, timeout=5) if d.endpoint == saved["endpoint"]]
     assert news.payload["title"] == "CIT officer en route · 1.4 km"
+    # Within a second of the push reaching the phone (the whole accept-to-page time,
+    # push service included, is bench/live_push.py's: docs/PERFORMANCE.md).
+    handed_over = time.monotonic()
     deliver_push(officer, page, base, news.payload)
     expect(page.locator("#live")).to_contain_text("Ofc. Jordan Reyes (CIT)", timeout=1000)
-    shown_after = time.monotonic() - accepted_at
-    assert shown_after < 1.0, f"the accept reached the page after {shown_after:.2f} s"
+    assert time.monotonic() - handed_over < 1.0
     # The notification replaces any earlier one about this request's state, never an alert.
     shown = page.evaluate("() => navigator.serviceWorker.ready.then(r => r.getNotifications()).then(n => n.map(x => [x.title, x.tag]))")
     assert shown == [["CIT officer en route · 1.4 km", f"cit-status-{request_id}"]]
