@@ -22,14 +22,38 @@ LIVE_TABLES = (
 )
 
 
-def counter_triggers(tables):
-    """The SQL that creates the counter's three triggers on each of `tables`."""
+# Columns a live part reads only from the viewer's own row, which the request
+# page's key holds itself (`viewer_position`): every on-duty specialist's phone
+# writes its position about once a minute, and bumping the counter for each
+# would leave a large agency's boards few 304s.
+VIEWER_COLUMNS = {"duty": ("lat", "lon")}
+# The columns whose update moves the counter, where not every column does.
+UPDATE_COLUMNS = {"duty": ("user_id", "on_duty", "district")}
+
+
+def counter_triggers(tables, update_columns=None):
+    """The SQL that creates the counter's three triggers on each of `tables`.
+
+    `update_columns` ({table: columns}) limits a table's update trigger to those columns.
+    """
+    update_columns = update_columns or {}
+
+    def event(op, table):
+        columns = update_columns.get(table) if op == "UPDATE" else None
+        return f"UPDATE OF {', '.join(columns)}" if columns else op
+
     return "\n".join(
-        f"CREATE TRIGGER change_counter_{table}_{op.lower()} AFTER {op} ON {table}"
+        f"CREATE TRIGGER change_counter_{table}_{op.lower()} AFTER {event(op, table)} ON {table}"
         " BEGIN UPDATE change_counter SET n = n + 1 WHERE id = 1; END;"
         for table in tables
         for op in ("INSERT", "UPDATE", "DELETE")
     )
+
+
+def viewer_position(db, user_id):
+    """The viewer's own last position, for the key of a page that shows distances from it."""
+    row = db.execute("SELECT lat, lon FROM duty WHERE user_id = ?", [user_id]).fetchone()
+    return tuple(row) if row else None
 
 
 def current(db):

@@ -6,7 +6,7 @@ import sqlite3
 import pytest
 
 import fieldapp.db
-from fieldapp.changes import LIVE_TABLES, current
+from fieldapp.changes import LIVE_TABLES, UPDATE_COLUMNS, VIEWER_COLUMNS, current
 from tests.helpers import ask, offset
 
 POLL = {"HX-Request": "true"}
@@ -103,9 +103,9 @@ def tables_read(monkeypatch):
     def watched(path):
         db = real(path)
 
-        def authorize(action, table, *rest):
+        def authorize(action, table, column, *rest):
             if action == sqlite3.SQLITE_READ and table:
-                read.add(table)
+                read.add((table, column))
             return sqlite3.SQLITE_OK
 
         db.conn.set_authorizer(authorize)
@@ -131,13 +131,40 @@ def test_every_table_a_live_part_reads_moves_the_counter(client, officer, specia
     for viewer in (client, cit, sgt):
         assert viewer.get(f"/requests/{request_id}/live", headers=POLL).status_code == 200
     assert sgt.get("/board/live", headers=POLL).status_code == 200
-    assert tables_read - NOT_SHOWN <= set(LIVE_TABLES), "a live part reads a table the counter does not watch"
+    tables = {table for table, _ in tables_read}
+    assert tables - NOT_SHOWN <= set(LIVE_TABLES), "a live part reads a table the counter does not watch"
     for table in LIVE_TABLES:
         for op in ("INSERT", "UPDATE", "DELETE"):
             [body] = [r[0] for r in db.execute(
                 "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND sql LIKE ?",
-                [table, f"%AFTER {op} ON {table}%"]).fetchall() if "change_counter" in r[0]] or [None]
+                [table, f"%AFTER {op}%ON {table}%"]).fetchall() if "change_counter" in r[0]] or [None]
             assert body and "n = n + 1" in body, f"no counter trigger for {op} on {table}"
+    # Where only some columns' updates move the counter, every other column read is the viewer's own, in the key.
+    for table, columns in UPDATE_COLUMNS.items():
+        read = {column for t, column in tables_read if t == table} - set(VIEWER_COLUMNS.get(table, ()))
+        assert read <= set(columns), f"{table}: {read - set(columns)} can change without the counter moving"
+        [body] = [r[0] for r in db.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?", [f"change_counter_{table}_update"])]
+        assert f"AFTER UPDATE OF {', '.join(columns)} ON {table}" in body
+
+
+def test_a_position_report_changes_only_the_page_that_shows_distances_from_it(client, officer, specialist, make_user,
+                                                                              login, db, app):
+    from fieldapp.duty import record_position
+
+    near = specialist("near", offset(1000))
+    request_id = ask(client)
+    make_user("sgt.diaz", "supervisor")
+    sgt, cit = login("sgt.diaz"), login("near")
+    board = sgt.get("/board/live", headers=POLL).headers["ETag"]
+    page = cit.get(f"/requests/{request_id}/live", headers=POLL).headers["ETag"]
+    before = current(db)
+    with app.app_context():
+        record_position(db, near, *offset(3000), 10.0, "device")
+    assert current(db) == before
+    assert sgt.get("/board/live", headers=dict(POLL, **{"If-None-Match": board})).status_code == 304
+    moved = cit.get(f"/requests/{request_id}/live", headers=dict(POLL, **{"If-None-Match": page}))
+    assert moved.status_code == 200 and "3.0 km S of you" in moved.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("table", LIVE_TABLES)
@@ -145,7 +172,8 @@ def test_a_write_to_a_live_table_moves_the_counter(db, table, make_user):
     make_user("someone", "cit")
     db.execute("INSERT OR IGNORE INTO districts (name, lat, lon) VALUES ('Central', 35.1, -90.0)")
     before = current(db)
-    db.execute(f"UPDATE {table} SET rowid = rowid")
+    column = UPDATE_COLUMNS.get(table, ("rowid",))[0]
+    db.execute(f"UPDATE {table} SET {column} = {column}")
     rows = db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
     assert current(db) == before + rows
 

@@ -11,7 +11,7 @@ from jinja2_fragments.flask import render_block
 from werkzeug.exceptions import Conflict, Forbidden, TooManyRequests
 
 from ..auth import role_required
-from ..changes import live_key
+from ..changes import live_key, viewer_position
 from ..content import get_library
 from ..db import get_db
 from ..geo import parse_coordinates
@@ -120,7 +120,8 @@ def live(request_id):
     if not flow.can_view(db, flow.get_request(db, request_id), current_user):
         raise Forbidden("This request is not yours to see.")
     # The counter decides an unchanged poll before the page's view is computed.
-    key = live_key(db, "request", request_id, current_user.id, get_library().version)
+    key = live_key(db, "request", request_id, current_user.id, viewer_position(db, current_user.id),
+                   get_library().version)
     return poll_response(key, lambda: page_or_block("requests/page.html", "live",
                                                     **flow.request_view(db, request_id, current_user)))
 
