@@ -539,6 +539,8 @@ def m017_change_counter(db):
         "CREATE TABLE change_counter (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);"
         " INSERT INTO change_counter (id, n) VALUES (1, 0);\n" + counter_triggers(tables, update_columns)
     )
+    # A supervisor's device that asked, on the board, for a silent push at each change (requests/updates.py).
+    db["push_subscriptions"].add_column("board_alerts", int, not_null_default=0)
 
 @click.command("migrate")
 @click.option("--create", is_flag=True, help="Make a new instance folder and database if there are none.")

@@ -1,4 +1,4 @@
-"""Live within a second: the requester hears of each step by push, and a poll is decided by the change counter."""
+"""Live within a second: the requester and the boards hear of changes by push, and a poll is decided by the change counter."""
 import datetime
 import json
 import sqlite3
@@ -7,6 +7,7 @@ import pytest
 
 import fieldapp.db
 from fieldapp.changes import LIVE_TABLES, UPDATE_COLUMNS, VIEWER_COLUMNS, current
+from fieldapp.requests.domain import CANCEL_REASONS
 from tests.helpers import ask, offset
 
 POLL = {"HX-Request": "true"}
@@ -211,3 +212,56 @@ def test_the_board_changes_when_the_hour_turns(app, client, officer, make_user, 
     clock.advance(3600 - at.minute * 60 - at.second)
     assert datetime.datetime.fromtimestamp(clock()).minute == 0
     assert sgt.get("/board/live", headers=dict(POLL, **{"If-None-Match": etag})).status_code == 200
+
+
+# ---- Supervisors' boards ----
+
+
+@pytest.fixture
+def board_device(make_user, login, push_service):
+    """A supervisor who asked, on the board, for board alerts on one device; returns its endpoint."""
+    make_user("sgt.diaz", "supervisor")
+    sub = push_service.new_subscription()
+    response = login("sgt.diaz").post("/push/subscriptions/board", json=sub)
+    assert response.status_code == 201
+    return sub["endpoint"]
+
+
+def board_pushes(db):
+    return list(db.query("SELECT payload, state FROM outbox WHERE topic = 'fieldapp-board'"))
+
+
+def test_a_supervisor_who_asked_gets_one_board_push_for_a_burst_of_changes(client, officer, specialist, login,
+                                                                          board_device, db, clock):
+    specialist("near", offset(1000))
+    request_id = ask(client, note="Pat Example is upset", location_text="12 Invented Lane")
+    login("near").post(f"/requests/{request_id}/accept")  # a second change while the first push is pending
+    [push] = board_pushes(db)
+    payload = json.loads(push["payload"])
+    assert payload["kind"] == "board" and payload["topic"] == "fieldapp-board"
+    for private in ("Pat", "Example", "Invented", "Lane", "Kim Lee", "ofc.lee", "Near"):
+        assert private not in push["payload"]
+    db.execute("UPDATE outbox SET state = 'sent' WHERE topic = 'fieldapp-board'")
+    login("near").post(f"/requests/{request_id}/arrive")
+    assert len(board_pushes(db)) == 1  # sent a moment ago: the next waits out the quiet time
+    clock.advance(11)
+    login("near").post(f"/requests/{request_id}/stabilise")
+    assert len(board_pushes(db)) == 2
+
+
+def test_board_pushes_go_only_to_devices_that_asked(client, officer, specialist, make_user, login, push_service, db):
+    make_user("sgt.other", "supervisor")
+    sub = push_service.new_subscription()
+    assert login("sgt.other").post("/push/subscriptions", json=sub).status_code == 201  # alerts, not the board
+    specialist("near", offset(1000))
+    ask(client)
+    assert board_pushes(db) == []
+    assert client.post("/push/subscriptions/board", json=push_service.new_subscription()).status_code == 403
+
+
+def test_a_request_closing_reaches_the_boards(client, officer, specialist, board_device, db):
+    specialist("near", offset(1200))
+    request_id = ask(client)
+    db.execute("UPDATE outbox SET state = 'sent', created_at = 0 WHERE topic = 'fieldapp-board'")
+    client.post(f"/requests/{request_id}/cancel", data={"reason": next(iter(CANCEL_REASONS))})
+    assert [p["state"] for p in board_pushes(db)] == ["sent", "pending"]

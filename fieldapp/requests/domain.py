@@ -23,7 +23,7 @@ from .selection import (
     is_available, wake_worker,
 )
 from .timeline import add_event, request_timeline
-from .updates import REQUESTER_NEWS, tell_requester
+from .updates import REQUESTER_NEWS, tell_boards, tell_requester
 
 OPEN_STATES = ("requested", "accepted", "on_scene", "stabilised")
 DISPOSITIONS = {
@@ -262,7 +262,8 @@ def move(db, request_id, action_name, user, form=None):
         told = action.to_state in REQUESTER_NEWS and user.id != req["requester_id"]
         if told:
             tell_requester(db, req, action.to_state, columns.get("assigned_id") or req["assigned_id"])
-    if action.wakes_worker or told:
+        boards = tell_boards(db)
+    if action.wakes_worker or told or boards:
         wake_worker()
     return get_request(db, request_id)
 

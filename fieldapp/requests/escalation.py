@@ -18,7 +18,7 @@ from .selection import (
     record_alerts, supervise_if_unreachable, wake_worker,
 )
 from .timeline import add_event, has_event
-from .updates import tell_requester
+from .updates import tell_boards, tell_requester
 
 
 def policy_from_config(config):
@@ -95,6 +95,7 @@ def _create_request(db, requester_id, *, lat=None, lon=None, accuracy=None, loca
             add_event(db, req["id"], "no_specialists",
                       detail=f"No CIT officer within {policy['radius_km']:g} km; widening after {policy['escalate_after_s']:g} s")
             alert_supervisors(db, req, "no_specialists")
+        tell_boards(db)
     wake_worker()
     return req["id"], True
 
@@ -166,6 +167,7 @@ def escalate(db, request_id):
             " unanswered = CASE WHEN ? THEN 1 ELSE unanswered END, updated_at = ? WHERE id = ?",
             [next_at, next_at is None, t, req["id"]],
         )
+        tell_boards(db)
     wake_worker()
     return req["escalation_step"] + 1
 

@@ -183,6 +183,22 @@ def queue_to_devices(db, request_id, user_id, payload, topic):
         )
 
 
+def queue_board_pushes(db, payload, topic, quiet_s):
+    """One push to every device a supervisor asked board alerts on, unless one is pending or went out in the last `quiet_s`.
+
+    Must run inside a write transaction; returns how many were queued. However
+    fast the board changes, a device gets at most one push per `quiet_s`; its page still polls.
+    """
+    t = now()
+    return db.execute(
+        "INSERT INTO outbox (request_id, user_id, subscription_id, payload, topic, next_attempt_at, created_at)"
+        " SELECT NULL, s.user_id, s.id, ?, ?, ?, ? FROM push_subscriptions s JOIN users u ON u.id = s.user_id"
+        " WHERE s.board_alerts = 1 AND u.role = 'supervisor' AND u.disabled = 0 AND NOT EXISTS ("
+        "  SELECT 1 FROM outbox o WHERE o.subscription_id = s.id AND o.topic = ? AND (o.state = 'pending' OR o.created_at > ?))",
+        [payload, topic, t, t, topic, t - quiet_s],
+    ).rowcount
+
+
 def alert_of(db, request_id, user_id):
     """The alert row of this specialist for this request, or None if they were never alerted."""
     return one(db, "SELECT * FROM alerts WHERE request_id = ? AND user_id = ?", [request_id, user_id])

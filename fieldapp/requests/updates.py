@@ -1,4 +1,4 @@
-"""What the requesting officer is told by push as their request moves on.
+"""What the requesting officer, and the supervisors' boards, are told by push as requests move on.
 
 Accepted ("CIT officer en route · 1.4 km"), on scene, stabilised, and gone
 unanswered to the supervisors: one push to each of the requester's devices
@@ -10,7 +10,7 @@ tells the requester's open page, which refreshes at once (`_sw_live.js`).
 import json
 
 from ..geo import human_distance
-from .selection import alert_of, queue_to_devices
+from .selection import alert_of, queue_board_pushes, queue_to_devices
 
 # What the requester reads, by the event that moved the request.
 REQUESTER_NEWS = {
@@ -51,3 +51,26 @@ def tell_requester(db, req, news, assigned_id=None):
     alert = alert_of(db, req["id"], assigned_id) if assigned_id else None
     distance = alert["distance_m"] if alert else None
     queue_to_devices(db, req["id"], req["requester_id"], requester_payload(req, news, distance), status_topic(req["id"]))
+
+
+# One Topic for every board push: each replaces the last, on the push service and on the screen.
+BOARD_TOPIC = "fieldapp-board"
+# However busy the night, a device gets at most one board push in this many seconds.
+BOARD_QUIET_S = 10
+
+
+def board_payload():
+    """The board push: that something changed, and nothing else."""
+    return json.dumps({"kind": "board", "title": "CIT board updated", "body": "Open requests changed.",
+                       "url": "/board", "topic": BOARD_TOPIC})
+
+
+def tell_boards(db):
+    """A silent, replacing push to each device a supervisor asked board alerts on; must run inside a write transaction.
+
+    Only where they asked: the platforms that matter (Chrome, Safari) show every
+    push as a notification, so a push that shows nothing is not on offer. The
+    open board page refreshes at once through the service worker (`_sw_live.js`).
+    Returns how many were queued.
+    """
+    return queue_board_pushes(db, board_payload(), BOARD_TOPIC, BOARD_QUIET_S)
