@@ -14,6 +14,9 @@ token is read from the form), then loads each page with wrk:
 - the officer's home: /;
 - the board's polled fragment with 200 open requests, as htmx asks for it
   (HX-Request), and the same poll revalidated with its ETag (answered 304).
+  The data does not move during the run, so the 200 is a render with coverage
+  already cached by the change counter: the cost every supervisor's screen but
+  the first pays after a change.
 
 Each target is run `--rounds` times in turn, and each page's ratio is taken
 against the floor of the same round, so drift on this shared machine shows up
@@ -263,9 +266,11 @@ def main(args):
             t = summary[name]
             print(f"{name:<24}{t['rps_median']:16.1f}{t['p99_ms_median']:17.2f}"
                   f"{t['ratio_median']:14.0%} ({t['ratio_min']:.0%}-{t['ratio_max']:.0%})")
-        ratio = summary["reference page"]["ratio_median"]
-        print(f"\nreference page at {ratio:.0%} of the floor (median of {args.rounds} rounds)"
-              f"  [target >= 60%: {'met' if ratio >= 0.6 else 'MISSED'}]")
+        # Issue 14's targets, each a share of the floor measured in the same round.
+        for name, target in (("board poll, unchanged", 0.8), ("board poll, 200 open", 0.3), ("reference page", 0.8)):
+            ratio = summary[name]["ratio_median"]
+            print(f"{name} at {ratio:.0%} of the floor (median of {args.rounds} rounds)"
+                  f"  [target >= {target:.0%}: {'met' if ratio >= target else 'MISSED'}]")
         result["runs"], result["summary"] = runs, summary
     finally:
         if server is not None:

@@ -562,6 +562,25 @@ def m016_delivery_receipts(db):
     )
 
 
+@migrations()
+def m017_change_counter(db):
+    # The live polls' change counter (changes.py): bumped by triggers on every table
+    # the board and the request page read. The list is frozen here, as of this
+    # migration; a table read later gets its triggers in a migration of its own.
+    from .changes import counter_triggers
+
+    tables = ("alerts", "cit_requests", "districts", "duty", "inservice_training", "outbox",
+              "request_events", "roster", "users")
+    # A position report changes no live part but the viewer's own (its key holds that position).
+    update_columns = {"duty": ("user_id", "on_duty", "district")}
+    db.executescript(
+        "CREATE TABLE change_counter (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);"
+        " INSERT INTO change_counter (id, n) VALUES (1, 0);\n" + counter_triggers(tables, update_columns)
+    )
+    # A supervisor's device that asked, on the board, for a silent push at each change (requests/updates.py).
+    db["push_subscriptions"].add_column("board_alerts", int, not_null_default=0)
+
+
 @migrations(transactional=False)
 def m018_dispatch(db):
     # The dispatcher role: SQLite cannot alter a CHECK, so the users table is
@@ -687,6 +706,16 @@ def m021_district_polygons(db):
             BEGIN UPDATE districts_revision SET stamp = lower(hex(randomblob(8))); END;
         """
     )
+
+
+@migrations()
+def m022_change_counter_receipts(db):
+    # Delivery receipts (m016) show on the board and the request page ("delivered 2 · seen 1"),
+    # and the request page names a request's district (m021's stamp says when districts changed):
+    # the live polls' counter moves with them too.
+    from .changes import counter_triggers
+
+    db.executescript(counter_triggers(("alert_receipts", "districts_revision")))
 
 
 @click.command("migrate")

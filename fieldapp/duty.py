@@ -180,9 +180,25 @@ def unit_location(username):
 
 
 @bp.route("/push/subscriptions", methods=["POST"])
-@role_required("cit", "supervisor")
+@role_required("officer", "cit", "supervisor")  # an officer hears of their own request by push
 def subscribe():
     """Store a browser's PushSubscription.toJSON(); one user may have several devices."""
+    _save_posted_subscription()
+    return {"ok": True}, 201
+
+
+@bp.route("/push/subscriptions/board", methods=["POST"])
+@role_required("supervisor")
+def subscribe_board():
+    """The same, and this device also gets a silent push whenever the board changes."""
+    endpoint = _save_posted_subscription()
+    get_db().execute("UPDATE push_subscriptions SET board_alerts = 1 WHERE endpoint = ? AND user_id = ?",
+                     [endpoint, current_user.id])
+    return {"ok": True}, 201
+
+
+def _save_posted_subscription():
+    """Check and keep the posted subscription (4xx on anything wrong); returns its endpoint."""
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         abort(400, description="Send the subscription as JSON.")
@@ -197,7 +213,7 @@ def subscribe():
         save_subscription(get_db(), current_user.id, endpoint, p256dh, auth_secret)
     except SubscriptionRefused as e:
         abort(e.status, description=str(e))
-    return {"ok": True}, 201
+    return endpoint
 
 
 class SubscriptionRefused(Exception):
@@ -281,7 +297,7 @@ def forget_devices():
 
 
 @bp.route("/push/subscriptions", methods=["DELETE"])
-@role_required("cit", "supervisor")
+@role_required("officer", "cit", "supervisor")
 def unsubscribe():
     """Forget one of this user's devices."""
     data = request.get_json(silent=True)

@@ -31,12 +31,14 @@ def page_or_block(template, block, **context):
 
 
 def poll_response(shown, render):
-    """A polled fragment keyed by `shown`, every value it displays (plain data).
+    """A polled fragment keyed by `shown`: every value it displays (plain data), or a
+    key that moves whenever any of them can, such as `changes.live_key(...)`.
 
     An unchanged poll is answered 304 before `render` is called, which saves
-    the template's CPU on a fragment polled by many screens. Nothing in `shown`
-    may depend on the time of the poll: ages are written as the clock time they
-    started, and the page turns them into "4 min 12 s ago".
+    the template's CPU on a fragment polled by many screens; with the change
+    counter as the key, nothing of the page is computed either. Nothing in
+    `shown` may depend on the time of the poll: ages are written as the clock
+    time they started, and the page turns them into "4 min 12 s ago".
 
     The key also holds the code's version (templates, filters, views), so a
     deploy shows at once; whether this is the fragment or the whole page (one

@@ -178,3 +178,23 @@ def wait_for_offline_copy(page, path):
         ".then(hits => hits.some(Boolean))",
         path,
     )
+
+
+def deliver_push(context, page, base_url, payload):
+    """Hand a decrypted push to the service worker of `page`'s origin through CDP, as the browser would."""
+    import json
+
+    cdp = context.new_cdp_session(page)
+    registrations = []
+    cdp.on("ServiceWorker.workerRegistrationUpdated", lambda e: registrations.extend(e["registrations"]))
+    cdp.send("ServiceWorker.enable")
+    ours = lambda: sorted({r["registrationId"] for r in registrations  # noqa: E731
+                           if r["scopeURL"] == base_url + "/" and not r["isDeleted"]})
+    for _ in range(150):  # CDP reports the registration as an event, soon after enable
+        if ours():
+            break
+        page.wait_for_timeout(100)
+    [registration_id] = ours()
+    cdp.send("ServiceWorker.deliverPushMessage", {"origin": base_url, "registrationId": registration_id,
+                                                  "data": json.dumps(payload)})
+    cdp.detach()

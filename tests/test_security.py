@@ -36,8 +36,9 @@ ACCESS = {
     "duty.on": ("cit", "supervisor"),
     "duty.off": ("cit", "supervisor"),
     "duty.location": ("cit", "supervisor"),
-    "duty.subscribe": ("cit", "supervisor"),
-    "duty.unsubscribe": ("cit", "supervisor"),
+    "duty.subscribe": ("officer", "cit", "supervisor"),  # an officer hears of their own request by push
+    "duty.subscribe_board": ("supervisor",),
+    "duty.unsubscribe": ("officer", "cit", "supervisor"),
     "duty.forget_devices": ("cit", "supervisor"),
     "duty.unit_location": "bearer",
     # A service worker's delivery receipt: no session, the push's single-use token is the credential.

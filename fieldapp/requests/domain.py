@@ -25,6 +25,7 @@ from .selection import (
     is_available, wake_worker,
 )
 from .timeline import add_event, request_timeline
+from .updates import REQUESTER_NEWS, tell_boards, tell_requester
 
 OPEN_STATES = ("requested", "accepted", "on_scene", "stabilised")
 DISPOSITIONS = {
@@ -276,7 +277,13 @@ def move(db, request_id, action_name, user, form=None):
             # Someone has it (or it is off): the other phones stop ringing, and nothing more goes out.
             close_alerts(db, req, "cancelled" if columns["state"] == "cancelled" else "accepted",
                          keep=columns.get("assigned_id"))
-    if action.wakes_worker or closing:
+        # The requester hears of it by push, unless they made the move themselves (queued after
+        # close_alerts, which withdraws what was still queued for the request).
+        told = action.to_state in REQUESTER_NEWS and user.id != req["requester_id"]
+        if told:
+            tell_requester(db, req, action.to_state, columns.get("assigned_id") or req["assigned_id"])
+        boards = tell_boards(db)
+    if action.wakes_worker or closing or told or boards:
         wake_worker()
     return get_request(db, request_id)
 

@@ -18,6 +18,7 @@ from .selection import (
     record_alerts, supervise_if_unreachable, wake_worker,
 )
 from .timeline import add_event, has_event
+from .updates import tell_boards, tell_requester
 
 
 def policy_from_config(config):
@@ -106,6 +107,7 @@ def _create_request(db, requester_id, *, lat=None, lon=None, accuracy=None, loca
             add_event(db, req["id"], "no_specialists",
                       detail=f"No CIT officer within {policy['radius_km']:g} km; widening after {policy['escalate_after_s']:g} s")
             alert_supervisors(db, req, "no_specialists")
+        tell_boards(db)
     wake_worker()
     return req["id"], True
 
@@ -165,6 +167,7 @@ def escalate(db, request_id):
             add_event(db, req["id"], "escalated",
                       detail=f"No accept after {policy['escalate_after_s']:g} s: {describe_alerted(picks)}")
             alert_supervisors(db, req, "unanswered")
+            tell_requester(db, req, "unanswered")
             next_at = req["created_at"] + policy["all_after_s"]
         else:
             picks = alert_nearest_specialists(db, req, step=2, everyone=True)
@@ -176,6 +179,7 @@ def escalate(db, request_id):
             " unanswered = CASE WHEN ? THEN 1 ELSE unanswered END, updated_at = ? WHERE id = ?",
             [next_at, next_at is None, t, req["id"]],
         )
+        tell_boards(db)
     wake_worker()
     return req["escalation_step"] + 1
 

@@ -11,6 +11,7 @@ from jinja2_fragments.flask import render_block
 from werkzeug.exceptions import Conflict, Forbidden, TooManyRequests
 
 from ..auth import role_required
+from ..changes import live_key, viewer_position
 from ..content import get_library
 from ..db import get_db
 from ..duty import own_position
@@ -132,8 +133,14 @@ def page(request_id):
 @login_required
 def live(request_id):
     """The polled fragment; answers 304 when nothing it shows changed since the last poll."""
-    view = flow.request_view(get_db(), request_id, current_user)
-    return poll_response(view, lambda: page_or_block("requests/page.html", "live", **view))
+    db = get_db()
+    if not flow.can_view(db, flow.get_request(db, request_id), current_user):
+        raise Forbidden("This request is not yours to see.")
+    # The counter decides an unchanged poll before the page's view is computed.
+    key = live_key(db, "request", request_id, current_user.id, viewer_position(db, current_user.id),
+                   get_library().version)
+    return poll_response(key, lambda: page_or_block("requests/page.html", "live",
+                                                    **flow.request_view(db, request_id, current_user)))
 
 
 @bp.route("/<int:request_id>/<action>", methods=["POST"])

@@ -198,6 +198,13 @@ def _queue_push(db, req, user_id, distance, kind):
         queue_message(db, req["id"], user_id, sub[0], _payload(req, distance, kind, receipt), topic_for(req["id"]), t)
 
 
+def queue_to_devices(db, request_id, user_id, payload, topic):
+    """One outbox row per device of `user_id` for this payload and Topic; must run inside a write transaction."""
+    t = now()
+    for sub in db.execute("SELECT id FROM push_subscriptions WHERE user_id = ?", [user_id]).fetchall():
+        queue_message(db, request_id, user_id, sub[0], payload, topic, t)
+
+
 def queue_message(db, request_id, user_id, subscription_id, payload, topic, t, channel="push"):
     """One outbox row for the worker to send; must run inside a write transaction."""
     db.execute(
@@ -231,6 +238,22 @@ def close_alerts(db, req, outcome, keep=None):
 def withdraw_queued(db, request_id):
     """Take every message still queued for a request out of the outbox (a leased one too)."""
     db.execute("UPDATE outbox SET state = 'withdrawn' WHERE request_id = ? AND state = 'pending'", [request_id])
+
+
+def queue_board_pushes(db, payload, topic, quiet_s):
+    """One push to every device a supervisor asked board alerts on, unless one is pending or went out in the last `quiet_s`.
+
+    Must run inside a write transaction; returns how many were queued. However
+    fast the board changes, a device gets at most one push per `quiet_s`; its page still polls.
+    """
+    t = now()
+    return db.execute(
+        "INSERT INTO outbox (request_id, user_id, subscription_id, payload, topic, next_attempt_at, created_at)"
+        " SELECT NULL, s.user_id, s.id, ?, ?, ?, ? FROM push_subscriptions s JOIN users u ON u.id = s.user_id"
+        " WHERE s.board_alerts = 1 AND u.role = 'supervisor' AND u.disabled = 0 AND NOT EXISTS ("
+        "  SELECT 1 FROM outbox o WHERE o.subscription_id = s.id AND o.topic = ? AND (o.state = 'pending' OR o.created_at > ?))",
+        [payload, topic, t, t, topic, t - quiet_s],
+    ).rowcount
 
 
 def alert_of(db, request_id, user_id):

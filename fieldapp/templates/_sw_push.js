@@ -3,6 +3,7 @@
 self.addEventListener("push", (event) => {
   let data = {};
   try { data = event.data ? event.data.json() : {}; } catch (err) { data = {}; }
+  if (data.kind === "board") return; // a silent board push: _sw_live.js shows it
   const title = data.title || "CIT requested";
   const options = {
     body: data.body || "Open fieldapp for details.",

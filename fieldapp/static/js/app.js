@@ -296,6 +296,17 @@
     });
   }
 
+  // A push about a request (the requester's "CIT officer en route", a board change):
+  // the service worker tells each open window, and the live parts refresh now
+  // instead of at their next poll. Polling stays as the fallback.
+  function setupLiveWake() {
+    if (!("serviceWorker" in navigator)) return;
+    navigator.serviceWorker.addEventListener("message", function (event) {
+      if (!event.data || event.data.type !== "live-changed" || !window.htmx) return;
+      document.querySelectorAll("[data-poll]").forEach(function (el) { htmx.trigger(el, "refresh"); });
+    });
+  }
+
   // The server writes the clock time ("03:12:09"), so a polled fragment stays the
   // same, and 304, from one poll to the next; here it becomes the time elapsed,
   // ticking every second.
@@ -462,7 +473,7 @@
     guardDevice(); setupSignOut();
     setupQueue();
     setupTheme(); setupWorker(); setupNetStatus(); setupChecklist(); rememberTopic(); showRecent();
-    setupRequestForm(); setupPolling(); setupAlerts(); syncDutyWatch();
+    setupRequestForm(); setupPolling(); setupLiveWake(); setupAlerts(); syncDutyWatch();
     document.body.addEventListener("htmx:afterSwap", function () { syncDutyWatch(); tickTimes(); });
     tickTimes(); setInterval(tickTimes, 1000);
   });

@@ -1,0 +1,269 @@
+"""Live within a second: the requester and the boards hear of changes by push, and a poll is decided by the change counter."""
+import datetime
+import json
+import sqlite3
+
+import pytest
+
+import fieldapp.db
+from fieldapp.changes import LIVE_TABLES, UPDATE_COLUMNS, VIEWER_COLUMNS, current
+from fieldapp.requests.domain import CANCEL_REASONS
+from tests.helpers import ask, offset
+
+POLL = {"HX-Request": "true"}
+# Read by every signed-in request, never shown by a live part: who is signed in
+# (a new session is a new CSRF secret, which is in the poll's key), and the counter itself.
+NOT_SHOWN = {"sessions", "change_counter"}
+
+
+@pytest.fixture
+def requester_device(db, officer, push_service):
+    """The requesting officer's phone, subscribed to push."""
+    sub = push_service.new_subscription()
+    db.execute("INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth, created_at) VALUES (?, ?, ?, ?, 0)",
+               [officer, sub["endpoint"], sub["keys"]["p256dh"], sub["keys"]["auth"]])
+    return sub["endpoint"]
+
+
+def pushes_to(push_service, endpoint, count):
+    return [d for d in push_service.wait_for(count) if d.endpoint == endpoint]
+
+
+def test_the_requester_hears_of_each_step_under_one_topic(client, officer, requester_device, specialist, login,
+                                                          worker, push_service):
+    specialist("near", offset(1400))
+    request_id = ask(client)
+    worker.run_once()  # the alert
+    cit = login("near")
+    cit.post(f"/requests/{request_id}/accept")
+    worker.run_once()
+    [en_route] = pushes_to(push_service, requester_device, 2)
+    assert en_route.payload["title"] == "CIT officer en route · 1.4 km"
+    assert en_route.headers["topic"] == f"cit-status-{request_id}"
+    cit.post(f"/requests/{request_id}/arrive")
+    worker.run_once()
+    on_scene = pushes_to(push_service, requester_device, 3)[-1]
+    assert on_scene.payload["title"] == "CIT officer on scene"
+    assert on_scene.headers["topic"] == en_route.headers["topic"]  # the later state replaces the earlier
+
+
+def test_the_requester_is_told_when_the_request_goes_unanswered(client, officer, requester_device, specialist,
+                                                                 worker, push_service, clock):
+    specialist("near", offset(1000))
+    ask(client)
+    worker.run_once()
+    clock.advance(3600)
+    worker.run_once()
+    worker.run_once()
+    told = [d.payload for d in push_service.wait_for(2) if d.endpoint == requester_device]  # the alert, and this
+    assert [p["news"] for p in told] == ["unanswered"]
+
+
+def test_the_requesters_push_carries_no_names_notes_or_addresses(client, officer, requester_device, specialist, login,
+                                                                  worker, push_service):
+    specialist("near", offset(1200))
+    request_id = ask(client, note="Pat Example is upset", location_text="12 Invented Lane")
+    worker.run_once()  # the alert
+    login("near").post(f"/requests/{request_id}/accept")
+    worker.run_once()
+    [delivery] = pushes_to(push_service, requester_device, 2)
+    text = json.dumps(delivery.payload)
+    for private in ("Pat", "Example", "Invented", "Lane", "Kim Lee", "ofc.lee", "Near", "CIT-near", "555-0199"):
+        assert private not in text
+    assert set(delivery.payload) == {"kind", "news", "request_id", "title", "body", "url", "topic"}
+
+
+def test_a_requester_who_stabilises_their_own_scene_gets_no_push_about_it(client, officer, requester_device, specialist,
+                                                                         login, db):
+    specialist("near", offset(1200))
+    request_id = ask(client)
+    login("near").post(f"/requests/{request_id}/accept")
+    client.post(f"/requests/{request_id}/stabilise")
+    news = [json.loads(r["payload"])["news"] for r in db.query(
+        "SELECT payload FROM outbox WHERE topic = ?", [f"cit-status-{request_id}"])]
+    assert news == ["accepted"]
+
+
+def test_a_failed_push_to_the_requester_is_not_shown_as_a_failed_alert(client, officer, requester_device, specialist,
+                                                                        make_user, login, db):
+    specialist("near", offset(1200))
+    request_id = ask(client)
+    db.execute("UPDATE outbox SET state = 'failed' WHERE request_id = ? AND user_id = ?", [request_id, officer])
+    make_user("sgt.diaz", "supervisor")
+    assert "alert(s) failed" not in login("sgt.diaz").get("/board").get_data(as_text=True)
+
+
+# ---- The change counter ----
+
+
+@pytest.fixture
+def tables_read(monkeypatch):
+    """Every table SQLite reads while the app answers, through SQLite's own authorizer."""
+    read = set()
+    real = fieldapp.db.connect
+
+    def watched(path):
+        db = real(path)
+
+        def authorize(action, table, column, *rest):
+            if action == sqlite3.SQLITE_READ and table:
+                read.add((table, column))
+            return sqlite3.SQLITE_OK
+
+        db.conn.set_authorizer(authorize)
+        return db
+
+    monkeypatch.setattr(fieldapp.db, "connect", watched)
+    return read
+
+
+def test_every_table_a_live_part_reads_moves_the_counter(client, officer, specialist, make_user, login, db, tables_read):
+    near = specialist("near", offset(1000), district="Central")
+    request_id = ask(client, note="Invented note")
+    make_user("sgt.diaz", "supervisor")
+    sgt, cit = login("sgt.diaz"), login("near")
+    db.execute("INSERT INTO roster (user_id, course_completed_on, districts, shifts) VALUES (?, '2025-01-10', 'Central', 'night')",
+               [near])
+    tables_read.clear()
+    assert sgt.get("/board/live", headers=POLL).status_code == 200
+    for viewer in (client, cit, sgt):
+        assert viewer.get(f"/requests/{request_id}/live", headers=POLL).status_code == 200
+    cit.post(f"/requests/{request_id}/accept")
+    tables_read.clear()
+    for viewer in (client, cit, sgt):
+        assert viewer.get(f"/requests/{request_id}/live", headers=POLL).status_code == 200
+    assert sgt.get("/board/live", headers=POLL).status_code == 200
+    tables = {table for table, _ in tables_read}
+    assert tables - NOT_SHOWN <= set(LIVE_TABLES), "a live part reads a table the counter does not watch"
+    for table in LIVE_TABLES:
+        for op in ("INSERT", "UPDATE", "DELETE"):
+            [body] = [r[0] for r in db.execute(
+                "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND sql LIKE ?",
+                [table, f"%AFTER {op}%ON {table}%"]).fetchall() if "change_counter" in r[0]] or [None]
+            assert body and "n = n + 1" in body, f"no counter trigger for {op} on {table}"
+    # Where only some columns' updates move the counter, every other column read is the viewer's own, in the key.
+    for table, columns in UPDATE_COLUMNS.items():
+        read = {column for t, column in tables_read if t == table} - set(VIEWER_COLUMNS.get(table, ()))
+        assert read <= set(columns), f"{table}: {read - set(columns)} can change without the counter moving"
+        [body] = [r[0] for r in db.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?", [f"change_counter_{table}_update"])]
+        assert f"AFTER UPDATE OF {', '.join(columns)} ON {table}" in body
+
+
+def test_a_position_report_changes_only_the_page_that_shows_distances_from_it(client, officer, specialist, make_user,
+                                                                              login, db, app):
+    from fieldapp.duty import record_position
+
+    near = specialist("near", offset(1000))
+    request_id = ask(client)
+    make_user("sgt.diaz", "supervisor")
+    sgt, cit = login("sgt.diaz"), login("near")
+    board = sgt.get("/board/live", headers=POLL).headers["ETag"]
+    page = cit.get(f"/requests/{request_id}/live", headers=POLL).headers["ETag"]
+    before = current(db)
+    with app.app_context():
+        record_position(db, near, *offset(3000), 10.0, "device")
+    assert current(db) == before
+    assert sgt.get("/board/live", headers=dict(POLL, **{"If-None-Match": board})).status_code == 304
+    moved = cit.get(f"/requests/{request_id}/live", headers=dict(POLL, **{"If-None-Match": page}))
+    assert moved.status_code == 200 and "3.0 km S of you" in moved.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("table", LIVE_TABLES)
+def test_a_write_to_a_live_table_moves_the_counter(db, table, make_user):
+    make_user("someone", "cit")
+    db.execute("INSERT OR IGNORE INTO districts (name, lat, lon) VALUES ('Central', 35.1, -90.0)")
+    before = current(db)
+    column = UPDATE_COLUMNS.get(table, ("rowid",))[0]
+    db.execute(f"UPDATE {table} SET {column} = {column}")
+    rows = db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+    # At least once a row: a write to districts also stamps districts_revision, which counts again.
+    assert current(db) >= before + rows
+
+
+def test_a_live_poll_is_decided_by_the_counter_before_the_view_is_computed(client, officer, specialist, monkeypatch, db):
+    from fieldapp.requests import domain
+
+    specialist("near", offset(1000))
+    request_id = ask(client)
+    etag = client.get(f"/requests/{request_id}/live", headers=POLL).headers["ETag"]
+    computed = []
+    real = domain.request_view
+    monkeypatch.setattr(domain, "request_view", lambda *a, **k: computed.append(1) or real(*a, **k))
+    again = client.get(f"/requests/{request_id}/live", headers=dict(POLL, **{"If-None-Match": etag}))
+    assert again.status_code == 304 and computed == []
+    db.execute("UPDATE cit_requests SET weapon = 1 WHERE id = ?", [request_id])
+    assert client.get(f"/requests/{request_id}/live", headers=dict(POLL, **{"If-None-Match": etag})).status_code == 200
+
+
+def test_a_live_poll_of_someone_elses_request_is_refused(client, officer, specialist, make_user, login):
+    specialist("near", offset(1000))
+    request_id = ask(client)
+    make_user("ofc.other")
+    assert login("ofc.other").get(f"/requests/{request_id}/live", headers=POLL).status_code == 403
+
+
+def test_the_board_changes_when_the_hour_turns(app, client, officer, make_user, login, clock):
+    app.config["SESSION_IDLE_MINUTES"] = 120  # the hour may be most of an hour away
+    ask(client)
+    make_user("sgt.diaz", "supervisor")
+    sgt = login("sgt.diaz")
+    etag = sgt.get("/board/live", headers=POLL).headers["ETag"]
+    # The coverage grid's shift now, and in-service due dates, move with time alone.
+    at = datetime.datetime.fromtimestamp(clock())
+    clock.advance(3600 - at.minute * 60 - at.second)
+    assert datetime.datetime.fromtimestamp(clock()).minute == 0
+    assert sgt.get("/board/live", headers=dict(POLL, **{"If-None-Match": etag})).status_code == 200
+
+
+# ---- Supervisors' boards ----
+
+
+@pytest.fixture
+def board_device(make_user, login, push_service):
+    """A supervisor who asked, on the board, for board alerts on one device; returns its endpoint."""
+    make_user("sgt.diaz", "supervisor")
+    sub = push_service.new_subscription()
+    response = login("sgt.diaz").post("/push/subscriptions/board", json=sub)
+    assert response.status_code == 201
+    return sub["endpoint"]
+
+
+def board_pushes(db):
+    return list(db.query("SELECT payload, state FROM outbox WHERE topic = 'fieldapp-board'"))
+
+
+def test_a_supervisor_who_asked_gets_one_board_push_for_a_burst_of_changes(client, officer, specialist, login,
+                                                                          board_device, db, clock):
+    specialist("near", offset(1000))
+    request_id = ask(client, note="Pat Example is upset", location_text="12 Invented Lane")
+    login("near").post(f"/requests/{request_id}/accept")  # a second change while the first push is pending
+    [push] = board_pushes(db)
+    payload = json.loads(push["payload"])
+    assert payload["kind"] == "board" and payload["topic"] == "fieldapp-board"
+    for private in ("Pat", "Example", "Invented", "Lane", "Kim Lee", "ofc.lee", "Near"):
+        assert private not in push["payload"]
+    db.execute("UPDATE outbox SET state = 'sent' WHERE topic = 'fieldapp-board'")
+    login("near").post(f"/requests/{request_id}/arrive")
+    assert len(board_pushes(db)) == 1  # sent a moment ago: the next waits out the quiet time
+    clock.advance(11)
+    login("near").post(f"/requests/{request_id}/stabilise")
+    assert len(board_pushes(db)) == 2
+
+
+def test_board_pushes_go_only_to_devices_that_asked(client, officer, specialist, make_user, login, push_service, db):
+    make_user("sgt.other", "supervisor")
+    sub = push_service.new_subscription()
+    assert login("sgt.other").post("/push/subscriptions", json=sub).status_code == 201  # alerts, not the board
+    specialist("near", offset(1000))
+    ask(client)
+    assert board_pushes(db) == []
+    assert client.post("/push/subscriptions/board", json=push_service.new_subscription()).status_code == 403
+
+
+def test_a_request_closing_reaches_the_boards(client, officer, specialist, board_device, db):
+    specialist("near", offset(1200))
+    request_id = ask(client)
+    db.execute("UPDATE outbox SET state = 'sent', created_at = 0 WHERE topic = 'fieldapp-board'")
+    client.post(f"/requests/{request_id}/cancel", data={"reason": next(iter(CANCEL_REASONS))})
+    assert [p["state"] for p in board_pushes(db)] == ["sent", "pending"]
