@@ -1,5 +1,5 @@
 """The home screen each role lands on after signing in."""
-from flask import Blueprint, redirect, render_template, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from .requests.domain import STATE_LABELS, open_request_of
@@ -28,4 +28,10 @@ def index():
     """The officer's home: the request button, pinned topics, recent topics and search."""
     if current_user.role == "dispatcher":
         return redirect(url_for("dispatch.index"))  # a dispatcher asks for CIT for a call, not for themself
+    if request.args.get("after_queue"):
+        # Back online from a saved copy of a page: the service worker may have sent the queued
+        # request already (Background Sync), so the officer goes straight to it.
+        waiting = open_request_of(get_db(), current_user.id)
+        if waiting:
+            return redirect(url_for("requests.page", request_id=waiting["id"]))
     return render_home()

@@ -632,3 +632,12 @@ def test_upgrade_keeps_every_request_and_scopes_device_ids_per_officer(tmp_path)
     db.execute("INSERT INTO cit_requests (client_id, requester_id, state, created_at, policy, updated_at) VALUES ('device-id-0001', 2, 'requested', 0, '{}', 0)")
     with pytest.raises(Exception, match="UNIQUE"):
         db.execute("INSERT INTO cit_requests (client_id, requester_id, state, created_at, policy, updated_at) VALUES ('device-id-0001', 1, 'requested', 0, '{}', 0)")
+
+
+def test_back_online_from_a_saved_page_the_officer_goes_straight_to_the_request(client, officer):
+    # The saved copy sends the officer to the live home; the service worker may have sent the queued tap already.
+    assert client.get("/?after_queue=1").status_code == 200  # nothing open: the home screen
+    request_id = ask(client)
+    response = client.get("/?after_queue=1")
+    assert response.status_code == 302 and response.headers["Location"].endswith(f"/requests/{request_id}")
+    assert client.get("/").status_code == 200  # an ordinary visit home stays home

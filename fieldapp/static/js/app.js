@@ -445,12 +445,14 @@
     var banner = document.querySelector("[data-queued]");
     // An offline copy of a page names no one and carries no token: it cannot send.
     var isCopy = document.body.dataset.signedIn === "1" && !document.body.dataset.user;
+    var afterQueue = new URLSearchParams(location.search).has("after_queue");
     function flush(backOnline) {
       if (!navigator.onLine) return showQueued();
       if (isCopy) {
         return showQueued().then(function (entries) {
           // Signal is back: the live home screen sends the request, or asks the officer to sign in.
-          if (backOnline === true && entries.length) location.assign(document.body.dataset.home);
+          // (?after_queue: if the service worker sent it first, the server leads straight to the request.)
+          if (backOnline === true && entries.length) location.assign(document.body.dataset.home + "?after_queue=1");
         });
       }
       // This page's token: one queued before a sign-in belongs to a session that has ended.
@@ -462,7 +464,10 @@
     flushQueued = function () { return flush(true); };
     if ("serviceWorker" in navigator) {
       navigator.serviceWorker.addEventListener("message", function (event) {
-        if (event.data && event.data.type === "request-sent" && banner && !banner.hidden) location.href = event.data.url;
+        // The page that showed the request queued, or the live page a saved copy sent the officer to.
+        if (event.data && event.data.type === "request-sent" && banner && (!banner.hidden || afterQueue)) {
+          location.href = event.data.url;
+        }
       });
     }
     addEventListener("online", function () { flush(true); });
