@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 5000
 FLASK := $(BIN)/flask --app fieldapp
 
-.PHONY: run test install install-test migrate seed clean drill
+.PHONY: run test test-quick install install-test migrate seed clean drill
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,8 +37,16 @@ run: seed
 	@echo "Open http://localhost:$(PORT) (not 127.0.0.1: passkeys refuse an IP address)."
 	$(DEMO_ENV) FIELDAPP_WORKER_IN_PROCESS=true $(FLASK) run --host 127.0.0.1 --port $(PORT)
 
+# Two runs: the unit and view tests on both cores (pytest-xdist), then the Chromium tests one at a
+# time (their offline and timing checks want the CPU to themselves). Exit 5 is "no test matched":
+# PYTEST_ARGS may pick tests of one kind only.
 test: install-test
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 -m "not browser" $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(BIN)/python -m pytest -m browser $(PYTEST_ARGS) || [ $$? -eq 5 ]
+
+# The inner loop: everything but the Chromium tests, on both cores (about a minute).
+test-quick: install-test
+	$(BIN)/python -m pytest -n 2 -m "not browser" $(PYTEST_ARGS)
 
 # A disaster-recovery rehearsal (docs/DEPLOY.md): not part of `make test`.
 drill: install

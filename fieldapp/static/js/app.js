@@ -450,8 +450,7 @@
       if (!navigator.onLine) return showQueued();
       if (isCopy) {
         return showQueued().then(function (entries) {
-          // Signal is back: the live home screen sends the request, or asks the officer to sign in.
-          // (?after_queue: if the service worker sent it first, the server leads straight to the request.)
+          // Signal is back: the live home sends it (or the worker did: ?after_queue leads to it).
           if (backOnline === true && entries.length) location.assign(document.body.dataset.home + "?after_queue=1");
         });
       }
@@ -464,7 +463,6 @@
     flushQueued = function () { return flush(true); };
     if ("serviceWorker" in navigator) {
       navigator.serviceWorker.addEventListener("message", function (event) {
-        // The page that showed the request queued, or the live page a saved copy sent the officer to.
         if (event.data && event.data.type === "request-sent" && banner && (!banner.hidden || afterQueue)) {
           location.href = event.data.url;
         }
