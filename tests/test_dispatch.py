@@ -75,6 +75,18 @@ def test_the_cad_number_shows_on_the_page_the_board_and_the_timeline(dispatcher,
     assert first["detail"] == "from dispatch, CAD incident 2026-118842"
 
 
+def test_the_cad_number_is_in_the_per_request_export(app, dispatcher, districts, db, clock):
+    import datetime
+
+    from fieldapp.program.exports import encounter_rows
+
+    request_id = int(dispatcher.post("/dispatch", data=CALL).headers["Location"].rsplit("/", 1)[1])
+    day = datetime.date.fromtimestamp(clock())
+    with app.app_context():
+        rows = list(encounter_rows(db, day, day))
+    assert [(r["request_id"], r["cad_incident"]) for r in rows] == [(request_id, "2026-118842")]
+
+
 def test_an_attached_patrol_officer_follows_the_request_as_its_requester(dispatcher, districts, make_user, login, db):
     make_user("ofc.lee", "officer", unit="1-Adam-12")
     patrol = login("ofc.lee")

@@ -28,7 +28,7 @@ BUILT_IN_PROFILES = Path(__file__).resolve().parent.parent / "export_profiles"
 SMALL_CELL = 5
 
 ENCOUNTER_COLUMNS = (
-    "request_id", "created_at", "date", "month", "district", "state", "unanswered", "cancel_reason",
+    "request_id", "cad_incident", "created_at", "date", "month", "district", "state", "unanswered", "cancel_reason",
     "time_to_accept_s", "time_to_scene_s", "time_on_scene_s", "cit_time_on_call_s", "cit_reached_scene",
     "disposition", "not_mental_health", "weapon", "medical", "juvenile", "force_level", "force_used",
     "officer_injured", "person_injured", "transport", "mh_evaluation", "referral_made", "follow_up",
@@ -43,7 +43,7 @@ def _yes_no(value):
 def encounter_rows(db, start_day, end_day):
     """One dict per request made from `start_day` to `end_day` (local), ENCOUNTER_COLUMNS as keys; a generator."""
     cursor = db.conn.execute(
-        "SELECT r.id, r.created_at, r.lat, r.lon, r.state, r.unanswered, r.cancel_reason, r.disposition,"
+        "SELECT r.id, r.cad_incident, r.created_at, r.lat, r.lon, r.state, r.unanswered, r.cancel_reason, r.disposition,"
         " r.not_mental_health, r.weapon, r.medical, r.juvenile, r.force_level, r.force_used, r.officer_injured,"
         " r.person_injured, r.transport, r.mh_evaluation, r.referral, r.follow_up, r.age_band, r.veteran,"
         f" {FIRST_ACCEPT_SQL} - r.created_at AS time_to_accept_s, {FIRST_ON_SCENE_SQL} - r.created_at AS time_to_scene_s,"
@@ -59,6 +59,7 @@ def encounter_rows(db, start_day, end_day):
         resolved = r["state"] == "resolved"
         yield {
             "request_id": r["id"],
+            "cad_incident": r["cad_incident"] or "",
             "created_at": created.isoformat(timespec="seconds"),
             "date": created.date().isoformat(),
             "month": created.strftime("%Y-%m"),
