@@ -262,3 +262,21 @@ def webhook_receiver():
     yield server
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def on_roster(app, db, make_user):
+    """Put a CIT specialist on the roster: on_roster('dana', course='2025-01-10', ...) -> user id."""
+    from fieldapp.program import roster
+
+    def add(username, course=None, inservice=(), districts="", shifts="", active=1, user_id=None, **fields):
+        user_id = user_id or make_user(username, "cit", display_name=f"Ofc. {username.title()}")
+        values = {"volunteered_on": None, "supervisor_recommendation": "", "interview_notes": "",
+                  "course_completed_on": course, "inservice_dates": list(inservice),
+                  "districts": [d for d in districts.split(";") if d], "shifts": [s for s in shifts.split(";") if s],
+                  "active": active} | fields
+        with app.app_context():
+            roster.save_roster(db, user_id, values)
+        return user_id
+
+    return add

@@ -198,3 +198,16 @@ def deliver_push(context, page, base_url, payload):
     cdp.send("ServiceWorker.deliverPushMessage", {"origin": base_url, "registrationId": registration_id,
                                                   "data": json.dumps(payload)})
     cdp.detach()
+
+
+# ---- The program's figures ----
+
+# Invented districts; the coordinates are Memphis, where CIT began.
+DISTRICTS = {"North": (35.2000, -90.0300), "Central": (35.1495, -90.0490), "South": (35.0700, -90.0200)}
+
+
+def local(*parts):
+    """A timestamp for a local date and time, as the reports read them."""
+    import datetime
+
+    return datetime.datetime(*parts).timestamp()

@@ -9,15 +9,10 @@ import pytest
 from fieldapp.demo import demo_people, seed_demo
 from fieldapp.demo_history import invent_history
 from fieldapp.program import coverage, fidelity, forecast, roster
+from tests.helpers import DISTRICTS, local
 
-# Invented districts; the coordinates are Memphis, where CIT began.
-DISTRICTS = {"North": (35.2000, -90.0300), "Central": (35.1495, -90.0490), "South": (35.0700, -90.0200)}
 TODAY = datetime.date(2026, 5, 28)
 
-
-def local(*parts):
-    """A timestamp for a local date and time, as the reports read them."""
-    return datetime.datetime(*parts).timestamp()
 
 
 @pytest.fixture(autouse=True)
@@ -37,22 +32,6 @@ def supervisor(make_user, login, districts):
     make_user("sgt.okoro", "supervisor", display_name="Sgt. Pat Okoro")
     return login("sgt.okoro")
 
-
-@pytest.fixture
-def on_roster(app, db, make_user):
-    """Put a CIT specialist on the roster: on_roster('dana', course='2025-01-10', ...)."""
-
-    def add(username, course=None, inservice=(), districts="", shifts="", active=1):
-        user_id = make_user(username, "cit", display_name=f"Ofc. {username.title()}")
-        with app.app_context():
-            roster.save_roster(db, user_id, {
-                "volunteered_on": None, "supervisor_recommendation": "", "interview_notes": "",
-                "course_completed_on": course, "inservice_dates": list(inservice),
-                "districts": districts.split(";") if districts else [], "shifts": shifts.split(";") if shifts else [],
-                "active": active})
-        return user_id
-
-    return add
 
 
 # ---- The coverage forecast ----

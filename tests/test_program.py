@@ -11,15 +11,9 @@ import pytest
 from fieldapp import accounts
 from fieldapp.program import charts, coverage, reports, roster, roster_csv
 from fieldapp.db import one, write_transaction
-from tests.helpers import PASSWORD, alerted, ask, offset
-
-# Invented districts; the coordinates are Memphis, where CIT began.
-DISTRICTS = {"North": (35.2000, -90.0300), "Central": (35.1495, -90.0490), "South": (35.0700, -90.0200)}
+from tests.helpers import DISTRICTS, PASSWORD, alerted, ask, local, offset
 
 
-def local(*parts):
-    """A timestamp for a local date and time, as the reports read them."""
-    return datetime.datetime(*parts).timestamp()
 
 
 @pytest.fixture(autouse=True)
@@ -47,22 +41,6 @@ def supervisor(make_user, login, districts):
     make_user("sgt.okoro", "supervisor", display_name="Sgt. Pat Okoro")
     return login("sgt.okoro")
 
-
-@pytest.fixture
-def on_roster(app, db, make_user):
-    """Put a CIT specialist on the roster: on_roster('dana', course='2025-01-10', ...) -> user id."""
-
-    def add(username, course=None, inservice=(), districts="", shifts="", active=1, user_id=None, **fields):
-        user_id = user_id or make_user(username, "cit", display_name=f"Ofc. {username.title()}")
-        values = {"volunteered_on": None, "supervisor_recommendation": "", "interview_notes": "",
-                  "course_completed_on": course, "inservice_dates": list(inservice),
-                  "districts": [d for d in districts.split(";") if d], "shifts": [s for s in shifts.split(";") if s],
-                  "active": active} | fields
-        with app.app_context():
-            roster.save_roster(db, user_id, values)
-        return user_id
-
-    return add
 
 
 def roster_row(db, username):

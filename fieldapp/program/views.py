@@ -368,14 +368,19 @@ def _fidelity_context(form):
     return {"fidelity": figures, "fidelity_chart": fidelity_chart(figures), "demo_requests": demo_request_count(get_db())}
 
 
+def _report_range_or_400():
+    """The report's range and grouping from the query: (start, end, by), or a 400 that says what is wrong."""
+    try:
+        return report_params(request.args)
+    except ValueError as e:
+        abort(400, description=str(e))
+
+
 @bp.route("/reports/fidelity.csv")
 @role_required("coordinator", "supervisor")
 def fidelity_csv():
     """The share of closed requests a CIT officer reached, by district, shift, month and both, as CSV (streamed)."""
-    try:
-        start, end, _ = report_params(request.args)
-    except ValueError as e:
-        abort(400, description=str(e))
+    start, end, _ = _report_range_or_400()
     db = get_db()
     figures = fidelity(db, start, end)
     audit.record(db, "report_exported", "fidelity", f"{start.isoformat()} to {end.isoformat()}")
@@ -387,10 +392,7 @@ def fidelity_csv():
 @role_required("coordinator", "supervisor")
 def reports_csv():
     """The report's rows, and the total, as CSV."""
-    try:
-        start, end, by = report_params(request.args)
-    except ValueError as e:
-        abort(400, description=str(e))
+    start, end, by = _report_range_or_400()
     db = get_db()
     data = report(db, start, end, by)
     audit.record(db, "report_exported", f"by {by}", f"{start.isoformat()} to {end.isoformat()}")
@@ -403,10 +405,7 @@ def reports_csv():
 @role_required("coordinator", "supervisor")
 def public_summary_csv():
     """The report for publication: every count under 5 shown as "<5"."""
-    try:
-        start, end, by = report_params(request.args)
-    except ValueError as e:
-        abort(400, description=str(e))
+    start, end, by = _report_range_or_400()
     db = get_db()
     data = report(db, start, end, by)
     audit.record(db, "public_summary_exported", f"by {by}", f"{start.isoformat()} to {end.isoformat()}")
