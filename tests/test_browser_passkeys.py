@@ -95,6 +95,9 @@ def test_a_usb_security_key_is_added_on_the_security_page_and_signs_in(page, loc
     blue = keys.plug_in(USB)
     sign_in(page, base, "sam")
     page.get_by_role("link", name="Security").click()
+    # The buttons work once passkeys.js (deferred) has run: a click before that does nothing.
+    page.wait_for_url(base + "/account/security")
+    page.wait_for_load_state("load")
     page.get_by_label("Name it").fill("Blue key")
     page.get_by_role("button", name="Add a security key").click()
     expect(page.get_by_text("Passkey added.")).to_be_visible()
