@@ -18,7 +18,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from werkzeug.exceptions import Forbidden
 
 from .clock import now
-from .db import connect, migrations
+from .db import connect
+from .schema import migrations
 
 bp = Blueprint("health", __name__)
 

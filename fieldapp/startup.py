@@ -173,7 +173,8 @@ def _schema_current(app):
     """True once the database has no pending migration; remembered once true."""
     if app.extensions.get("fieldapp.schema_current"):
         return True
-    from .db import connect, migrations
+    from .db import connect
+    from .schema import migrations
 
     db = connect(app.config["DATABASE"])
     try:

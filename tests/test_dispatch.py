@@ -323,12 +323,13 @@ def test_a_name_that_resolves_to_a_private_address_is_refused():
 
 
 def test_upgrade_lets_an_existing_database_hold_dispatchers(tmp_path, monkeypatch):
-    import fieldapp.db
-    from fieldapp.db import connect, migrate, migrations
+    import fieldapp.schema
+    from fieldapp.db import connect, migrate
+    from fieldapp.schema import migrations
 
     db = connect(tmp_path / "old.db")
     with monkeypatch.context() as old:
-        old.setattr(fieldapp.db, "ROLES", ("officer", "cit", "supervisor", "coordinator"))  # before issue 16
+        old.setattr(fieldapp.schema, "ROLES", ("officer", "cit", "supervisor", "coordinator"))  # before issue 16
         migrations.apply(db, stop_before=["m018_dispatch"])
     db.execute("INSERT INTO users (id, username, password_hash, role, display_name, created_at) VALUES (1, 'a', 'x', 'officer', 'A', 0)")
     db.execute("INSERT INTO cit_requests (id, requester_id, state, created_at, policy, updated_at) VALUES (7, 1, 'requested', 0, '{}', 0)")

@@ -617,7 +617,8 @@ def test_a_request_tapped_under_another_officer_is_refused(client, officer, make
 
 
 def test_upgrade_keeps_every_request_and_scopes_device_ids_per_officer(tmp_path):
-    from fieldapp.db import migrate, migrations
+    from fieldapp.db import migrate
+    from fieldapp.schema import migrations
 
     db = connect(tmp_path / "old.db")
     migrations.apply(db, stop_before=["m012_request_limits"])

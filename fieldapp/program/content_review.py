@@ -1,6 +1,6 @@
 """Content review: the agency's sign-off of each card, and nothing claimed without one.
 
-This area owns the `content_signoffs` table (db.m009_content_signoff). A
+This area owns the `content_signoffs` table (schema.m009_content_signoff). A
 coordinator records that a named reviewer (the CIT coordinator, the clinical
 partner) read a card; the sign-off names the card's hash, the sha256 of the
 file the app serves (ours or the agency's override). Status is never stored:

@@ -1,7 +1,7 @@
 """The roster: who volunteered, who was selected and trained, when each specialist's next
 in-service is due, and which districts and shifts they cover.
 
-This module owns the `roster` and `inservice_training` tables (db.m004_program):
+This module owns the `roster` and `inservice_training` tables (schema.m004_program):
 every write to them is a function here. The accounts themselves are accounts.py's.
 """
 import datetime
