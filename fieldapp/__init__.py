@@ -69,58 +69,29 @@ def create_app(test_config=None):
     from flask_compress import Compress
 
     from . import (
-        auth, board, content, db, demo, duty, errors, formatting, home, htmx, program, push, pwa, reference, requests,
-        restore, security, sso, worker,
+        api, auth, board, content, data_dictionary, db, demo, dispatch_pages, districts, duty, errors, formatting,
+        health, home, htmx, logs, program, push, pwa, readiness, reference, requests, restore, second_factor_pages,
+        second_factors, security, sso, webhooks, worker,
     )
     from .audit import pages as audit_pages
     from .audit import records
     from .program import content_review
-    from . import health, logs
-    from . import districts
 
     logs.init_app(app)
-
-    from . import second_factor_pages, second_factors
-
     Compress(app)
-    security.init_app(app)
-    db.init_app(app)
-    htmx.init_app(app)
-    auth.init_app(app)
-    sso.init_app(app)
-    content.init_app(app)
-    errors.init_app(app)
-    pwa.init_app(app)
-    push.init_app(app)
-    duty.init_app(app)
-    demo.init_app(app)
-    records.init_app(app)
-    formatting.init_app(app)
-    restore.init_app(app)
-    second_factors.init_app(app)
-    from . import data_dictionary
-
-    data_dictionary.init_app(app)
-    for area in (auth, home, reference, pwa, duty, requests, board, audit_pages, program, content_review, sso):
+    # Order matters where one area reads another's defaults; the worker starts last, after every table is known.
+    for part in (security, db, htmx, auth, sso, content, errors, pwa, push, duty, demo, records, formatting, restore,
+                 second_factors, data_dictionary):
+        part.init_app(app)
+    for area in (auth, home, reference, pwa, duty, requests, board, audit_pages, program, content_review, sso,
+                 second_factor_pages, readiness, webhooks, dispatch_pages):
         app.register_blueprint(area.bp)
-    app.register_blueprint(second_factor_pages.bp)
-    from . import readiness
-
-    app.register_blueprint(readiness.bp)
     # The vehicle-location feed authenticates with a bearer token, not a session cookie.
     security.csrf.exempt(duty.unit_location)
     # A delivery receipt authenticates with the single-use token its push carried.
     security.csrf.exempt(requests.pages.receipt)
-    from . import api, dispatch_pages, webhooks
-
-    api.init_app(app)
-    webhooks.init_app(app)
-    app.register_blueprint(webhooks.bp)
-    app.register_blueprint(dispatch_pages.bp)
-    health.init_app(app)
-    districts.init_app(app)
-    worker.init_app(app)
-    startup.init_app(app)
+    for part in (api, webhooks, health, districts, worker, startup):
+        part.init_app(app)
     if app.config.get("PROXY_FIX"):
         # Behind N trusted reverse proxies: take the client address, scheme and
         # host from their X-Forwarded-* headers (audit log IPs, Secure cookies).
