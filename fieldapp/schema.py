@@ -652,3 +652,31 @@ def m022_change_counter_receipts(db):
     from .changes import counter_triggers
 
     db.executescript(counter_triggers(("alert_receipts", "districts_revision")))
+
+
+@migrations()
+def m023_board_counters(db):
+    # What lets a changed board poll do little (changes.py), frozen here as of
+    # this migration: a counter for each part the polls keep per process, moved
+    # only by the tables that part reads, so a request written does not make
+    # every board recompute coverage; and the touch log, the request each write
+    # to a board row's tables touched, so the board reads again only those rows.
+    from .changes import counter_triggers, touch_triggers
+
+    db.executescript(
+        "CREATE TABLE part_counters (part TEXT PRIMARY KEY, n INTEGER NOT NULL);"
+        " INSERT INTO part_counters (part, n) VALUES ('coverage', 0), ('people', 0);\n"
+        + counter_triggers(("districts", "duty", "inservice_training", "roster", "users"),
+                           {"duty": ("user_id", "on_duty", "district")}, part="coverage") + "\n"
+        + counter_triggers(("users",), {"users": ("id", "display_name", "unit")}, part="people") + "\n"
+        # AUTOINCREMENT: n never goes back, even when the oldest touches are dropped.
+        "CREATE TABLE request_touches (n INTEGER PRIMARY KEY AUTOINCREMENT, request_id INTEGER NOT NULL);\n"
+        "CREATE TRIGGER request_touches_kept AFTER INSERT ON request_touches WHEN NEW.n % 1000 = 0"
+        " BEGIN DELETE FROM request_touches WHERE n <= NEW.n - 1000; END;\n"
+        + touch_triggers({
+            "cit_requests": ("id", None),
+            "alerts": ("request_id", None),
+            "outbox": ("request_id", ("request_id", "user_id", "channel", "state")),
+            "alert_receipts": ("request_id", ("request_id", "user_id", "kind", "delivered_at", "seen_at")),
+        })
+    )

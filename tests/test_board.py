@@ -115,3 +115,86 @@ def test_a_compressed_etag_is_recognised(watching):
     assert first.headers.get("Content-Encoding") == "gzip" and first.headers["ETag"].endswith(':gzip"')
     again = sgt.get("/board/live", headers=dict(POLL, **{"Accept-Encoding": "gzip", "If-None-Match": first.headers["ETag"]}))
     assert again.status_code == 304
+
+
+def test_the_board_query_does_not_walk_closed_requests_history(app, client, officer, specialist, db):
+    from fieldapp.board import _read_rows
+
+    near = specialist("near", offset(1000))
+    request_id = ask(client)
+    columns = [c for c in db["cit_requests"].columns_dict if c not in ("id", "state")]
+    steps = []
+    db.conn.set_progress_handler(lambda: steps.append(1), 1)  # once per SQLite VM instruction: counted, not timed
+
+    def steps_to_read():
+        steps.clear()
+        with app.app_context():
+            assert len(_read_rows(db)) == 1
+        return len(steps)
+
+    before = steps_to_read()
+    # A year of closed requests, each with its alert and its receipt: none on the board.
+    for n in range(300):
+        db.execute(f"INSERT INTO cit_requests ({', '.join(columns)}, state) SELECT {', '.join(columns)}, 'resolved'"
+                   " FROM cit_requests WHERE id = ?", [request_id])
+        old = db.execute("SELECT last_insert_rowid()").fetchone()[0]
+        db.execute("INSERT INTO alerts (request_id, user_id, step, distance_m, at) VALUES (?, ?, 0, 10, 0)", [old, near])
+        db.execute("INSERT INTO alert_receipts (token_hash, kind, request_id, user_id, created_at, expires_at, delivered_at)"
+                   " VALUES (?, 'alert', ?, ?, 0, 0, 0)", [f"t{n}", old, near])
+    after = steps_to_read()
+    db.conn.set_progress_handler(None, 1)
+    # Grouping every alert and receipt ever written took a few steps for each of the 600 more rows.
+    assert after <= before + 50, (before, after)
+
+
+def test_the_board_read_change_by_change_is_the_board_read_whole(app, client, officer, specialist, make_user, login, db):
+    from fieldapp import board
+    from fieldapp.accounts import update_details
+
+    near, far = specialist("near", offset(1000)), specialist("far", offset(3000))
+    make_user("sgt.diaz", "supervisor")
+    make_user("ofc.roe")
+    sgt, roe, cit = login("sgt.diaz"), login("ofc.roe"), login("far")
+    steps = []
+
+    def same(step):
+        # The supervisor's poll brings this process's kept rows up to date, reading only what was touched.
+        assert sgt.get("/board/live", headers=POLL).status_code == 200
+        kept = app.extensions["fieldapp.board_data"]["rows"][2]
+        with app.app_context():
+            whole = {row.id: row for row in board._read_rows(db)}
+        assert kept == whole, step
+        steps.append(step)
+
+    first = ask(client, location_text="1 Invented Way")
+    same("a request")
+    second = ask(roe, location_text="2 Invented Way")
+    same("a second request")
+    login("near").post(f"/requests/{first}/decline", data={"reason": "too_far"})
+    same("a decline")
+    db.execute("UPDATE alerts SET declined_at = 5 WHERE request_id = ? AND user_id = ?", [second, far])
+    same("a decline written on its own")
+    db.execute("UPDATE outbox SET state = 'failed' WHERE request_id = ?", [second])
+    same("a failed alert")
+    db.execute("INSERT INTO alert_receipts (token_hash, kind, request_id, user_id, created_at, expires_at)"
+               " VALUES ('t1', 'alert', ?, ?, 0, 9e9)", [second, near])
+    db.execute("UPDATE alert_receipts SET delivered_at = 1 WHERE token_hash = 't1'")
+    same("a phone confirmed the alert")
+    db.execute("UPDATE alert_receipts SET seen_at = 2 WHERE token_hash = 't1'")
+    same("and the specialist saw it")
+    cit.post(f"/requests/{first}/accept")
+    same("an accept")
+    with app.app_context():
+        update_details(db, far, "Ofc. Renamed Far", "9-Adam", "")
+    same("the assignee renamed")
+    cit.post(f"/requests/{first}/arrive")
+    same("on scene")
+    sgt.post(f"/requests/{second}/realert")
+    same("a re-alert")
+    db.execute("UPDATE cit_requests SET cad_incident = 'INV-1', weapon = 1 WHERE id = ?", [second])
+    same("CAD and a weapon")
+    cit.post(f"/requests/{first}/resolve", data={"disposition": "other", "not_mental_health": "1"})
+    same("resolved")
+    roe.post(f"/requests/{second}/cancel", data={"reason": "person_left"})
+    same("cancelled")
+    assert app.extensions["fieldapp.board_data"]["rows"][2] == {} and len(steps) == 14

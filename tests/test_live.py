@@ -6,14 +6,15 @@ import sqlite3
 import pytest
 
 import fieldapp.db
-from fieldapp.changes import LIVE_TABLES, UPDATE_COLUMNS, VIEWER_COLUMNS, current
+from fieldapp.changes import (CACHED_PARTS, LIVE_TABLES, PART_UPDATE_COLUMNS, REQUEST_ROW_TABLES, UPDATE_COLUMNS,
+                              VIEWER_COLUMNS, current, part_current)
 from fieldapp.requests.domain import CANCEL_REASONS
 from tests.helpers import ask, offset
 
 POLL = {"HX-Request": "true"}
 # Read by every signed-in request, never shown by a live part: who is signed in
 # (a new session is a new CSRF secret, which is in the poll's key), and the counter itself.
-NOT_SHOWN = {"sessions", "change_counter"}
+NOT_SHOWN = {"sessions", "change_counter", "part_counters", "request_touches", "sqlite_sequence"}
 
 
 @pytest.fixture
@@ -179,6 +180,112 @@ def test_a_write_to_a_live_table_moves_the_counter(db, table, make_user):
     rows = db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
     # At least once a row: a write to districts also stamps districts_revision, which counts again.
     assert current(db) >= before + rows
+
+
+def test_every_table_the_kept_coverage_reads_moves_its_own_counter(app, db, specialist, tables_read, login):
+    from fieldapp.duty import coverage
+    from fieldapp.program.coverage import roster_coverage
+
+    near = specialist("near", offset(1000), district="Central")
+    db.execute("INSERT INTO roster (user_id, course_completed_on, districts, shifts) VALUES (?, '2025-01-10', 'Central', 'night')",
+               [near])
+    watched = fieldapp.db.connect(app.config["DATABASE"])
+    tables_read.clear()
+    with app.test_request_context():
+        coverage(watched), roster_coverage(watched)
+    assert {t for t, _ in tables_read} <= set(CACHED_PARTS["coverage"]), "coverage reads a table its counter does not watch"
+    for table in CACHED_PARTS["coverage"]:
+        for op in ("INSERT", "UPDATE", "DELETE"):
+            body = db.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?",
+                              [f"part_counter_coverage_{table}_{op.lower()}"]).fetchone()
+            assert body and "part = 'coverage'" in body[0], f"no coverage counter trigger for {op} on {table}"
+    # duty's update trigger watches some columns: every other one coverage reads would go unseen.
+    read = {column for t, column in tables_read if t == "duty"}
+    assert read and read <= set(UPDATE_COLUMNS["duty"]), f"duty: {read - set(UPDATE_COLUMNS['duty'])} can change unseen"
+
+
+def test_every_column_a_board_row_reads_logs_its_request_when_written(app, db, client, officer, specialist, tables_read):
+    from fieldapp.board import _read_rows
+
+    specialist("near", offset(1000))
+    ask(client)
+    watched = fieldapp.db.connect(app.config["DATABASE"])
+    tables_read.clear()
+    with app.app_context():
+        assert _read_rows(watched)
+    read = {}
+    for table, column in tables_read:
+        read.setdefault(table, set()).add(column)
+    # Names and units: a rename moves the people counter, which reads every row again.
+    assert read.pop("users") <= set(PART_UPDATE_COLUMNS["people"]["users"])
+    assert set(read) <= set(REQUEST_ROW_TABLES), "a board row reads a table whose writes log no request"
+    for table, (_, columns) in REQUEST_ROW_TABLES.items():
+        assert columns is None or read[table] <= set(columns), f"{table}: {read[table] - set(columns)} can change unlogged"
+        for op in ("INSERT", "UPDATE", "DELETE"):
+            body = db.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?",
+                              [f"request_touch_{table}_{op.lower()}"]).fetchone()
+            assert body and "INSERT INTO request_touches" in body[0], f"no touch trigger for {op} on {table}"
+    for op in ("INSERT", "UPDATE", "DELETE"):
+        assert db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", [f"part_counter_people_users_{op.lower()}"]).fetchone()
+
+
+def test_the_touch_log_keeps_the_last_thousand_and_says_when_it_no_longer_reaches_back(db):
+    from fieldapp.changes import last_touch, touched_since
+
+    start = last_touch(db)
+    db.conn.executemany("INSERT INTO request_touches (request_id) VALUES (?)", [(n % 7,) for n in range(2500)])
+    assert db.execute("SELECT COUNT(*) FROM request_touches").fetchone()[0] <= 2000
+    assert touched_since(db, start) is None
+    # The last three touches were for requests 2497 % 7, 2498 % 7 and 2499 % 7.
+    assert touched_since(db, last_touch(db) - 3) == {5, 6, 0}
+
+
+@pytest.mark.parametrize("table", CACHED_PARTS["coverage"])
+def test_a_write_to_a_table_coverage_reads_moves_its_counter(db, table, make_user):
+    make_user("someone", "cit")
+    db.execute("INSERT OR IGNORE INTO districts (name, lat, lon) VALUES ('Central', 35.1, -90.0)")
+    before = part_current(db, "coverage")
+    column = UPDATE_COLUMNS.get(table, ("rowid",))[0]
+    db.execute(f"UPDATE {table} SET {column} = {column}")
+    assert part_current(db, "coverage") >= before + db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+
+def test_a_new_request_redraws_the_board_without_recounting_coverage(client, officer, specialist, make_user, login,
+                                                                       monkeypatch, db):
+    from fieldapp import board
+
+    specialist("near", offset(1000), district="Central")
+    make_user("sgt.diaz", "supervisor")
+    sgt = login("sgt.diaz")
+    counted = []
+    real = board.roster_coverage
+    monkeypatch.setattr(board, "roster_coverage", lambda db: counted.append(1) or real(db))
+    sgt.get("/board/live", headers=POLL)
+    ask(client)
+    assert "#1" in sgt.get("/board/live", headers=POLL).get_data(as_text=True) and counted == [1]
+    # Someone going off duty is what moves it.
+    db.execute("UPDATE duty SET on_duty = 0")
+    assert "0</strong> CIT officers on duty now" in sgt.get("/board/live", headers=POLL).get_data(as_text=True)
+    assert counted == [1, 1]
+
+
+def test_a_board_row_that_changed_is_drawn_again_and_the_others_are_kept(client, officer, specialist, make_user, login,
+                                                                          monkeypatch, db):
+    specialist("near", offset(1000))
+    make_user("ofc.roe")
+    ask(client, location_text="1 Invented Way")
+    second = ask(login("ofc.roe"), location_text="2 Invented Way")
+    make_user("sgt.diaz", "supervisor")
+    sgt = login("sgt.diaz")
+    before = sgt.get("/board/live", headers=POLL).get_data(as_text=True)
+    db.execute("UPDATE cit_requests SET location_text = '9 Moved Street', weapon = 1 WHERE id = ?", [second])
+    after = sgt.get("/board/live", headers=POLL).get_data(as_text=True)
+    assert "9 Moved Street" in after and "Weapon" in after and "2 Invented Way" not in after
+    assert "1 Invented Way" in after and "1 Invented Way" in before
+    # Another supervisor sees the same rows, with a re-alert form of their own session.
+    make_user("sgt.roe", "supervisor")
+    other = login("sgt.roe").get("/board/live", headers=POLL).get_data(as_text=True)
+    assert "9 Moved Street" in other and other.count('formaction="/requests/') == 2
 
 
 def test_a_live_poll_is_decided_by_the_counter_before_the_view_is_computed(client, officer, specialist, monkeypatch, db):

@@ -23,7 +23,7 @@ def current_shift(hour, starts):
 
 def roster_coverage(db):
     """Certified, active specialists on the roster for each district and shift, and who is on duty now."""
-    ready = [s for s in read_roster(db) if s["certified"] and s["active"] and not s["disabled"]]
+    ready = [s for s in read_roster(db, last_delivery=False) if s["certified"] and s["active"] and not s["disabled"]]
     on_duty = on_duty_coverage(db)
     on_duty_by_district = dict(on_duty["districts"])
     rows = []

@@ -67,11 +67,17 @@ def _specialist(row, interval_days, on):
     return entry
 
 
-def read_roster(db):
-    """Every CIT account with its roster record, in-service dates and next due date, by name."""
+def read_roster(db, last_delivery=True):
+    """Every CIT account with its roster record, in-service dates and next due date, by name.
+
+    With `last_delivery`, also when alerts last reached each one's phone (read
+    from delivery receipts, which every alert writes: coverage, kept until a
+    table it reads is written, goes without).
+    """
     interval, on = current_app.config["INSERVICE_INTERVAL_DAYS"], today()
     rows = db.query(f"{ROSTER_SQL} WHERE u.role = 'cit' ORDER BY u.display_name COLLATE NOCASE, u.username")
-    return _with_last_delivery(db, [_specialist(r, interval, on) for r in rows])
+    specialists = [_specialist(r, interval, on) for r in rows]
+    return _with_last_delivery(db, specialists) if last_delivery else specialists
 
 
 def _with_last_delivery(db, specialists):
