@@ -75,3 +75,53 @@ def test_the_requesters_page_shows_the_accept_from_the_push_alone(browser, live_
     shown = page.evaluate("() => navigator.serviceWorker.ready.then(r => r.getNotifications()).then(n => n.map(x => [x.title, x.tag]))")
     assert shown == [["CIT officer en route · 1.4 km", f"cit-status-{request_id}"]]
     officer.close()
+
+
+def test_an_open_board_redraws_from_a_board_push_alone_and_shows_one_quiet_notification(browser, live_server, push_service):
+    base = live_server.base_url
+    db = connect(live_server.config["DATABASE"])
+    with live_server.app_context():
+        create_user(db, "sgt.diaz", PASSWORD, "supervisor", "Sgt. Robin Diaz")
+        create_user(db, "ofc.lee", PASSWORD, "officer", "Ofc. Kim Lee")
+        create_user(db, "cit.reyes", PASSWORD, "cit", "Ofc. Jordan Reyes (CIT)")
+        specialist = user_by_username(db, "cit.reyes")
+        go_on_duty(db, specialist["id"])
+        record_position(db, specialist["id"], *offset(1400), 10.0, "device")
+
+    desk = browser.new_context(permissions=["notifications"])
+    desk.add_init_script(STUB.replace("__PUSH_ORIGIN__", push_service.origin))
+    page = desk.new_page()
+    sign_in(page, base, "sgt.diaz")
+    wait_for_offline_copy(page, "/")
+    wait_until(page, "() => navigator.serviceWorker.controller !== null")
+    page.goto(f"{base}/board")
+    expect(page.locator("#board-live")).to_contain_text("No open requests.")
+
+    # The supervisor asks for board alerts on this device.
+    page.get_by_role("button", name="Board alerts on this device").click()
+    expect(page.locator("[data-alerts-status]")).to_have_text("Alerts are on for this device.")
+    saved = json.loads(page.evaluate("localStorage.getItem('__testPush')"))
+    push_service.register_browser_key(saved["endpoint"], saved["jwk"], saved["keys"]["auth"])
+
+    page.evaluate(NO_POLLING)
+    page.evaluate("document.body.dispatchEvent(new Event('request-changed'))")  # a poll's own cause: stopped
+    assert page.evaluate("window.__polls") == 1
+
+    with live_server.app_context():
+        request_id, _ = create_request(db, user_by_username(db, "ofc.lee")["id"], lat=SCENE[0], lon=SCENE[1],
+                                       accuracy=10.0, location_text="", note="")
+    # The specialist has no phone here, so the supervisors also hear that no one could be reached.
+    [news] = [d for d in push_service.wait_for(2, timeout=5) if d.payload["kind"] == "board"]
+    assert news.endpoint == saved["endpoint"]
+    assert news.payload["kind"] == "board" and "request_id" not in news.payload
+    handed_over = time.monotonic()
+    deliver_push(desk, page, base, news.payload)
+    expect(page.locator("#board-live")).to_contain_text(f"#{request_id} · Waiting for a CIT officer", timeout=1000)
+    assert time.monotonic() - handed_over < 1.0
+
+    # A second board push replaces the first notification, silently: never a storm on the desk.
+    deliver_push(desk, page, base, news.payload)
+    shown = "() => navigator.serviceWorker.ready.then(r => r.getNotifications()).then(n => n.map(x => [x.title, x.tag, x.silent]))"
+    wait_until(page, f"() => ({shown})().then(n => n.length >= 1)")
+    assert page.evaluate(shown) == [["CIT board updated", "fieldapp-board", True]]
+    desk.close()
