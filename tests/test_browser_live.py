@@ -27,16 +27,20 @@ NO_POLLING = """() => {
 }"""
 
 
-def test_the_requesters_page_shows_the_accept_from_the_push_alone(browser, live_server, push_service):
-    base = live_server.base_url
-    db = connect(live_server.config["DATABASE"])
+def officer_and_specialist_on_duty(live_server, db):
+    """Ofc. Kim Lee, who will ask, and a CIT officer on duty 1.4 km from the scene."""
     with live_server.app_context():
         create_user(db, "ofc.lee", PASSWORD, "officer", "Ofc. Kim Lee")
         create_user(db, "cit.reyes", PASSWORD, "cit", "Ofc. Jordan Reyes (CIT)")
         specialist = user_by_username(db, "cit.reyes")
         go_on_duty(db, specialist["id"])
-        near = offset(1400)
-        record_position(db, specialist["id"], near[0], near[1], 10.0, "device")
+        record_position(db, specialist["id"], *offset(1400), 10.0, "device")
+
+
+def test_the_requesters_page_shows_the_accept_from_the_push_alone(browser, live_server, push_service):
+    base = live_server.base_url
+    db = connect(live_server.config["DATABASE"])
+    officer_and_specialist_on_duty(live_server, db)
 
     officer = browser.new_context(viewport=PHONE, geolocation={"latitude": SCENE[0], "longitude": SCENE[1]},
                                   permissions=["geolocation", "notifications"])
@@ -80,13 +84,9 @@ def test_the_requesters_page_shows_the_accept_from_the_push_alone(browser, live_
 def test_an_open_board_redraws_from_a_board_push_alone_and_shows_one_quiet_notification(browser, live_server, push_service):
     base = live_server.base_url
     db = connect(live_server.config["DATABASE"])
+    officer_and_specialist_on_duty(live_server, db)
     with live_server.app_context():
         create_user(db, "sgt.diaz", PASSWORD, "supervisor", "Sgt. Robin Diaz")
-        create_user(db, "ofc.lee", PASSWORD, "officer", "Ofc. Kim Lee")
-        create_user(db, "cit.reyes", PASSWORD, "cit", "Ofc. Jordan Reyes (CIT)")
-        specialist = user_by_username(db, "cit.reyes")
-        go_on_duty(db, specialist["id"])
-        record_position(db, specialist["id"], *offset(1400), 10.0, "device")
 
     desk = browser.new_context(permissions=["notifications"])
     desk.add_init_script(STUB.replace("__PUSH_ORIGIN__", push_service.origin))
