@@ -14,9 +14,10 @@ token is read from the form), then loads each page with wrk:
 - the officer's home: /;
 - the board's polled fragment with 200 open requests, as htmx asks for it
   (HX-Request), and the same poll revalidated with its ETag (answered 304).
-  The data does not move during the run, so the 200 is a render with coverage
-  already cached by the change counter: the cost every supervisor's screen but
-  the first pays after a change.
+  The data does not move during the run, so the 200 is a render from kept
+  coverage, kept rows and kept row HTML: what a supervisor's screen pays for a
+  board the process has already read (a first visit, a reload). A poll that
+  finds one request changed is `bench/poll_cost.py`'s "1 row changed".
 
 Each target is run `--rounds` times in turn, and each page's ratio is taken
 against the floor of the same round, so drift on this shared machine shows up
