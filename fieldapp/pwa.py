@@ -42,39 +42,47 @@ def _file_hashes(static_folder):
     return hashes
 
 
-def _built_once(store, name, build):
-    """The URL `build()` makes, kept in the app's `store` under `name`: built again only if the URL prefix differs.
-
-    For URLs that cannot change while the process runs, asked for by every page.
-    One entry a name, however many prefixes; outside a request, built each time.
-    """
-    if not has_request_context():
-        return build()
-    urls = current_app.extensions[store]
-    hit = urls.get(name)
-    if hit is None or hit[0] != request.script_root:
-        hit = urls[name] = (request.script_root, build())
-    return hit[1]
-
-
 def asset_url(filename):
     """URL of a static file with its content hash, so it can be cached for a year."""
-    # The hashes are taken at start-up, so each file's URL is built once.
     version = current_app.extensions["fieldapp.assets"].get(filename)
-    return _built_once("fieldapp.asset_urls", filename, lambda: url_for("static", filename=filename, v=version))
+    return url_for("static", filename=filename, v=version)
 
 
-def template_url_for(endpoint, **values):
-    """`url_for` as templates call it: a URL with no arguments is built once per process.
+def _fixed_urls():
+    """Templates' `url_for` and `asset_url`, building each fixed URL once per process.
 
-    Every page's frame asks for the same dozen fixed URLs (home, sign-out, the
-    service worker...); building each on every page was a fifth of a reference
-    page's rendering. Calls with arguments, relative endpoints (".index") and
-    apps with URL defaults go to Flask's `url_for` every time.
+    Every page's frame asks for the same dozen URLs (assets, home, sign-out, the
+    service worker...), which cannot change while the process runs: building each
+    on every page was a fifth of a reference page's rendering. They are kept for
+    one URL prefix at a time; calls with arguments and relative endpoints
+    (".index") go to Flask each time.
     """
-    if values or endpoint.startswith(".") or current_app.url_default_functions:
-        return url_for(endpoint, **values)
-    return _built_once("fieldapp.fixed_urls", endpoint, lambda: url_for(endpoint))
+    app = current_app._get_current_object()
+    # URL defaults could make a URL differ from one request to the next; outside
+    # a request there is no prefix to key on. Both keep Flask's own functions.
+    if app.url_default_functions or not has_request_context():
+        return {}
+    prefix = request.script_root
+    kept = app.extensions["fieldapp.fixed_urls"]
+    if kept[0] != prefix:
+        kept = app.extensions["fieldapp.fixed_urls"] = (prefix, {}, {})
+    _, urls, assets = kept
+
+    def fixed_url_for(endpoint, **values):
+        if values or endpoint.startswith("."):
+            return url_for(endpoint, **values)
+        url = urls.get(endpoint)
+        if url is None:
+            url = urls[endpoint] = url_for(endpoint)
+        return url
+
+    def fixed_asset_url(filename):
+        url = assets.get(filename)
+        if url is None:
+            url = assets[filename] = asset_url(filename)
+        return url
+
+    return {"url_for": fixed_url_for, "asset_url": fixed_asset_url}
 
 
 def precache_version():
@@ -199,10 +207,9 @@ def _cache_versioned_assets(response):
 def init_app(app):
     """Hash the static files once and expose `asset_url` (and a `url_for` that keeps fixed URLs) to templates."""
     app.extensions["fieldapp.assets"] = _file_hashes(app.static_folder)
-    app.extensions["fieldapp.asset_urls"] = {}
-    app.extensions["fieldapp.fixed_urls"] = {}
+    app.extensions["fieldapp.fixed_urls"] = (None, {}, {})
     app.jinja_env.globals["asset_url"] = asset_url
-    app.jinja_env.globals["url_for"] = template_url_for
     app.after_request(_cache_versioned_assets)
     app.after_request(_mark_offline_copy)
     app.context_processor(_personal_context)
+    app.context_processor(_fixed_urls)
