@@ -48,8 +48,13 @@ def asset_url(filename):
     return url_for("static", filename=filename, v=version)
 
 
+def login_queued_url():
+    """The sign-in page that returns home, where the queued CIT request is sent (app.js and the worker go there on a 401)."""
+    return url_for("auth.login", next=url_for("home.index"), queued=1)
+
+
 def _fixed_urls():
-    """Templates' `url_for` and `asset_url`, building each fixed URL once per process.
+    """Templates' `url_for`, `asset_url` and `login_queued_url`, building each fixed URL once per process.
 
     Every page's frame asks for the same dozen URLs (assets, home, sign-out, the
     service worker...), which cannot change while the process runs: building each
@@ -61,12 +66,12 @@ def _fixed_urls():
     # URL defaults could make a URL differ from one request to the next; outside
     # a request there is no prefix to key on. Both keep Flask's own functions.
     if app.url_default_functions or not has_request_context():
-        return {}
+        return {"login_queued_url": login_queued_url()} if has_request_context() else {}
     prefix = request.script_root
     kept = app.extensions["fieldapp.fixed_urls"]
     if kept[0] != prefix:
-        kept = app.extensions["fieldapp.fixed_urls"] = (prefix, {}, {})
-    _, urls, assets = kept
+        kept = app.extensions["fieldapp.fixed_urls"] = (prefix, {}, {}, login_queued_url())
+    _, urls, assets, login_queued = kept
 
     def fixed_url_for(endpoint, **values):
         if values or endpoint.startswith("."):
@@ -82,7 +87,7 @@ def _fixed_urls():
             url = assets[filename] = asset_url(filename)
         return url
 
-    return {"url_for": fixed_url_for, "asset_url": fixed_asset_url}
+    return {"url_for": fixed_url_for, "asset_url": fixed_asset_url, "login_queued_url": login_queued}
 
 
 def precache_version():
@@ -166,7 +171,7 @@ def service_worker():
         home_url=url_for("home.index"),
         reference_url=url_for("reference.index"),
         static_url=url_for("static", filename=""),
-        login_queued_url=url_for("auth.login", next=url_for("home.index"), queued=1),
+        login_queued_url=login_queued_url(),
         card_link=card_link_template(),
         queue_url=asset_url("js/queue.js"),
         offline_copy_header=OFFLINE_COPY,
@@ -207,7 +212,7 @@ def _cache_versioned_assets(response):
 def init_app(app):
     """Hash the static files once and expose `asset_url` (and a `url_for` that keeps fixed URLs) to templates."""
     app.extensions["fieldapp.assets"] = _file_hashes(app.static_folder)
-    app.extensions["fieldapp.fixed_urls"] = (None, {}, {})
+    app.extensions["fieldapp.fixed_urls"] = (None, {}, {}, None)
     app.jinja_env.globals["asset_url"] = asset_url
     app.after_request(_cache_versioned_assets)
     app.after_request(_mark_offline_copy)

@@ -138,7 +138,7 @@ def test_reference_links_follow_the_apps_url_prefix_after_being_kept(client, off
     client.get("/reference/psychosis")
     html = client.get("/reference/psychosis", base_url="http://localhost/cit/").get_data(as_text=True)
     assert 'href="/cit/static/css/app.css?v=' in html
-    assert 'href="/cit/reference"' in html and 'data-home="/cit/"' in html
+    assert 'href="/cit/reference"' in html and 'data-home="/cit/"' in html and 'data-login-queued="/cit/login?' in html
     assert re.search(r'class="card-link[^"]*" href="/cit/reference/', html), "the card's related links"
     assert 'href="/static' not in html and 'class="card-link kind-checklist" href="/reference' not in html
 
