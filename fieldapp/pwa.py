@@ -62,11 +62,11 @@ def _fixed_urls():
     one URL prefix at a time; calls with arguments and relative endpoints
     (".index") go to Flask each time.
     """
+    if not has_request_context():  # no prefix to key on: templates keep Flask's own functions
+        return {}
     app = current_app._get_current_object()
-    # URL defaults could make a URL differ from one request to the next; outside
-    # a request there is no prefix to key on. Both keep Flask's own functions.
-    if app.url_default_functions or not has_request_context():
-        return {"login_queued_url": login_queued_url()} if has_request_context() else {}
+    if app.url_default_functions:  # URL defaults could make a URL differ from one request to the next
+        return {"login_queued_url": login_queued_url()}
     prefix = request.script_root
     kept = app.extensions["fieldapp.fixed_urls"]
     if kept[0] != prefix:
