@@ -12,7 +12,7 @@ marked as such. A page with anything personal on it is never cached.
 import hashlib
 from pathlib import Path
 
-from flask import Blueprint, current_app, render_template, request, url_for
+from flask import Blueprint, current_app, has_request_context, render_template, request, url_for
 from flask_login import current_user
 
 from .program import content_review
@@ -46,6 +46,48 @@ def asset_url(filename):
     """URL of a static file with its content hash, so it can be cached for a year."""
     version = current_app.extensions["fieldapp.assets"].get(filename)
     return url_for("static", filename=filename, v=version)
+
+
+def login_queued_url():
+    """The sign-in page that returns home, where the queued CIT request is sent (app.js and the worker go there on a 401)."""
+    return url_for("auth.login", next=url_for("home.index"), queued=1)
+
+
+def _fixed_urls():
+    """Templates' `url_for`, `asset_url` and `login_queued_url`, building each fixed URL once per process.
+
+    Every page's frame asks for the same dozen URLs (assets, home, sign-out, the
+    service worker...), which cannot change while the process runs: building each
+    on every page was a fifth of a reference page's rendering. They are kept for
+    one URL prefix at a time; calls with arguments and relative endpoints
+    (".index") go to Flask each time.
+    """
+    if not has_request_context():  # no prefix to key on: templates keep Flask's own functions
+        return {}
+    app = current_app._get_current_object()
+    if app.url_default_functions:  # URL defaults could make a URL differ from one request to the next
+        return {"login_queued_url": login_queued_url()}
+    prefix = request.script_root
+    kept = app.extensions["fieldapp.fixed_urls"]
+    if kept[0] != prefix:
+        kept = app.extensions["fieldapp.fixed_urls"] = (prefix, {}, {}, login_queued_url())
+    _, urls, assets, login_queued = kept
+
+    def fixed_url_for(endpoint, **values):
+        if values or endpoint.startswith("."):
+            return url_for(endpoint, **values)
+        url = urls.get(endpoint)
+        if url is None:
+            url = urls[endpoint] = url_for(endpoint)
+        return url
+
+    def fixed_asset_url(filename):
+        url = assets.get(filename)
+        if url is None:
+            url = assets[filename] = asset_url(filename)
+        return url
+
+    return {"url_for": fixed_url_for, "asset_url": fixed_asset_url, "login_queued_url": login_queued}
 
 
 def precache_version():
@@ -129,7 +171,7 @@ def service_worker():
         home_url=url_for("home.index"),
         reference_url=url_for("reference.index"),
         static_url=url_for("static", filename=""),
-        login_queued_url=url_for("auth.login", next=url_for("home.index"), queued=1),
+        login_queued_url=login_queued_url(),
         card_link=card_link_template(),
         queue_url=asset_url("js/queue.js"),
         offline_copy_header=OFFLINE_COPY,
@@ -168,9 +210,11 @@ def _cache_versioned_assets(response):
 
 
 def init_app(app):
-    """Hash the static files once and expose `asset_url` to templates."""
+    """Hash the static files once and expose `asset_url` (and a `url_for` that keeps fixed URLs) to templates."""
     app.extensions["fieldapp.assets"] = _file_hashes(app.static_folder)
+    app.extensions["fieldapp.fixed_urls"] = (None, {}, {}, None)
     app.jinja_env.globals["asset_url"] = asset_url
     app.after_request(_cache_versioned_assets)
     app.after_request(_mark_offline_copy)
     app.context_processor(_personal_context)
+    app.context_processor(_fixed_urls)

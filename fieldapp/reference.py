@@ -1,10 +1,13 @@
 """The field reference: recognition checklists, de-escalation prompts, resources."""
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, current_app, render_template, request
 from flask_login import login_required
+from jinja2_fragments.flask import render_block
+from markupsafe import Markup
 
 from .content import KINDS, get_library
 from .program.content_review import card_review
 from .db import get_db
+from .gzip_parts import KeptPart, page_response
 from .htmx import page_or_block
 
 bp = Blueprint("reference", __name__, url_prefix="/reference")
@@ -63,8 +66,31 @@ def topic(slug):
     found = get_library().get(slug)
     if found is None:
         abort(404, description="There is no reference topic at this address.")
-    related = [get_library().get(s) for s in found.related]
     review_status, signoff = card_review(get_db(), found)
-    return render_template(
-        "reference/topic.html", topic=found, related=related, kinds=KINDS, review_status=review_status, signoff=signoff,
-    )
+    card = topic_card(found, review_status, signoff)
+    return page_response(render_template("reference/topic.html", topic=found, card=card.html), card)
+
+
+def topic_card(topic, review_status, signoff):
+    """The topic's card (the page's main part) as a KeptPart, rendered and compressed once per process for what it shows.
+
+    The card is the same for every reader, and rendering and compressing it on
+    each load was most of a reference page's CPU. It is kept per slug with its
+    key, everything the card shows that can move while the process runs: the
+    review footer (the sign-off's date, name and role, not its id) and the URL
+    prefix its links are built under. So a sign-off shows on the next load. The
+    content is loaded once per process; its version in the key guards a reload.
+    """
+    library = get_library()
+    shown_signoff = signoff and (signoff["signed_on"], signoff["reviewer_name"], signoff["reviewer_role"])
+    key = (library.version, review_status, shown_signoff, request.script_root)
+    store = current_app.extensions.setdefault("fieldapp.topic_cards", {})
+    hit = store.get(topic.slug)
+    if hit is None or hit[0] != key:
+        related = [library.get(s) for s in topic.related]
+        html = Markup(render_block(
+            "reference/topic.html", "card", topic=topic, related=related, kinds=KINDS,
+            review_status=review_status, signoff=signoff,
+        ))
+        hit = store[topic.slug] = (key, KeptPart(html))
+    return hit[1]

@@ -1,5 +1,6 @@
 """Content review: no card claims a review that did not happen, and a sign-off holds only for the text it vouched for."""
 import csv
+import gzip
 import io
 import re
 import sqlite3
@@ -79,6 +80,18 @@ def test_a_sign_off_records_who_and_the_hash_and_the_card_says_reviewed(agency_d
         other = next(slug for slug in get_library().topics if slug != "calm-voice")
     assert DRAFT in client.get(f"/reference/{other}").get_data(as_text=True)
 
+
+
+def test_a_card_read_before_its_sign_off_shows_each_new_sign_off_at_once(agency_dir, app, coordinator, officer, client):
+    # The card is rendered once and kept: the officer's first read fills the keep.
+    assert DRAFT in client.get("/reference/calm-voice").get_data(as_text=True)
+    sign(coordinator, "calm-voice", card_hash(app, "calm-voice"))
+    card = client.get("/reference/calm-voice").get_data(as_text=True)
+    assert "Reviewed 2026-05-28 by Dr. A. Rivera, clinical partner." in card and DRAFT not in card
+    # A later sign-off of the same text names its own reviewer, though the status stays "signed off".
+    sign(coordinator, "calm-voice", card_hash(app, "calm-voice"), name="Sgt. B. Okafor", role="CIT coordinator")
+    card = client.get("/reference/calm-voice", headers={"Accept-Encoding": "gzip"})
+    assert "Reviewed 2026-05-28 by Sgt. B. Okafor, CIT coordinator." in gzip.decompress(card.data).decode()
 
 def test_a_card_whose_text_changes_after_sign_off_goes_back_by_itself(agency_dir, app, app_config, coordinator, db):
     sign(coordinator, "calm-voice", card_hash(app, "calm-voice"))

@@ -1,4 +1,7 @@
 """The field reference pages, search, and their answers to bad input."""
+import gzip
+import re
+
 import pytest
 
 
@@ -93,3 +96,57 @@ def test_a_law_card_says_the_agency_fills_it_in_and_shows_plainly_it_is_not_fill
     assert '<p class="unfilled" role="note"><strong>Not filled in.</strong>' in html
     # The first action still comes before the banner and everything else.
     assert html.index("data-first") < html.index('class="unfilled"') < html.index('class="summary"')
+
+
+# A reference page's card is rendered and compressed once per process and kept
+# (fieldapp/reference.py topic_card); the page around it is made for each reader.
+GZIP = {"Accept-Encoding": "gzip"}
+TOKENS = re.compile(r'("X-CSRFToken": "|name="csrf_token" value=")[^"]+')
+
+
+def test_each_reader_gets_their_own_name_token_and_menu_around_a_card_another_read_first(client, officer, make_user, login):
+    first = client.get("/reference/psychosis", headers=GZIP)
+    make_user("sgt.ames", "supervisor", display_name="Sgt. Rowan Ames")
+    second = login("sgt.ames").get("/reference/psychosis", headers=GZIP)
+    mine, theirs = (gzip.decompress(r.data).decode() for r in (first, second))
+    assert "Signed in as Ofc. Kim Lee" in mine and "Ofc. Kim Lee" not in theirs
+    assert "Signed in as Sgt. Rowan Ames" in theirs and ">Board</a>" in theirs and ">Board</a>" not in mine
+    [my_token, _] = [m.group(0) for m in TOKENS.finditer(mine)]
+    [their_token, _] = [m.group(0) for m in TOKENS.finditer(theirs)]
+    assert my_token != their_token and my_token.split('"')[-1] not in theirs
+    assert mine[mine.index("<article"):mine.index("</article>")] == theirs[theirs.index("<article"):theirs.index("</article>")]
+
+
+def test_a_gzipped_reference_page_is_the_same_page_as_sent_plain(client, officer):
+    for slug in ("psychosis", "one-voice", "community-resources"):
+        zipped = client.get(f"/reference/{slug}", headers=GZIP)
+        plain = client.get(f"/reference/{slug}", headers={"Accept-Encoding": "identity"})
+        assert zipped.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in zipped.headers["Vary"]
+        assert "Content-Encoding" not in plain.headers
+        # Tokens are signed with the second they were made in, so two loads may differ there only.
+        assert TOKENS.sub("", gzip.decompress(zipped.data).decode()) == TOKENS.sub("", plain.get_data(as_text=True))
+
+
+@pytest.mark.parametrize("accept", ["identity", ""])
+def test_a_reference_page_is_sent_plain_to_a_client_that_does_not_take_gzip(client, officer, accept):
+    response = client.get("/reference/psychosis", headers={"Accept-Encoding": accept})
+    assert response.headers.get("Content-Encoding") is None
+    assert 'data-checklist="psychosis"' in response.get_data(as_text=True)
+
+
+def test_reference_links_follow_the_apps_url_prefix_after_being_kept(client, officer):
+    client.get("/reference/psychosis")
+    html = client.get("/reference/psychosis", base_url="http://localhost/cit/").get_data(as_text=True)
+    assert 'href="/cit/static/css/app.css?v=' in html
+    assert 'href="/cit/reference"' in html and 'data-home="/cit/"' in html and 'data-login-queued="/cit/login?' in html
+    assert re.search(r'class="card-link[^"]*" href="/cit/reference/', html), "the card's related links"
+    assert 'href="/static' not in html and 'class="card-link kind-checklist" href="/reference' not in html
+
+
+@pytest.mark.parametrize("head,tail", [("", ""), ("<p>a</p>", ""), ("", "<p>z</p>"), ("x" * 70_000, "y" * 40_000)])
+def test_a_page_gzipped_around_a_kept_part_unzips_to_the_whole_page(head, tail):
+    from fieldapp.gzip_parts import KeptPart, gzip_around
+
+    part = KeptPart("<article>" + "card text, " * 500 + "</article>")
+    page = gzip_around(head.encode(), part, tail.encode())
+    assert gzip.decompress(page).decode() == head + part.html + tail  # gzip checks the CRC and length
