@@ -273,6 +273,12 @@ limiter = Limiter(_address)
 THROTTLED = "Too many failed sign-ins from this network. Wait a few minutes, then try again, or ask your supervisor."
 
 
+@limiter.request_filter
+def _reads_are_never_limited():
+    """Every limit here is on a POST (sign-in, passkey options): a page read skips the limiter's lookup of its route."""
+    return request.method in ("GET", "HEAD", "OPTIONS")
+
+
 def _sign_in_limit(setting, key_func):
     """A limit on failed sign-ins per `key_func`, read from the config `setting` when one arrives."""
     return limiter.limit(lambda: current_app.config[setting], key_func=key_func, methods=["POST"],

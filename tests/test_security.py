@@ -231,6 +231,28 @@ def test_a_csrf_token_stays_good_while_its_session_lives(app_config, make_user, 
     assert client.post("/requests", data={"location_text": "Invented Park", "csrf_token": old_token}).status_code == 303
 
 
+def test_a_sessions_token_is_signed_once_for_its_pages_and_a_new_session_has_its_own(app_config, make_user, monkeypatch):
+    app = create_app(dict(app_config, WTF_CSRF_ENABLED=True))
+    make_user("ofc.lee", "officer")
+    client, token = csrf_client(app, "ofc.lee")
+    signed_at(monkeypatch, time.time() + 60)  # signing again now would give another token
+    assert f'value="{token}"' in client.get("/reference/psychosis").get_data(as_text=True)
+    assert client.post("/requests", data={"location_text": "Invented Park", "csrf_token": token}).status_code == 303
+    # Signing in again is a new session: a new secret, a new token, and the old one is refused.
+    other, new_token = csrf_client(app, "ofc.lee")
+    assert new_token != token
+    assert other.post("/requests/1/cancel", data={"reason": "sent_in_error", "csrf_token": token}).status_code == 400
+
+
+def test_with_a_token_time_limit_every_page_signs_afresh(app_config, make_user, monkeypatch):
+    app = create_app(dict(app_config, WTF_CSRF_ENABLED=True, WTF_CSRF_TIME_LIMIT=3600))
+    make_user("ofc.lee", "officer")
+    client, token = csrf_client(app, "ofc.lee")
+    signed_at(monkeypatch, time.time() + 60)
+    page = client.get("/reference/psychosis").get_data(as_text=True)
+    assert 'name="csrf_token"' in page and f'value="{token}"' not in page
+
+
 def test_board_poll_is_304_with_csrf_on_though_tokens_are_re_signed(app_config, make_user, monkeypatch):
     app = create_app(dict(app_config, WTF_CSRF_ENABLED=True))
     make_user("ofc.lee", "officer")
