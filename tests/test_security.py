@@ -253,6 +253,25 @@ def test_with_a_token_time_limit_every_page_signs_afresh(app_config, make_user, 
     assert 'name="csrf_token"' in page and f'value="{token}"' not in page
 
 
+def test_re_alert_from_the_board_works_with_csrf_on_with_and_without_scripts(app_config, make_user, monkeypatch):
+    app = create_app(dict(app_config, WTF_CSRF_ENABLED=True))
+    make_user("ofc.lee", "officer")
+    make_user("sgt.diaz", "supervisor")
+    officer, token = csrf_client(app, "ofc.lee")
+    assert officer.post("/requests", data={"location_text": "Invented Park"}, headers={"X-CSRFToken": token}).status_code == 303
+    sgt, _ = csrf_client(app, "sgt.diaz")
+    page = sgt.get("/board").get_data(as_text=True)
+    # Without scripts: the button submits the one form outside the rows, to its own formaction.
+    form = re.search(r'<form id="board-realert" method="post" hidden><input type="hidden" name="csrf_token" value="([^"]+)">', page)
+    action = re.search(r'<button type="submit" form="board-realert" formaction="([^"]+)"', page).group(1)
+    assert action == "/requests/1/realert"
+    assert sgt.post(action, data={"csrf_token": form.group(1)}).status_code == 303
+    # With htmx: the page's CSRF header.
+    header = re.search(r"hx-headers='\{\"X-CSRFToken\": \"([^\"]+)\"\}'", page).group(1)
+    assert sgt.post(action, headers={"HX-Request": "true", "X-CSRFToken": header}).status_code == 200
+    assert sgt.post(action).status_code == 400  # and without either, refused
+
+
 def test_board_poll_is_304_with_csrf_on_though_tokens_are_re_signed(app_config, make_user, monkeypatch):
     app = create_app(dict(app_config, WTF_CSRF_ENABLED=True))
     make_user("ofc.lee", "officer")
