@@ -164,7 +164,22 @@ class NetworkSwitch:
             environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
             start_response("503 Service Unavailable", [("Content-Length", "0")])
             return [b""]
-        return self.wsgi_app(environ, start_response)
+        return _closed_when_done(self.wsgi_app(environ, start_response))
+
+
+def _closed_when_done(body):
+    """The response's body, closed as soon as it has all been sent.
+
+    werkzeug's development server closes a body only after draining the socket,
+    and a browser that resets the connection then (a context closing) makes that
+    drain raise first: a static file's handle was left to the garbage collector,
+    whose ResourceWarning failed whichever test was running.
+    """
+    try:
+        yield from body
+    finally:
+        if hasattr(body, "close"):
+            body.close()
 
 
 @pytest.fixture
