@@ -21,8 +21,9 @@ from .clock import now
 from .db import get_db, one, write_transaction
 from .formatting import ago_days
 from .htmx import is_htmx
+from .outbox import queue_message
 from .requests import receipts
-from .requests.selection import queue_message, wake_worker
+from .requests.selection import wake_worker
 
 bp = Blueprint("readiness", __name__)
 

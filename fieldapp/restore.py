@@ -17,7 +17,7 @@ as far as sending goes). Against that moment:
 
 and each affected request's timeline says so, so a supervisor reading it knows
 an alert may or may not have reached a phone. The worker's own functions do
-the sending; this module only changes state (the outbox's owner is `worker`, the
+the sending; this module only changes state (the outbox's owner is `outbox`, the
 requests' is the requests area, and this module calls their functions).
 """
 import datetime as dt
@@ -29,7 +29,7 @@ from flask.cli import with_appcontext
 from .audit import log as audit
 from .requests.escalation import settle_escalations_due_by
 from .requests.timeline import add_event
-from .worker import hold_back_pending
+from .outbox import hold_back_pending
 from .clock import now
 from .db import connect, write_transaction
 

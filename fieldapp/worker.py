@@ -19,17 +19,13 @@ from flask import current_app
 
 import json
 
-from . import backup_alerts, duty, fallback_channels, health, webhooks
+from . import backup_alerts, duty, fallback_channels, health, outbox, webhooks
 from .clock import now
 from .db import connect, write_transaction
 from .logs import WORKER as log
 from .push import Outcome, get_sender
 from .requests import domain, escalation, fallback, selection
 from .requests.timeline import add_event
-
-MAX_ATTEMPTS = 6
-BACKOFF_BASE_S = 2.0
-BACKOFF_MAX_S = 60.0
 
 
 class Worker:
@@ -66,34 +62,14 @@ class Worker:
 
     def lease(self, limit):
         """Claim up to `limit` due outbox rows for this worker."""
-        t = now()
-        # A read first: an idle worker polling several times a second must not
-        # take the write lock each time.
-        due = self.db.execute(
-            "SELECT 1 FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?"
-            " AND (lease_until IS NULL OR lease_until < ?) LIMIT 1",
-            [t, t],
-        ).fetchone()
-        if due is None:
-            return []
-        with write_transaction(self.db):
-            cursor = self.db.execute(
-                "UPDATE outbox SET lease_owner = ?, lease_until = ?"
-                " WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?"
-                " AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_attempt_at, id LIMIT ?)"
-                " RETURNING id, request_id, user_id, subscription_id, payload, topic, attempts, created_at, channel",
-                [self.name, t + self.app.config["WORKER_LEASE_S"], t, t, limit],
-            )
-            columns = [c[0] for c in cursor.description]
-            rows = [dict(zip(columns, r)) for r in cursor.fetchall()]
-        return rows
+        return outbox.lease(self.db, self.name, limit, self.app.config["WORKER_LEASE_S"])
 
     def deliver(self, rows):
         """Send leased rows concurrently and record every attempt."""
         t = now()
         ttl = self.app.config["PUSH_TTL"]
         to_send, outcomes = [], {}
-        rows = self._still_queued(rows)
+        rows = outbox.still_queued(self.db, rows)
         if not rows:
             return
         subs = {
@@ -133,13 +109,6 @@ class Worker:
                 f"No push alert for request #{request_id} reached a CIT officer. Open fieldapp.",
             )
 
-    def _still_queued(self, rows):
-        """The leased rows nobody withdrew meanwhile: once a request is accepted, nothing more for it leaves."""
-        pending = {r[0] for r in self.db.execute(
-            f"SELECT id FROM outbox WHERE state = 'pending' AND id IN ({','.join('?' * len(rows))})",
-            [r["id"] for r in rows]).fetchall()}
-        return [r for r in rows if r["id"] in pending]
-
     def _send_to_channel(self, row):
         """Send one backup-channel row through the sender's pool: a future of its Outcome."""
         url = fallback_channels.url_of(self.db, row["user_id"])
@@ -161,32 +130,11 @@ class Worker:
         if outcome is None:
             log.info("push expired", extra={"event": "push", "outcome": "expired", "outbox_id": row["id"],
                                             "request_id": row["request_id"]})
-            self.db.execute("UPDATE outbox SET state = 'expired', lease_owner = NULL, lease_until = NULL WHERE id = ?", [row["id"]])
+            outbox.expire(self.db, row["id"])
             return
-        self.db.execute(
-            "INSERT INTO push_attempts (outbox_id, at, status, error, duration_ms) VALUES (?, ?, ?, ?, ?)",
-            [row["id"], t, outcome.status, outcome.error, outcome.duration_ms],
-        )
-        attempts = row["attempts"] + 1
+        state, attempts = outbox.record_outcome(self.db, row, outcome, t)
         if row["channel"] == "push":
             duty.record_push_result(self.db, row["subscription_id"], outcome, t)
-        if outcome.delivered:
-            state, next_at = "sent", None
-        elif outcome.gone:
-            state, next_at = "gone", None
-        elif outcome.retryable and attempts < MAX_ATTEMPTS:
-            state = "pending"
-            backoff = min(BACKOFF_MAX_S, BACKOFF_BASE_S ** attempts)
-            next_at = t + max(backoff, outcome.retry_after or 0)
-        else:
-            state, next_at = "failed", None
-        # `state = 'pending'`: a row withdrawn while it was being sent stays withdrawn, and is never retried.
-        self.db.execute(
-            "UPDATE outbox SET state = ?, attempts = ?, next_attempt_at = COALESCE(?, next_attempt_at), last_status = ?,"
-            " sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END, lease_owner = NULL, lease_until = NULL"
-            " WHERE id = ? AND state = 'pending'",
-            [state, attempts, next_at, outcome.status, state, t, row["id"]],
-        )
         if row["channel"] == "apprise" and state != "pending":
             add_event(self.db, row["request_id"], "fallback_sent" if state == "sent" else "fallback_failed",
                       detail="A CIT officer's backup channel took the alert" if state == "sent"
@@ -213,18 +161,6 @@ class Worker:
                 wake.clear()
             else:
                 stop.wait(interval)
-
-
-def hold_back_pending(db, created_by, state):
-    """Move every pending push queued by `created_by` to `state`, never to be sent; returns their request ids.
-
-    For a database restored from a copy (restore.py): they may have gone out already.
-    """
-    return [row[0] for row in db.execute(
-        "UPDATE outbox SET state = ?, lease_owner = NULL, lease_until = NULL"
-        " WHERE state = 'pending' AND created_at <= ? RETURNING request_id",
-        [state, created_by],
-    ).fetchall()]
 
 
 def start_in_process(app):

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
+import fieldapp
 from fieldapp import create_app
 from fieldapp.db import connect, one
 from fieldapp.worker import Worker
@@ -362,3 +363,20 @@ def test_board_shows_an_alert_that_raised_as_failed(client, officer, specialist,
     worker.run_once()
     make_user("sgt.diaz", "supervisor")
     assert "1 alert(s) failed" in login("sgt.diaz").get("/board").get_data(as_text=True)
+
+
+# SQL that writes a table (INSERT [OR …] INTO, REPLACE INTO, UPDATE [OR …], DELETE FROM), or sqlite-utils' db["t"].insert().
+OUTBOX_WRITE = re.compile(
+    r"\b(?:INSERT(?:\s+OR\s+\w+)?\s+INTO|REPLACE\s+INTO|UPDATE(?:\s+OR\s+\w+)?|DELETE\s+FROM)\s+[\"'`]?(?:outbox|push_attempts)\b"
+    r"|\[\s*[\"'](?:outbox|push_attempts)[\"']\s*\]\s*\.\s*(?:insert|upsert|update|delete)",
+    re.IGNORECASE,
+)
+
+
+def test_nothing_but_the_outbox_module_writes_the_outbox_and_its_attempts():
+    package = Path(fieldapp.__file__).parent
+    writers = {
+        path.relative_to(package).as_posix() for path in package.rglob("*.py")
+        if path.name != "schema.py" and OUTBOX_WRITE.search(path.read_text())  # migrations may reshape any table
+    }
+    assert writers == {"outbox.py"}

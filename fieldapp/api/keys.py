@@ -55,6 +55,11 @@ def key_for(db, presented):
                [hash_key(presented)])
 
 
+def note_use(db, name):
+    """Stamp the time this key was last used; must run inside a write transaction."""
+    db.execute("UPDATE api_keys SET last_used_at = ? WHERE name = ?", [now(), name])
+
+
 def revoke_key(db, name):
     """Revoke a key at once; returns False when there is no such key or it was revoked already."""
     with write_transaction(db):

@@ -11,14 +11,13 @@ from flask import g, request, url_for
 from werkzeug.exceptions import Conflict, Forbidden, HTTPException, NotFound
 
 from ..audit import log as audit
-from ..clock import now
 from ..db import get_db, write_transaction
 from ..requests import domain
 from ..requests.dispatch import (
     BadCall, check_call, create_dispatch_request, dispatch_status, districts, open_dispatch_requests,
 )
 from . import bp
-from .keys import key_for
+from .keys import key_for, note_use
 from .openapi import document
 
 IDEMPOTENCY_KEY_RE = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
@@ -84,7 +83,7 @@ def _audit(response):
     if name:
         db = get_db()
         with write_transaction(db):
-            db.execute("UPDATE api_keys SET last_used_at = ? WHERE name = ?", [now(), name])
+            note_use(db, name)
             audit.record(db, "api_call", f"api key {name}", f"{request.method} {request.path} {response.status_code}",
                          actor=(None, f"api:{name}"))
     return response

@@ -20,6 +20,9 @@ from flask.cli import with_appcontext
 from ..clock import now
 from ..db import connect, write_transaction
 from ..duty import forget_positions_before
+from ..outbox import forget_messages_of_closed_requests
+from ..requests.domain import strip_closed_requests
+from ..requests.selection import round_distances_of_closed_requests
 from . import log as audit
 from ..startup import open_private
 
@@ -37,26 +40,11 @@ def parse_age(text):
 def purge_closed_requests(db, older_than_s):
     """Strip free text and precise locations from requests closed more than `older_than_s` ago."""
     cutoff = now() - older_than_s
-    closed = "SELECT id FROM cit_requests WHERE state IN ('resolved', 'cancelled') AND closed_at < ?"
     db.execute("PRAGMA secure_delete = ON")
     with write_transaction(db):
-        cursor = db.execute(
-            "UPDATE cit_requests SET note = '', location_text = '', observations = '[]', referral = '',"
-            " lat = ROUND(lat, 2), lon = ROUND(lon, 2), accuracy_m = NULL"
-            " WHERE state IN ('resolved', 'cancelled') AND closed_at < ?"
-            " AND (note != '' OR location_text != '' OR observations != '[]' OR referral != ''"
-            "      OR lat != ROUND(lat, 2) OR lon != ROUND(lon, 2) OR accuracy_m IS NOT NULL)",
-            [cutoff],
-        )
-        count = cursor.rowcount
-        # A specialist's exact distance to a known scene says where they were.
-        db.execute(
-            f"UPDATE alerts SET distance_m = ROUND(distance_m / 1000.0) * 1000 WHERE request_id IN ({closed})"
-            " AND distance_m != ROUND(distance_m / 1000.0) * 1000",
-            [cutoff],
-        )
-        db.execute(f"DELETE FROM push_attempts WHERE outbox_id IN (SELECT id FROM outbox WHERE request_id IN ({closed}))", [cutoff])
-        db.execute(f"DELETE FROM outbox WHERE request_id IN ({closed})", [cutoff])
+        count = strip_closed_requests(db, cutoff)
+        round_distances_of_closed_requests(db, cutoff)
+        forget_messages_of_closed_requests(db, cutoff)
         forget_positions_before(db, now() - current_app.config["POSITION_MAX_AGE_S"])
         audit.record(db, "purge", f"{count} request(s)", f"closed before {cutoff:.0f}", actor=(None, "cli"))
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")

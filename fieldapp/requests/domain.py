@@ -78,6 +78,23 @@ def get_request(db, request_id):
     return row
 
 
+def strip_closed_requests(db, cutoff):
+    """Take the note, typed location, checklist marks, referral and precise position out of requests
+    closed before `cutoff`, keeping their statistics; returns how many changed.
+
+    For retention (`purge`): coordinates keep two decimals (about 1 km), enough
+    for district reports. Must run inside a write transaction.
+    """
+    return db.execute(
+        "UPDATE cit_requests SET note = '', location_text = '', observations = '[]', referral = '',"
+        " lat = ROUND(lat, 2), lon = ROUND(lon, 2), accuracy_m = NULL"
+        " WHERE state IN ('resolved', 'cancelled') AND closed_at < ?"
+        " AND (note != '' OR location_text != '' OR observations != '[]' OR referral != ''"
+        "      OR lat != ROUND(lat, 2) OR lon != ROUND(lon, 2) OR accuracy_m IS NOT NULL)",
+        [cutoff],
+    ).rowcount
+
+
 def roles_of(db, req, user):
     """What `user` is to this request: requester, alerted, declined, assigned, supervisor."""
     roles = set()

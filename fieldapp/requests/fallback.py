@@ -14,7 +14,8 @@ from flask import current_app
 
 from ..clock import now
 from ..db import write_transaction
-from .selection import mark_fallback, queue_message, topic_for
+from ..outbox import queue_message
+from .selection import mark_fallback, topic_for
 from .timeline import add_event
 
 # Open requests only (cit_requests_open), then each one's alerts by its unique index.

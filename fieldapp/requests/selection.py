@@ -5,8 +5,8 @@ stood down on the roster, is *available*; an available specialist on duty is
 *eligible* to be alerted. Duty's coverage counts, the assign-by-hand list and
 the search for the nearest K all ask this module.
 
-This module writes the `alerts` rows and one `outbox` row per device; the
-request's timeline and state belong to `domain`.
+This module writes the `alerts` rows and queues one message per device
+through `outbox`; the request's timeline and state belong to `domain`.
 """
 import json
 import math
@@ -16,6 +16,7 @@ from flask import current_app
 from ..clock import now
 from ..db import one
 from ..geo import bounding_box, distance_m, human_distance
+from ..outbox import queue_message, withdraw_queued
 from . import receipts
 from .timeline import add_event, has_event
 
@@ -198,22 +199,6 @@ def _queue_push(db, req, user_id, distance, kind):
         queue_message(db, req["id"], user_id, sub[0], _payload(req, distance, kind, receipt), topic_for(req["id"]), t)
 
 
-def queue_to_devices(db, request_id, user_id, payload, topic):
-    """One outbox row per device of `user_id` for this payload and Topic; must run inside a write transaction."""
-    t = now()
-    for sub in db.execute("SELECT id FROM push_subscriptions WHERE user_id = ?", [user_id]).fetchall():
-        queue_message(db, request_id, user_id, sub[0], payload, topic, t)
-
-
-def queue_message(db, request_id, user_id, subscription_id, payload, topic, t, channel="push"):
-    """One outbox row for the worker to send; must run inside a write transaction."""
-    db.execute(
-        "INSERT INTO outbox (request_id, user_id, subscription_id, payload, topic, next_attempt_at, created_at, channel)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [request_id, user_id, subscription_id, payload, topic, t, t, channel],
-    )
-
-
 def close_alerts(db, req, outcome, keep=None):
     """Stop a request's alerts: nothing still queued for it leaves, and every other alerted
     device gets a push with the same Topic and tag that replaces the alert.
@@ -233,27 +218,6 @@ def close_alerts(db, req, outcome, keep=None):
     for user_id, subscription_id in devices:
         queue_message(db, req["id"], user_id, subscription_id, payload, topic_for(req["id"]), t)
     return len(devices)
-
-
-def withdraw_queued(db, request_id):
-    """Take every message still queued for a request out of the outbox (a leased one too)."""
-    db.execute("UPDATE outbox SET state = 'withdrawn' WHERE request_id = ? AND state = 'pending'", [request_id])
-
-
-def queue_board_pushes(db, payload, topic, quiet_s):
-    """One push to every device a supervisor asked board alerts on, unless one is pending or went out in the last `quiet_s`.
-
-    Must run inside a write transaction; returns how many were queued. However
-    fast the board changes, a device gets at most one push per `quiet_s`; its page still polls.
-    """
-    t = now()
-    return db.execute(
-        "INSERT INTO outbox (request_id, user_id, subscription_id, payload, topic, next_attempt_at, created_at)"
-        " SELECT NULL, s.user_id, s.id, ?, ?, ?, ? FROM push_subscriptions s JOIN users u ON u.id = s.user_id"
-        " WHERE s.board_alerts = 1 AND u.role = 'supervisor' AND u.disabled = 0 AND NOT EXISTS ("
-        "  SELECT 1 FROM outbox o WHERE o.subscription_id = s.id AND o.topic = ? AND (o.state = 'pending' OR o.created_at > ?))",
-        [payload, topic, t, t, topic, t - quiet_s],
-    ).rowcount
 
 
 def alert_of(db, request_id, user_id):
@@ -302,6 +266,20 @@ def mark_fallback(db, alert_id):
 def decline_alert(db, alert_id, reason):
     """Mark one alert declined, with the specialist's reason if they gave one."""
     db.execute("UPDATE alerts SET declined_at = ?, decline_reason = ? WHERE id = ?", [now(), reason or None, alert_id])
+
+
+def round_distances_of_closed_requests(db, cutoff):
+    """Round to the kilometre the alerted specialists' distances to requests closed before `cutoff`.
+
+    For retention (`purge`): a specialist's exact distance to a known scene
+    says where they were. Must run inside a write transaction.
+    """
+    db.execute(
+        "UPDATE alerts SET distance_m = ROUND(distance_m / 1000.0) * 1000 WHERE request_id IN"
+        " (SELECT id FROM cit_requests WHERE state IN ('resolved', 'cancelled') AND closed_at < ?)"
+        " AND distance_m != ROUND(distance_m / 1000.0) * 1000",
+        [cutoff],
+    )
 
 
 def alert_supervisors(db, req, kind):

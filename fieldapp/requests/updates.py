@@ -10,7 +10,8 @@ tells the requester's open page, which refreshes at once (`_sw_live.js`).
 import json
 
 from ..geo import human_distance
-from .selection import alert_of, queue_board_pushes, queue_to_devices
+from ..outbox import queue_board_pushes, queue_to_devices
+from .selection import alert_of
 
 # What the requester reads, by the event that moved the request.
 REQUESTER_NEWS = {
