@@ -1,7 +1,8 @@
 """The `users` commands: create, list, disable and enable accounts, and set a password, from the command line.
 
-For the first coordinator, and the last one's lost password; coordinators
-otherwise manage accounts on the program's pages.
+For a server's administrator: the first coordinator's account, say, or the
+last coordinator's lost password. Coordinators manage accounts on the
+program's pages.
 """
 import click
 from flask import current_app
