@@ -71,7 +71,7 @@ def create_app(test_config=None):
     from . import (
         api, auth, board, content, data_dictionary, db, demo, dispatch_pages, districts, duty, errors, formatting,
         health, home, htmx, logs, program, push, pwa, readiness, reference, requests, restore, second_factor_pages,
-        second_factors, security, sso, webhooks, worker,
+        second_factors, security, sso, throttle, users_cli, webhooks, worker,
     )
     from .audit import pages as audit_pages
     from .audit import records
@@ -80,8 +80,8 @@ def create_app(test_config=None):
     logs.init_app(app)
     Compress(app)
     # Order matters where one area reads another's defaults; the worker starts last, after every table is known.
-    for part in (security, db, htmx, auth, sso, content, errors, pwa, push, duty, demo, records, formatting, restore,
-                 second_factors, data_dictionary):
+    for part in (security, db, htmx, throttle, auth, users_cli, sso, content, errors, pwa, push, duty, demo, records,
+                 formatting, restore, second_factors, data_dictionary):
         part.init_app(app)
     for area in (auth, home, reference, pwa, duty, requests, board, audit_pages, program, content_review, sso,
                  second_factor_pages, readiness, webhooks, dispatch_pages):

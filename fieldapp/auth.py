@@ -1,141 +1,34 @@
-"""Signing in and out: sessions, roles, sign-in throttling, the sign-in and password pages, and the `users` commands.
+"""Signing in and out: the sign-in, sign-out and password pages, the one way every sign-in ends, and roles.
 
-The `sessions` table is this module's; the accounts themselves (`users`) are accounts.py's.
+Whose sign-in record is kept is sessions.py's (the `sessions` table); how
+many failed sign-ins one address may make is throttle.py's; checking a
+password and the lock-out are lockout.py's; the accounts themselves
+(`users`) are accounts.py's; the `users` commands are users_cli.py's.
 """
 import functools
-import hashlib
 import re
-import secrets
 from urllib.parse import urlsplit
 
-import click
-from flask.cli import AppGroup
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
-from flask_limiter import Limiter
-from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
+from flask_login import LoginManager, current_user, login_required
 from werkzeug.exceptions import Forbidden
-from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import accounts
 from .audit import log as audit
 from .clock import now
-from .db import ROLES, connect, get_db, one, write_transaction
+from .db import get_db, write_transaction
 from .errors import handle_http_error
 from .htmx import htmx_response
+from .lockout import check_login
+from .second_factors import second_step
+from .sessions import User, end_every_session, end_session, load_user, start_session
+from .throttle import failed_sign_ins_limited
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
 login_manager.login_message = "Please sign in to continue."
-
-
-class User(UserMixin):
-    """A signed-in person, built from a row of `users`."""
-
-    def __init__(self, row):
-        self.row = row
-        self.id = row["id"]
-        self.username = row["username"]
-        self.display_name = row["display_name"]
-        self.role = row["role"]
-        self.unit = row["unit"]
-        self.phone = row["phone"]
-
-    @property
-    def is_active(self):
-        return not self.row["disabled"]
-
-    def get_id(self):
-        # The session holds the version too, so raising it ends every session at once.
-        return f"{self.id}:{self.row['session_version']}"
-
-    def has_role(self, *roles):
-        """True when this user holds one of `roles`."""
-        return self.role in roles
-
-
-@login_manager.user_loader
-def load_user(session_id):
-    """The user of this cookie, if its session is still on record.
-
-    The cookie is signed, not secret from whoever holds it: what makes it
-    worth anything is the record in `sessions`, which sign-out, a password
-    change and a disabled account delete. A cookie with no record (copied
-    before sign-out, or from before records were kept) signs no one in.
-    """
-    # A bare id is a session from before versions existed: version 0.
-    user_id, _, version = str(session_id).partition(":")
-    version = version or "0"
-    token = session.get("sid")
-    if not (re.fullmatch(r"[0-9]{1,18}", user_id) and re.fullmatch(r"[0-9]{1,18}", version) and isinstance(token, str)):
-        return None
-    row = one(
-        get_db(),
-        "SELECT users.*, sessions.created_at AS session_started_at, sessions.last_seen_at AS session_seen_at"
-        " FROM users JOIN sessions ON sessions.user_id = users.id"
-        " WHERE users.id = ? AND users.session_version = ? AND sessions.token_hash = ?",
-        [int(user_id), int(version), _token_hash(token)],
-    )
-    return User(row) if row else None
-
-
-def _token_hash(token):
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def start_session(db, row):
-    """Sign the person of `row` in on this browser: a fresh cookie session and its record."""
-    session.clear()  # no session id or CSRF token from before sign-in carries over
-    token = secrets.token_urlsafe(32)
-    t = now()
-    # Records of browsers closed without signing out go once they could no longer be used.
-    db.execute("DELETE FROM sessions WHERE created_at <= ?", [t - current_app.config["SESSION_MAX_HOURS"] * 3600])
-    db.execute(
-        "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, user_agent, ip) VALUES (?, ?, ?, ?, ?, ?)",
-        [_token_hash(token), row["id"], t, t, request.user_agent.string[:200], request.remote_addr or ""],
-    )
-    login_user(User(row), remember=False)
-    session["sid"] = token
-    session["seen"] = t  # the idle lock counts from sign-in, even if no page follows
-
-
-def end_session(db):
-    """Sign this browser out: its record goes, so a copy of its cookie is worth nothing."""
-    token = session.get("sid")
-    if isinstance(token, str):
-        db.execute("DELETE FROM sessions WHERE token_hash = ?", [_token_hash(token)])
-    logout_user()
-    session.clear()  # a new session and CSRF token from the next sign-in on
-
-
-def end_every_session(db, user_id):
-    """Sign an account out on every browser (a new password, a disabled account)."""
-    db.execute("DELETE FROM sessions WHERE user_id = ?", [user_id])
-
-
-def session_over(user):
-    """Why `user`'s session must end now ("idle" or "lifetime"), or None.
-
-    Both follow the CJIS Security Policy: a session lock after at most 30
-    minutes of inactivity (5.5.5, AC-11), and session termination on a
-    condition the agency sets (AC-12): here, no sign-in outlives a shift.
-    """
-    t = now()
-    if t - user.row["session_started_at"] >= current_app.config["SESSION_MAX_HOURS"] * 3600:
-        return "lifetime"
-    seen = session.get("seen")
-    if seen is not None and t - seen > current_app.config["SESSION_IDLE_MINUTES"] * 60:
-        return "idle"
-    return None
-
-
-def note_activity(db, user):
-    """Someone is at work in this session: keep it from the idle lock, and record when it was last seen."""
-    t = now()
-    session["seen"] = t
-    # At most one write a minute per session: the record is for people reading it, not the lock.
-    if t - user.row["session_seen_at"] >= 60:
-        db.execute("UPDATE sessions SET last_seen_at = ? WHERE token_hash = ?", [t, _token_hash(session["sid"])])
+login_manager.user_loader(load_user)
 
 
 @login_manager.unauthorized_handler
@@ -211,83 +104,8 @@ def _safe_next(target):
     return target
 
 
-def check_login(db, username, password):
-    """Return the user row when the credentials are good, else None.
-
-    Failures count towards a lock-out; the caller's message stays generic
-    so it never tells which half was wrong.
-    """
-    row = accounts.user_by_username(db, username)
-    if row is None or row["disabled"] or (row["locked_until"] and row["locked_until"] > now()):
-        # One hash on every path, of the same cost: how long a refusal takes
-        # must not tell a missing, disabled or locked account from a wrong password.
-        check_password_hash(_dummy_hash(), password)
-        return None
-    if not check_password_hash(row["password_hash"], password):
-        _count_failure(db, row)
-        return None
-    # The count starts again only once signing in is finished (finish_sign_in): a right password
-    # followed by wrong second-factor codes must not wipe the count before each new guess.
-    return row
-
-
-def _count_failure(db, row):
-    """Add one failed sign-in to the account, locking it at LOGIN_MAX_FAILURES."""
-    with write_transaction(db):
-        failures = accounts.count_failed_sign_in(db, row["id"])
-        if failures >= current_app.config["LOGIN_MAX_FAILURES"]:
-            accounts.lock_until(db, row["id"], now() + current_app.config["LOGIN_LOCK_SECONDS"])
-            current_app.logger.warning("Account %s locked after %d failed sign-ins", row["username"], failures)
-            audit.record(db, "account_locked", row["username"], f"after {failures} failed sign-ins", actor=(None, ""))
-
-
-_DUMMY_HASHES = {}
-
-
-def _dummy_hash():
-    """A hash made the way real ones are now, so checking it costs what checking a real one does."""
-    method = current_app.config.get("PASSWORD_HASH_METHOD", "scrypt")
-    if method not in _DUMMY_HASHES:
-        _DUMMY_HASHES[method] = generate_password_hash(secrets.token_urlsafe(16), method=method)
-    return _DUMMY_HASHES[method]
-
-
-def _address():
-    """Where a sign-in comes from, as throttling sees it (the real client behind PROXY_FIX)."""
-    return request.remote_addr or "unknown"
-
-
-def _address_and_account():
-    return f"{_address()}|{request.form.get('username', '')[:64].strip().lower()}"
-
-
-def _failed(response):
-    return response.status_code == 401
-
-
-# Per-address limits on failed sign-ins, checked before any password is hashed.
-# The limit for one account from one address sits below LOGIN_MAX_FAILURES, so
-# one address can slow guessing at an account but never lock it: locking an
-# officer out takes failures from several addresses (docs/SECURITY.md).
-limiter = Limiter(_address)
-THROTTLED = "Too many failed sign-ins from this network. Wait a few minutes, then try again, or ask your supervisor."
-
-
-@limiter.request_filter
-def _reads_are_never_limited():
-    """Every limit here is on a POST (sign-in, passkey options): a page read skips the limiter's lookup of its route."""
-    return request.method in ("GET", "HEAD", "OPTIONS")
-
-
-def _sign_in_limit(setting, key_func):
-    """A limit on failed sign-ins per `key_func`, read from the config `setting` when one arrives."""
-    return limiter.limit(lambda: current_app.config[setting], key_func=key_func, methods=["POST"],
-                         deduct_when=_failed, error_message=THROTTLED)
-
-
 @bp.route("/login", methods=["GET", "POST"])
-@_sign_in_limit("LOGIN_LIMIT_PER_ADDRESS", _address)
-@_sign_in_limit("LOGIN_LIMIT_PER_ACCOUNT_AND_ADDRESS", _address_and_account)
+@failed_sign_ins_limited
 def login():
     """The sign-in form."""
     next_url = _safe_next(request.values.get("next"))
@@ -302,8 +120,6 @@ def login():
         row = check_login(db, username, password) if username and password else None
         if row:
             # The password is one factor: someone with (or who must have) a second goes on to it.
-            from .second_factors import second_step
-
             return second_step(db, row, next_url) or finish_sign_in(row, "password", next_url)
         audit.record(db, "login_failed", username, actor=(None, ""))
         error = "Sign-in failed. Check your username and password, or ask your supervisor."
@@ -414,110 +230,7 @@ def require_own_password():
         redirect=url_for("auth.change_password"))
 
 
-@click.group("users", cls=AppGroup)
-def users_cli():
-    """Manage accounts."""
-
-
-@users_cli.command("create")
-@click.argument("username")
-@click.option("--role", type=click.Choice(ROLES), required=True, help="What the person does.")
-@click.option("--name", "display_name", help="The name shown to others, e.g. 'Ofc. Dana Reyes'.")
-@click.option("--unit", default="", help="Unit or call sign.")
-@click.option("--phone", default="", help="A phone number others may call on a scene.")
-@click.option("--password-file", type=click.File("r"), help="Read the password from this file instead of prompting.")
-@click.option("--own-password", is_flag=True, help="The account's owner chose the password: no change at first sign-in.")
-def users_create(username, role, display_name, unit, phone, password_file, own_password):
-    """Create an account; the password is prompted for unless --password-file is given.
-
-    Its owner must change it at first sign-in, unless they chose it themself (--own-password).
-    """
-    if password_file:
-        password = password_file.read().strip()
-    else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    db = connect(current_app.config["DATABASE"])
-    try:
-        accounts.create_user(db, username, password, role, display_name, unit, phone, must_change=not own_password)
-    except ValueError as e:
-        raise click.ClickException(str(e))
-    audit.record(db, "user_created", username, f"role {role} (command line)", actor=(None, "cli"))
-    click.echo(f"Created {username} ({role}).")
-
-
-@users_cli.command("list")
-def users_list():
-    """List every account with its role and whether it is disabled."""
-    db = connect(current_app.config["DATABASE"])
-    for row in accounts.every_user(db):
-        flag = "  (disabled)" if row["disabled"] else ""
-        click.echo(f"{row['username']:<20} {row['role']:<12} {row['display_name']}{flag}")
-
-
-def _cli_account(username):
-    """The database and the id of the account `username`, or a command-line error."""
-    db = connect(current_app.config["DATABASE"])
-    row = accounts.user_by_username(db, username)
-    if row is None:
-        raise click.ClickException(f"No account named {username!r}.")
-    return db, row["id"]
-
-
-def _cli_set_disabled(username, disabled, done, unchanged):
-    """Disable or enable `username`, and say which happened."""
-    db, user_id = _cli_account(username)
-    with write_transaction(db):
-        changed = set_disabled(db, user_id, disabled)
-        if changed:
-            audit.record(db, "user_disabled" if disabled else "user_enabled", username, "command line", actor=(None, "cli"))
-    click.echo(done if changed else unchanged)
-
-
-@users_cli.command("disable")
-@click.argument("username")
-def users_disable(username):
-    """Disable an account: it can no longer sign in and is never alerted."""
-    _cli_set_disabled(username, True, f"Disabled {username}: signed out everywhere and off duty.",
-                      f"{username} was already disabled.")
-
-
-@users_cli.command("enable")
-@click.argument("username")
-def users_enable(username):
-    """Let a disabled account sign in again."""
-    _cli_set_disabled(username, False, f"Enabled {username}.", f"{username} was not disabled.")
-
-
-@users_cli.command("password")
-@click.argument("username")
-@click.option("--password-file", type=click.File("r"), help="Read the new password from this file instead of asking.")
-@click.option("--own-password", is_flag=True, help="The account's owner chose the password: no change at first sign-in.")
-def users_password(username, password_file, own_password):
-    """Set a new password for an account, e.g. for the last coordinator; signs it out everywhere.
-
-    Its owner must change it at first sign-in, unless they chose it themself (--own-password).
-    """
-    db, user_id = _cli_account(username)
-    if password_file:
-        password = password_file.read().strip()
-    else:
-        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
-    problems = accounts.check_new_password(password, password, username)
-    if problems:
-        raise click.ClickException(" ".join(problems))
-    with write_transaction(db):
-        set_password(db, user_id, accounts.hash_password(password), must_change=not own_password)
-        audit.record(db, "password_reset", username, "command line", actor=(None, "cli"))
-    click.echo(f"Set a new password for {username}; any session of theirs is signed out.")
-
-
 def init_app(app):
-    """Wire flask-login, sign-in throttling, the forced password change and the `users` commands into the app."""
+    """Wire flask-login and the forced password change into the app."""
     login_manager.init_app(app)
-    app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")  # one process; see docs/DEPLOY.md for several
-    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
-    app.config.setdefault("LOGIN_LIMIT_PER_ACCOUNT_AND_ADDRESS", "4 per 15 minutes")
-    app.config.setdefault("LOGIN_LIMIT_PER_ADDRESS", "30 per 15 minutes")
-    limiter.init_app(app)
     app.before_request(require_own_password)
-    app.cli.add_command(users_cli)

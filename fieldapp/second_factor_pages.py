@@ -8,8 +8,9 @@ from flask_login import current_user, login_required
 
 from .audit import log as audit
 from . import second_factors as factors
-from .auth import finish_sign_in, limiter, role_required
+from .auth import finish_sign_in, role_required
 from .db import get_db, one, write_transaction
+from .throttle import limiter
 
 bp = Blueprint("factors", __name__)
 

@@ -34,9 +34,10 @@ from werkzeug.security import check_password_hash
 from . import accounts
 from .audit import log as audit
 from .accounts import hash_password
-from .auth import _count_failure, end_every_session
 from .clock import now
 from .db import one, write_transaction
+from .lockout import count_failure
+from .sessions import end_every_session
 
 # How long someone who gave the right password has to give their second factor.
 PENDING_SECONDS = 5 * 60
@@ -196,7 +197,7 @@ def check_totp(db, row, code):
         if step is not None:
             db.execute("UPDATE totp_secrets SET last_step = ? WHERE user_id = ?", [step, row["id"]])
             return
-    _count_failure(db, row)
+    count_failure(db, row)
     raise Refused("That code is not right. Codes change every 30 seconds: type the one your app shows now.",
                   "second_factor_failed", "wrong authenticator-app code")
 
@@ -237,10 +238,10 @@ def use_recovery_code(db, row, code):
                                    [now(), stored["id"]])
                 if spent.rowcount:
                     return
-            _count_failure(db, row)
+            count_failure(db, row)
             raise Refused("That recovery code was used before: each one works once. Use another.",
                           "second_factor_failed", "recovery code used before")
-    _count_failure(db, row)
+    count_failure(db, row)
     raise Refused("That recovery code is not right.", "second_factor_failed", "wrong recovery code")
 
 

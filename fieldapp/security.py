@@ -7,7 +7,7 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 
-from . import auth
+from . import auth, sessions
 from .db import get_db
 from .errors import handle_http_error
 
@@ -71,15 +71,15 @@ def enforce_session_limits():
     """End a session idle longer than SESSION_IDLE_MINUTES (CJIS session lock) or older than SESSION_MAX_HOURS."""
     if not current_user.is_authenticated:
         return None
-    why = auth.session_over(current_user)
+    why = sessions.session_over(current_user)
     if why:
-        auth.end_session(get_db())
+        sessions.end_session(get_db())
         if request.method == "GET" and not request.htmx:
             flash(SESSION_OVER[why])
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         return None  # login_required answers the rest
     if request.endpoint not in POLL_ENDPOINTS:
-        auth.note_activity(get_db(), current_user)
+        sessions.note_activity(get_db(), current_user)
     return None
 
 

@@ -307,7 +307,7 @@ def test_twenty_wrong_passwords_at_once_count_twenty(app, make_user, db):
 
 @pytest.mark.parametrize("account", ["missing", "disabled", "locked", "wrong password"])
 def test_every_refused_sign_in_costs_one_password_hash(app, make_user, db, clock, monkeypatch, account):
-    from fieldapp import auth as auth_module
+    from fieldapp import lockout
 
     user_id = make_user("ofc.ruiz", "officer")
     if account == "disabled":
@@ -315,8 +315,8 @@ def test_every_refused_sign_in_costs_one_password_hash(app, make_user, db, clock
     if account == "locked":
         accounts.lock_until(db, user_id, clock.t + 600)
     hashes = []
-    real = auth_module.check_password_hash
-    monkeypatch.setattr(auth_module, "check_password_hash", lambda *a: hashes.append(a[0].split("$")[0]) or real(*a))
+    real = lockout.check_password_hash
+    monkeypatch.setattr(lockout, "check_password_hash", lambda *a: hashes.append(a[0].split("$")[0]) or real(*a))
     username = "nobody" if account == "missing" else "ofc.ruiz"
     assert app.test_client().post("/login", data={"username": username, "password": PASSWORD if account != "wrong password" else "x" * 20}).status_code == 401
     # One hash, made the way real ones are, so a refusal takes as long whatever the reason.

@@ -6,9 +6,9 @@ import pytest
 
 from fieldapp.requests import domain as flow
 from fieldapp.accounts import user_by_username
-from fieldapp.auth import User
 from fieldapp.db import connect, one
 from fieldapp.duty import save_subscription
+from fieldapp.sessions import User
 from tests.helpers import SCENE, alerted, ask, events, offset, snapshot
 
 
