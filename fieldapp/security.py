@@ -9,6 +9,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 
 from . import auth, sessions
 from .db import get_db
+from .pwa import is_offline_copy
 from .errors import handle_http_error
 
 csrf = CSRFProtect()
@@ -32,6 +33,8 @@ CONTENT_SECURITY_POLICY = "; ".join(
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 # Polls are not a person at work: they must not keep an idle session alive.
 POLL_ENDPOINTS = {"requests.live", "board.live"}
+# Nor is the browser or its service worker fetching the app's own files.
+FILE_ENDPOINTS = {"static", "pwa.service_worker", "pwa.manifest", "pwa.precache", "pwa.offline"}
 
 
 class SessionInterface(SecureCookieSessionInterface):
@@ -78,7 +81,12 @@ def enforce_session_limits():
             flash(SESSION_OVER[why])
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         return None  # login_required answers the rest
-    if request.endpoint not in POLL_ENDPOINTS:
+    # Nor is the service worker keeping its offline copies. And since noting
+    # activity rewrites the session cookie, a file or a copy fetched in the
+    # background under one officer could land after the next officer signed in
+    # on a shared car computer, and replace their cookie with the last one's,
+    # ended session.
+    if request.endpoint not in POLL_ENDPOINTS | FILE_ENDPOINTS and not is_offline_copy():
         sessions.note_activity(get_db(), current_user)
     return None
 

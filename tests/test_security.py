@@ -366,6 +366,19 @@ def test_polling_does_not_keep_an_idle_session_alive(client, officer, clock):
     assert client.get("/").status_code == 302
 
 
+def test_the_service_worker_keeping_its_files_and_offline_copies_neither_keeps_a_session_alive_nor_rewrites_its_cookie(client, officer, clock):
+    assert client.get("/").status_code == 200
+    for _ in range(7):  # 28 minutes of copies kept in the background, and no one at work
+        clock.advance(4 * 60)
+        copy = client.get("/reference/psychosis", headers={"X-Fieldapp-Offline-Copy": "1"})
+        assert copy.status_code == 200 and "Set-Cookie" not in copy.headers
+        for path in ("/sw.js", "/precache.json", "/manifest.webmanifest", "/static/css/app.css"):
+            with client.get(path) as file:
+                assert file.status_code == 200 and "Set-Cookie" not in file.headers, path
+    clock.advance(4 * 60)
+    assert client.get("/").status_code == 302
+
+
 def test_lockout_and_failures_are_in_the_audit_log(client, make_user, db):
     make_user("ofc.lee", "officer")
     for n in range(5):  # from five addresses: one alone is throttled first
