@@ -39,7 +39,15 @@ def unauthorized():
     sign-in form inside a fragment, so both get a 401 instead: the sign-in form
     saying nothing was done, with HX-Redirect for htmx. The offline queue treats
     a 401 to a CIT request as "keep it and send it after sign-in".
+
+    The service worker keeping an offline copy in the background gets a bare
+    401: nothing to keep, and no message or new cookie, which could land after
+    the next officer signed in on a shared car computer and undo their sign-in.
     """
+    from .pwa import is_offline_copy  # pwa's pages need role_required from here
+
+    if is_offline_copy():
+        return current_app.response_class(status=401)
     if request.method == "GET" and not request.htmx:
         flash(login_manager.login_message)
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))

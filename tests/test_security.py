@@ -379,6 +379,13 @@ def test_the_service_worker_keeping_its_files_and_offline_copies_neither_keeps_a
     assert client.get("/").status_code == 302
 
 
+def test_signed_out_the_service_worker_keeping_a_copy_gets_a_bare_401_and_no_cookie(client):
+    for path in ("/", "/reference/psychosis"):
+        copy = client.get(path, headers={"X-Fieldapp-Offline-Copy": "1"})
+        assert copy.status_code == 401 and "Set-Cookie" not in copy.headers and copy.get_data() == b""
+    assert client.get("/reference/psychosis").status_code == 302  # a person is still sent to sign in
+
+
 def test_lockout_and_failures_are_in_the_audit_log(client, make_user, db):
     make_user("ofc.lee", "officer")
     for n in range(5):  # from five addresses: one alone is throttled first
