@@ -253,13 +253,19 @@ def test_with_a_token_time_limit_every_page_signs_afresh(app_config, make_user, 
     assert 'name="csrf_token"' in page and f'value="{token}"' not in page
 
 
-def test_re_alert_from_the_board_works_with_csrf_on_with_and_without_scripts(app_config, make_user, monkeypatch):
+def a_request_and_its_supervisor(app_config, make_user):
+    """A CSRF-checking app where Ofc. Lee has asked for CIT: the officer's client and token, and a supervisor's client."""
     app = create_app(dict(app_config, WTF_CSRF_ENABLED=True))
     make_user("ofc.lee", "officer")
     make_user("sgt.diaz", "supervisor")
     officer, token = csrf_client(app, "ofc.lee")
     assert officer.post("/requests", data={"location_text": "Invented Park"}, headers={"X-CSRFToken": token}).status_code == 303
     sgt, _ = csrf_client(app, "sgt.diaz")
+    return officer, token, sgt
+
+
+def test_re_alert_from_the_board_works_with_csrf_on_with_and_without_scripts(app_config, make_user):
+    _, _, sgt = a_request_and_its_supervisor(app_config, make_user)
     page = sgt.get("/board").get_data(as_text=True)
     # Without scripts: the button submits the one form outside the rows, to its own formaction.
     form = re.search(r'<form id="board-realert" method="post" hidden><input type="hidden" name="csrf_token" value="([^"]+)">', page)
@@ -273,12 +279,7 @@ def test_re_alert_from_the_board_works_with_csrf_on_with_and_without_scripts(app
 
 
 def test_board_poll_is_304_with_csrf_on_though_tokens_are_re_signed(app_config, make_user, monkeypatch):
-    app = create_app(dict(app_config, WTF_CSRF_ENABLED=True))
-    make_user("ofc.lee", "officer")
-    make_user("sgt.diaz", "supervisor")
-    officer, token = csrf_client(app, "ofc.lee")
-    assert officer.post("/requests", data={"location_text": "Invented Park"}, headers={"X-CSRFToken": token}).status_code == 303
-    sgt, _ = csrf_client(app, "sgt.diaz")
+    officer, token, sgt = a_request_and_its_supervisor(app_config, make_user)
     poll = {"HX-Request": "true"}
     signed_at(monkeypatch, time.time())
     first = sgt.get("/board/live", headers=poll)
