@@ -9,7 +9,7 @@ from fieldapp import create_app
 from fieldapp.db import connect, migrate
 from fieldapp.worker import Worker
 from tests.oidc_provider import Browser, LoopbackOpenIDProvider
-from tests.helpers import PASSWORD, FakeClock, add_specialist, add_user, new_instance, signed_in
+from tests.helpers import DISTRICTS, PASSWORD, FakeClock, add_specialist, add_user, local, new_instance, signed_in
 from tests.push_service import StandInPushService
 
 
@@ -295,3 +295,26 @@ def on_roster(app, db, make_user):
         return user_id
 
     return add
+
+
+# ---- The program's figures ----
+
+
+@pytest.fixture
+def midday(clock):
+    """Thursday 28 May 2026 at noon, server time: the day shift, the day the program's tests read their figures."""
+    clock.t = local(2026, 5, 28, 12, 0)
+
+
+@pytest.fixture
+def districts(db):
+    """The three invented districts of `helpers.DISTRICTS` (a test module may define districts of its own)."""
+    for name, (lat, lon) in DISTRICTS.items():
+        db["districts"].insert({"name": name, "lat": lat, "lon": lon}, pk="name", replace=True)
+
+
+@pytest.fixture
+def supervisor(make_user, login, districts):
+    """A signed-in supervisor, Sgt. Pat Okoro."""
+    make_user("sgt.okoro", "supervisor", display_name="Sgt. Pat Okoro")
+    return login("sgt.okoro")

@@ -13,25 +13,8 @@ from tests.helpers import DISTRICTS, local
 
 TODAY = datetime.date(2026, 5, 28)
 
-
-
-@pytest.fixture(autouse=True)
-def midday(clock):
-    """Thursday 28 May 2026 at noon, server time."""
-    clock.t = local(2026, 5, 28, 12, 0)
-
-
-@pytest.fixture
-def districts(db):
-    for name, (lat, lon) in DISTRICTS.items():
-        db["districts"].insert({"name": name, "lat": lat, "lon": lon}, pk="name", replace=True)
-
-
-@pytest.fixture
-def supervisor(make_user, login, districts):
-    make_user("sgt.okoro", "supervisor", display_name="Sgt. Pat Okoro")
-    return login("sgt.okoro")
-
+# Every figure here is read on Thursday 28 May 2026 at noon.
+pytestmark = pytest.mark.usefixtures("midday")
 
 
 # ---- The coverage forecast ----

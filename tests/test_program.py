@@ -13,19 +13,8 @@ from fieldapp.program import charts, coverage, reports, roster, roster_csv
 from fieldapp.db import one, write_transaction
 from tests.helpers import DISTRICTS, PASSWORD, alerted, ask, local, offset
 
-
-
-
-@pytest.fixture(autouse=True)
-def midday(clock):
-    """Thursday 28 May 2026 at noon, server time: the day shift."""
-    clock.t = local(2026, 5, 28, 12, 0)
-
-
-@pytest.fixture
-def districts(db):
-    for name, (lat, lon) in DISTRICTS.items():
-        db["districts"].insert({"name": name, "lat": lat, "lon": lon}, pk="name", replace=True)
+# Every figure here is read on Thursday 28 May 2026 at noon, the day shift.
+pytestmark = pytest.mark.usefixtures("midday")
 
 
 @pytest.fixture
@@ -33,14 +22,6 @@ def coordinator(make_user, login, districts):
     """A signed-in CIT coordinator."""
     make_user("lt.ames", "coordinator", display_name="Lt. Jo Ames")
     return login("lt.ames")
-
-
-@pytest.fixture
-def supervisor(make_user, login, districts):
-    """A signed-in supervisor."""
-    make_user("sgt.okoro", "supervisor", display_name="Sgt. Pat Okoro")
-    return login("sgt.okoro")
-
 
 
 def roster_row(db, username):
