@@ -24,13 +24,14 @@ import json
 import re
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.seed import bench_config, git_revision, machine, make_bench_app, percentile, print_machine, save_json  # noqa: E402
+from bench.seed import (  # noqa: E402
+    bench_config, git_revision, machine, make_bench_app, percentile, print_machine, save_json, serve,
+)
 
 STUB = (Path(__file__).resolve().parents[1] / "tests" / "push_stub.js").read_text()
 NO_POLLING = """() => {
@@ -48,14 +49,6 @@ def parse_args(argv=None):
     if not 1 <= args.rounds <= 500:
         p.error("keep the run bounded: 1-500 rounds")
     return args
-
-
-def serve(app):
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_port}"
 
 
 def main(args):

@@ -16,14 +16,13 @@ import argparse
 import json
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.seed import (  # noqa: E402
-    add_account, bench_config, git_revision, machine, make_bench_app, percentile, print_machine, save_json,
+    add_account, bench_config, git_revision, machine, make_bench_app, percentile, print_machine, save_json, serve,
 )
 
 CHROMIUM = "/usr/bin/chromium"
@@ -39,14 +38,6 @@ def parse_args(argv=None):
     if not 1 <= args.pushes <= 5000:
         p.error("keep the run bounded: 1 to 5,000 pushes")
     return args
-
-
-def serve(app):
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_port}"
 
 
 def worker_registration(context, page, base):

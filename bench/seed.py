@@ -363,6 +363,16 @@ class PushClock:
             return len(self.sent)
 
 
+def serve(app):
+    """Serve `app` on a free loopback port from a background thread (werkzeug, threaded); returns (server, base URL)."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    # A short poll so shutdown() returns at once (the default waits up to 0.5 s).
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_port}"
+
+
 def wait_until_up(base, timeout=30):
     """Poll `base`/login until the served app answers 200, or raise after `timeout` seconds."""
     import requests
