@@ -31,10 +31,12 @@ CONTENT_SECURITY_POLICY = "; ".join(
     ]
 )
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
-# Polls are not a person at work: they must not keep an idle session alive.
-POLL_ENDPOINTS = {"requests.live", "board.live"}
-# Nor is the browser or its service worker fetching the app's own files.
-FILE_ENDPOINTS = {"static", "pwa.service_worker", "pwa.manifest", "pwa.precache", "pwa.offline"}
+# Not a person at work, so never keeping a session from the idle lock: polls,
+# and the browser or its service worker fetching the app's own files.
+NOT_AT_WORK_ENDPOINTS = {
+    "requests.live", "board.live",
+    "static", "pwa.service_worker", "pwa.manifest", "pwa.precache", "pwa.offline",
+}
 
 
 class SessionInterface(SecureCookieSessionInterface):
@@ -81,12 +83,13 @@ def enforce_session_limits():
             flash(SESSION_OVER[why])
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         return None  # login_required answers the rest
-    # Nor is the service worker keeping its offline copies. And since noting
+    # Like the endpoints in NOT_AT_WORK_ENDPOINTS, the service worker keeping its
+    # offline copies is no one at work. And since noting
     # activity rewrites the session cookie, a file or a copy fetched in the
     # background under one officer could land after the next officer signed in
     # on a shared car computer, and replace their cookie with the last one's,
     # ended session.
-    if request.endpoint not in POLL_ENDPOINTS | FILE_ENDPOINTS and not is_offline_copy():
+    if request.endpoint not in NOT_AT_WORK_ENDPOINTS and not is_offline_copy():
         sessions.note_activity(get_db(), current_user)
     return None
 
