@@ -58,6 +58,10 @@ def _read_rows(db, ids=None):
     return [BoardRow(*row, False) for row in rows]
 
 
+# More requests touched than this since the last read: one query for them all is cheaper.
+_WHOLE_AFTER = 50
+
+
 def open_requests(db):
     """Open requests as BoardRows, unanswered first, then the oldest waiting, with alert counts.
 
@@ -89,10 +93,6 @@ def open_requests(db):
         return row
 
     return [flagged(row) for row in sorted(rows.values(), key=_board_order)]
-
-
-# More requests touched than this since the last read: one query for them all is cheaper.
-_WHOLE_AFTER = 50
 
 
 def _board_order(row):
