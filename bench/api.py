@@ -75,9 +75,9 @@ def main(argv=None):
     info = machine()
     print_machine(info)
     from fieldapp.api.keys import create_key
-    from fieldapp.db import connect
-    from fieldapp.duty import record_position
-    from fieldapp.webhooks import add_endpoint
+    from fieldapp.store.db import connect
+    from fieldapp.duty.pages import record_position
+    from fieldapp.delivery.webhooks import add_endpoint
 
     receiver = Receiver()
     with tempfile.TemporaryDirectory() as tmp:
@@ -86,8 +86,8 @@ def main(argv=None):
         db = connect(config["DATABASE"])
         rng = random.Random(16)
         points = positions(rng, args.specialists, 40.0)
-        from fieldapp.accounts import create_user
-        from fieldapp.duty import go_on_duty
+        from fieldapp.identity.accounts import create_user
+        from fieldapp.duty.pages import go_on_duty
 
         with app.app_context():
             db.conn.execute("BEGIN IMMEDIATE")

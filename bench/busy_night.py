@@ -72,11 +72,11 @@ def seed(folder, stand_in, n_specialists, rng):
     """Districts, officers, supervisors and on-duty specialists, all able to sign in."""
     from werkzeug.security import generate_password_hash
 
-    from fieldapp.accounts import store_password
-    from fieldapp.duty import save_subscription
-    from fieldapp.db import connect
-    from fieldapp.demo import DEMO_DISTRICTS
-    from fieldapp.push import load_or_create_vapid
+    from fieldapp.identity.accounts import store_password
+    from fieldapp.duty.pages import save_subscription
+    from fieldapp.store.db import connect
+    from fieldapp.demo.seed import DEMO_DISTRICTS
+    from fieldapp.delivery.push import load_or_create_vapid
 
     app = make_bench_app(bench_config(folder, SECRET_KEY=SECRET))
     load_or_create_vapid(app.instance_path)  # before two processes race to make it

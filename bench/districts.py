@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import shapely  # noqa: E402
 from flask import Flask  # noqa: E402
 
-from fieldapp.db import connect, migrate  # noqa: E402
+from fieldapp.store.db import connect, migrate  # noqa: E402
 from fieldapp.districts import DistrictMap, all_districts, district_at, import_districts, read_district_file  # noqa: E402
 
 WEST, SOUTH, CELL = -90.5, 34.8, 0.1

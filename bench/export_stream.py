@@ -42,8 +42,8 @@ def seed(db, n, rng):
 
 
 def measure(n):
-    from fieldapp.data_dictionary import load_dictionary
-    from fieldapp.db import connect
+    from fieldapp.program.data_dictionary import load_dictionary
+    from fieldapp.store.db import connect
     from fieldapp.program.exports import load_profile, profile_path, write_profile_export
 
     with tempfile.TemporaryDirectory() as tmp:

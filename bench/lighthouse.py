@@ -120,7 +120,7 @@ def main(args):
     server = None
     try:
         app = make_bench_app(bench_config(folder, SECRET_KEY=SECRET))
-        from fieldapp.db import connect
+        from fieldapp.store.db import connect
 
         db = connect(app.config["DATABASE"])
         add_account(app, db, "ofc.lighthouse", "officer", "Ofc. Lighthouse", unit="1-Adam-7")

@@ -54,12 +54,12 @@ def parse_args(argv=None):
 def main(args):
     from playwright.sync_api import sync_playwright
 
-    from fieldapp.accounts import create_user, user_by_username
-    from fieldapp.db import connect
-    from fieldapp.duty import go_on_duty, record_position
+    from fieldapp.identity.accounts import create_user, user_by_username
+    from fieldapp.store.db import connect
+    from fieldapp.duty.pages import go_on_duty, record_position
     from fieldapp.requests.domain import move
     from fieldapp.requests.escalation import create_request
-    from fieldapp.sessions import User
+    from fieldapp.identity.sessions import User
     from tests.conftest import CHROMIUM, CHROMIUM_ARGS
     from tests.helpers import PASSWORD, SCENE, deliver_push, offset, sign_in, wait_for_offline_copy, wait_until
     from tests.push_service import StandInPushService

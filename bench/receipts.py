@@ -57,7 +57,7 @@ def main(argv=None):
     args = parse_args(argv)
     from playwright.sync_api import sync_playwright
 
-    from fieldapp.db import connect, one, write_transaction
+    from fieldapp.store.db import connect, one, write_transaction
     from fieldapp.requests import receipts
 
     info = machine()

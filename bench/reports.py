@@ -40,8 +40,8 @@ TARGET_MS = 300
 
 def seed(app, db, folder, requests):
     """The demo, as `make run` seeds it, with `requests` invented requests over the year."""
-    from fieldapp.demo import demo_people, seed_demo
-    from fieldapp.demo_history import seed_history
+    from fieldapp.demo.seed import demo_people, seed_demo
+    from fieldapp.demo.history import seed_history
 
     with app.app_context():
         started = time.perf_counter()
@@ -60,7 +60,7 @@ def main():
     args = parser.parse_args()
     info = machine()
     print_machine(info)
-    from fieldapp.db import connect
+    from fieldapp.store.db import connect
 
     with tempfile.TemporaryDirectory() as folder:
         app = make_bench_app(bench_config(folder, WTF_CSRF_ENABLED=False))

@@ -116,7 +116,7 @@ def bench_config(tmpdir, **overrides):
 def make_bench_app(config):
     """create_app on `config`, with the schema migrated."""
     from fieldapp import create_app
-    from fieldapp.db import connect, migrate
+    from fieldapp.store.db import connect, migrate
 
     Path(config["INSTANCE_PATH"]).mkdir(mode=0o700, parents=True, exist_ok=True)
     conn = connect(config["DATABASE"])
@@ -127,7 +127,7 @@ def make_bench_app(config):
 
 def add_account(app, db, username, role, display_name=None, unit=""):
     """One account with a real password (PASSWORD), for signing in."""
-    from fieldapp.accounts import create_user
+    from fieldapp.identity.accounts import create_user
 
     with app.app_context():
         return create_user(db, username, PASSWORD, role, display_name or username, unit=unit)
@@ -135,7 +135,7 @@ def add_account(app, db, username, role, display_name=None, unit=""):
 
 def go_on_duty_now(app, db, user_id):
     """A supervisor (or anyone) on duty with no position."""
-    from fieldapp.duty import go_on_duty
+    from fieldapp.duty.pages import go_on_duty
 
     with app.app_context():
         go_on_duty(db, user_id)
@@ -158,7 +158,7 @@ def add_specialists(app, db, points, endpoint_for, keys, prefix="cit"):
     `endpoint_for(i, user_id)` names the device's endpoint; `keys(i)` gives its
     (p256dh, auth). One transaction: 100,000 take a few seconds.
     """
-    from fieldapp.accounts import create_user
+    from fieldapp.identity.accounts import create_user
 
     t = time.time()
     conn = db.conn
@@ -319,7 +319,7 @@ class PushClock:
     """
 
     def __init__(self, app):
-        from fieldapp.push import get_sender
+        from fieldapp.delivery.push import get_sender
 
         with app.app_context():
             self.sender = get_sender()

@@ -82,9 +82,9 @@ def seed(folder, rng):
     """The database the served app reads: people, specialists and 200 open requests."""
     from fieldapp.requests import domain as flow
     from fieldapp.requests.escalation import create_request
-    from fieldapp.db import connect, one
-    from fieldapp.demo import DEMO_DISTRICTS
-    from fieldapp.sessions import User
+    from fieldapp.store.db import connect, one
+    from fieldapp.demo.seed import DEMO_DISTRICTS
+    from fieldapp.identity.sessions import User
 
     app = make_bench_app(bench_config(folder, SECRET_KEY=SECRET, CLOCK=time.time))
     db = connect(app.config["DATABASE"])

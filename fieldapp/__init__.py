@@ -59,7 +59,7 @@ def create_app(test_config=None):
     else:
         app.config.from_mapping(test_config)
     app.config.from_prefixed_env("FIELDAPP")
-    from . import startup
+    from .ops import startup
 
     # Fail closed: no new instance folder, secret or database here; `migrate --create` makes them.
     startup.prepare(app)
@@ -68,14 +68,21 @@ def create_app(test_config=None):
 
     from flask_compress import Compress
 
-    from . import (
-        api, auth, board, content, data_dictionary, db, demo, dispatch_pages, districts, duty, errors, formatting,
-        health, home, htmx, logs, program, push, pwa, readiness, reference, requests, restore, second_factor_pages,
-        second_factors, security, sso, throttle, users_cli, webhooks, worker,
-    )
+    from . import api, content, districts, program, requests
+    from .identity import pages as auth, second_factor_pages, second_factors, sso, throttle, cli as users_cli
+    from .board import pages as board
+    from .program import data_dictionary
+    from .store import db
+    from .demo import seed as demo
+    from .requests import dispatch_pages, home
+    from .duty import pages as duty, readiness
+    from .web import errors, formatting, htmx, pwa, security
+    from .ops import health, logs, restore
+    from .delivery import push, webhooks, worker
+    from .reference import pages as reference
     from .audit import pages as audit_pages
-    from .audit import records
-    from .program import content_review
+    from .ops import records
+    from .reference import content_review
 
     logs.init_app(app)
     Compress(app)

@@ -28,7 +28,7 @@ from shapely.errors import GEOSException
 from shapely.geometry import shape
 
 from .audit import log as audit
-from .db import connect, one, write_transaction
+from .store.db import connect, one, write_transaction
 from .geo import distance_m
 
 MAX_NAME_LENGTH = 80
@@ -181,7 +181,7 @@ def import_districts(db, districts, *, replace=False, source=""):
     roster record still names. Returns {'added', 'updated', 'removed'} names.
     """
     # Imported here: duty and the roster import this module.
-    from .duty import districts_chosen
+    from .duty.pages import districts_chosen
     from .program.roster import district_references
 
     with write_transaction(db):

@@ -9,9 +9,9 @@ import shutil
 from pathlib import Path
 from time import monotonic
 
-from fieldapp.accounts import create_user
-from fieldapp.db import connect, migrate
-from fieldapp.duty import go_on_duty, record_position, save_subscription
+from fieldapp.identity.accounts import create_user
+from fieldapp.store.db import connect, migrate
+from fieldapp.duty.pages import go_on_duty, record_position, save_subscription
 
 PASSWORD = "correct horse battery"
 

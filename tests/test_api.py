@@ -4,7 +4,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 
 from fieldapp.api.keys import create_key
-from fieldapp.db import connect
+from fieldapp.store.db import connect
 
 
 @pytest.fixture

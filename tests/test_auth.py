@@ -3,8 +3,8 @@ import re
 
 import pytest
 
-from fieldapp import accounts
-from fieldapp.db import one
+from fieldapp.identity import accounts
+from fieldapp.store.db import one
 from tests.helpers import PASSWORD, ask
 
 
@@ -307,7 +307,7 @@ def test_twenty_wrong_passwords_at_once_count_twenty(app, make_user, db):
 
 @pytest.mark.parametrize("account", ["missing", "disabled", "locked", "wrong password"])
 def test_every_refused_sign_in_costs_one_password_hash(app, make_user, db, clock, monkeypatch, account):
-    from fieldapp import lockout
+    from fieldapp.identity import lockout
 
     user_id = make_user("ofc.ruiz", "officer")
     if account == "disabled":

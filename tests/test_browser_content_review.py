@@ -3,11 +3,11 @@ import datetime
 
 import pytest
 
-from fieldapp.accounts import create_user
+from fieldapp.identity.accounts import create_user
 from fieldapp.content import get_library
-from fieldapp.db import connect
-from fieldapp.program.content_review import sign_off
-from fieldapp.pwa import precache_version
+from fieldapp.store.db import connect
+from fieldapp.reference.content_review import sign_off
+from fieldapp.web.pwa import precache_version
 from tests.helpers import PASSWORD, sign_in, wait_until
 
 pytestmark = pytest.mark.browser

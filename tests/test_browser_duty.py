@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from fieldapp.accounts import create_user
-from fieldapp.db import connect
-from fieldapp.duty import save_subscription
+from fieldapp.identity.accounts import create_user
+from fieldapp.store.db import connect
+from fieldapp.duty.pages import save_subscription
 from tests.helpers import PASSWORD, sign_in
 
 pytestmark = pytest.mark.browser

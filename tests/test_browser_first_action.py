@@ -2,9 +2,9 @@
 import pytest
 from playwright.sync_api import expect
 
-from fieldapp.accounts import create_user
+from fieldapp.identity.accounts import create_user
 from fieldapp.content import NEEDS_FIRST, get_library
-from fieldapp.db import connect
+from fieldapp.store.db import connect
 from tests.helpers import PASSWORD, sign_in
 
 pytestmark = pytest.mark.browser

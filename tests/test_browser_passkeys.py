@@ -2,7 +2,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from fieldapp.db import ROLES, connect
+from fieldapp.store.db import ROLES, connect
 from tests.helpers import sign_in
 
 pytestmark = pytest.mark.browser

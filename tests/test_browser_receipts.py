@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from fieldapp.accounts import create_user
-from fieldapp.db import connect, one
+from fieldapp.identity.accounts import create_user
+from fieldapp.store.db import connect, one
 from fieldapp.requests.escalation import create_request
 from tests.helpers import PASSWORD, SCENE, offset, sign_in
 

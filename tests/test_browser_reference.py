@@ -3,8 +3,8 @@ import pytest
 from playwright.sync_api import expect
 from axe_playwright_python.sync_playwright import Axe
 
-from fieldapp.accounts import create_user
-from fieldapp.db import connect
+from fieldapp.identity.accounts import create_user
+from fieldapp.store.db import connect
 from tests.helpers import PASSWORD, sign_in, wait_for_offline_copy, wait_until
 
 pytestmark = pytest.mark.browser

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from fieldapp.accounts import create_user, user_by_username
-from fieldapp.db import connect
-from fieldapp.push import application_server_key, load_or_create_vapid
+from fieldapp.identity.accounts import create_user, user_by_username
+from fieldapp.store.db import connect
+from fieldapp.delivery.push import application_server_key, load_or_create_vapid
 from tests.helpers import PASSWORD, SCENE, offset, sign_in, wait_for_offline_copy, wait_until
 
 pytestmark = pytest.mark.browser

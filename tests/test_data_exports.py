@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fieldapp.data_dictionary import MARKDOWN, describe, load_dictionary, render_markdown
+from fieldapp.program.data_dictionary import MARKDOWN, describe, load_dictionary, render_markdown
 from fieldapp.program.exports import ENCOUNTER_COLUMNS, encounter_rows, public_summary_rows
 
 from helpers import ask, offset
@@ -35,7 +35,7 @@ def header_of(response):
 
 def test_the_generated_dictionary_page_is_current():
     assert MARKDOWN.read_text(encoding="utf-8") == render_markdown(load_dictionary()), \
-        "docs/DATA-DICTIONARY.md is out of date: run python -m fieldapp.data_dictionary"
+        "docs/DATA-DICTIONARY.md is out of date: run python -m fieldapp.program.data_dictionary"
 
 
 def test_every_column_in_the_dictionary_has_a_type_a_meaning_and_a_screen():

@@ -5,7 +5,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from fieldapp.api.keys import create_key, revoke_key
-from fieldapp.db import one
+from fieldapp.store.db import one
 from tests.helpers import SCENE, alerted, events, offset, snapshot
 
 CALL = {"cad_incident": "2026-118842", "location_text": "12 Invented Row", "district": "North", "note": "Caller's son",
@@ -283,7 +283,7 @@ def test_notes_go_only_to_endpoints_configured_for_them(app, db, client, distric
 
 def test_a_failing_endpoint_is_retried_with_backoff_up_to_a_cap(app, db, client, districts, login, make_user,
                                                                webhook_receiver, worker, clock):
-    from fieldapp import webhooks
+    from fieldapp.delivery import webhooks
 
     add_endpoint(login, make_user, webhook_receiver.url)
     webhook_receiver.answer(*[500] * webhooks.MAX_ATTEMPTS)
@@ -314,7 +314,7 @@ def test_webhook_endpoints_follow_the_push_ssrf_rules(app, db, make_user, login,
 
 
 def test_a_name_that_resolves_to_a_private_address_is_refused():
-    from fieldapp.webhooks import url_refusal
+    from fieldapp.delivery.webhooks import url_refusal
 
     def resolve(host, port, proto):
         return [(2, 1, 6, "", ("192.168.1.20", port))]
@@ -323,13 +323,13 @@ def test_a_name_that_resolves_to_a_private_address_is_refused():
 
 
 def test_upgrade_lets_an_existing_database_hold_dispatchers(tmp_path, monkeypatch):
-    import fieldapp.schema
-    from fieldapp.db import connect, migrate
-    from fieldapp.schema import migrations
+    import fieldapp.store.migrations
+    from fieldapp.store.db import connect, migrate
+    from fieldapp.store.migrations import migrations
 
     db = connect(tmp_path / "old.db")
     with monkeypatch.context() as old:
-        old.setattr(fieldapp.schema, "ROLES", ("officer", "cit", "supervisor", "coordinator"))  # before issue 16
+        old.setattr(fieldapp.store.migrations, "ROLES", ("officer", "cit", "supervisor", "coordinator"))  # before issue 16
         migrations.apply(db, stop_before=["m018_dispatch"])
     db.execute("INSERT INTO users (id, username, password_hash, role, display_name, created_at) VALUES (1, 'a', 'x', 'officer', 'A', 0)")
     db.execute("INSERT INTO cit_requests (id, requester_id, state, created_at, policy, updated_at) VALUES (7, 1, 'requested', 0, '{}', 0)")

@@ -1,7 +1,7 @@
 """Duty: on and off, positions from the phone and from the car, and push subscriptions."""
 import pytest
 
-from fieldapp.db import one
+from fieldapp.store.db import one
 from tests.helpers import offset
 
 

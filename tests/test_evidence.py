@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from fieldapp.demo import demo_people, seed_demo
-from fieldapp.demo_history import invent_history
+from fieldapp.demo.seed import demo_people, seed_demo
+from fieldapp.demo.history import invent_history
 from fieldapp.program import coverage, fidelity, forecast, roster
 from tests.helpers import DISTRICTS, local
 

@@ -5,9 +5,8 @@ import sqlite3
 
 import pytest
 
-import fieldapp.db
-from fieldapp.changes import (CACHED_PARTS, LIVE_TABLES, PART_UPDATE_COLUMNS, REQUEST_ROW_TABLES, UPDATE_COLUMNS,
-                              VIEWER_COLUMNS, current, part_current)
+import fieldapp.store.db
+from fieldapp.store.changes import CACHED_PARTS, LIVE_TABLES, PART_UPDATE_COLUMNS, REQUEST_ROW_TABLES, UPDATE_COLUMNS, VIEWER_COLUMNS, current, part_current
 from fieldapp.requests.domain import CANCEL_REASONS
 from tests.helpers import ask, offset
 
@@ -101,7 +100,7 @@ def test_a_failed_push_to_the_requester_is_not_shown_as_a_failed_alert(client, o
 def tables_read(monkeypatch):
     """Every table SQLite reads while the app answers, through SQLite's own authorizer."""
     read = set()
-    real = fieldapp.db.connect
+    real = fieldapp.store.db.connect
 
     def watched(path):
         db = real(path)
@@ -114,7 +113,7 @@ def tables_read(monkeypatch):
         db.conn.set_authorizer(authorize)
         return db
 
-    monkeypatch.setattr(fieldapp.db, "connect", watched)
+    monkeypatch.setattr(fieldapp.store.db, "connect", watched)
     return read
 
 
@@ -153,7 +152,7 @@ def test_every_table_a_live_part_reads_moves_the_counter(client, officer, specia
 
 def test_a_position_report_changes_only_the_page_that_shows_distances_from_it(client, officer, specialist, make_user,
                                                                               login, db, app):
-    from fieldapp.duty import record_position
+    from fieldapp.duty.pages import record_position
 
     near = specialist("near", offset(1000))
     request_id = ask(client)
@@ -183,13 +182,13 @@ def test_a_write_to_a_live_table_moves_the_counter(db, table, make_user):
 
 
 def test_every_table_the_kept_coverage_reads_moves_its_own_counter(app, db, specialist, tables_read, login):
-    from fieldapp.duty import coverage
+    from fieldapp.duty.pages import coverage
     from fieldapp.program.coverage import roster_coverage
 
     near = specialist("near", offset(1000), district="Central")
     db.execute("INSERT INTO roster (user_id, course_completed_on, districts, shifts) VALUES (?, '2025-01-10', 'Central', 'night')",
                [near])
-    watched = fieldapp.db.connect(app.config["DATABASE"])
+    watched = fieldapp.store.db.connect(app.config["DATABASE"])
     tables_read.clear()
     with app.test_request_context():
         coverage(watched), roster_coverage(watched)
@@ -206,11 +205,11 @@ def test_every_table_the_kept_coverage_reads_moves_its_own_counter(app, db, spec
 
 
 def test_every_column_a_board_row_reads_logs_its_request_when_written(app, db, client, officer, specialist, tables_read):
-    from fieldapp.board import _read_rows
+    from fieldapp.board.pages import _read_rows
 
     specialist("near", offset(1000))
     ask(client)
-    watched = fieldapp.db.connect(app.config["DATABASE"])
+    watched = fieldapp.store.db.connect(app.config["DATABASE"])
     tables_read.clear()
     with app.app_context():
         assert _read_rows(watched)
@@ -231,7 +230,7 @@ def test_every_column_a_board_row_reads_logs_its_request_when_written(app, db, c
 
 
 def test_the_touch_log_keeps_the_last_thousand_and_says_when_it_no_longer_reaches_back(db):
-    from fieldapp.changes import last_touch, touched_since
+    from fieldapp.store.changes import last_touch, touched_since
 
     start = last_touch(db)
     db.conn.executemany("INSERT INTO request_touches (request_id) VALUES (?)", [(n % 7,) for n in range(2500)])
@@ -253,7 +252,7 @@ def test_a_write_to_a_table_coverage_reads_moves_its_counter(db, table, make_use
 
 def test_a_new_request_redraws_the_board_without_recounting_coverage(client, officer, specialist, make_user, login,
                                                                        monkeypatch, db):
-    from fieldapp import board
+    from fieldapp.board import pages as board
 
     specialist("near", offset(1000), district="Central")
     make_user("sgt.diaz", "supervisor")

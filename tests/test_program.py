@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from fieldapp import accounts
+from fieldapp.identity import accounts
 from fieldapp.program import charts, coverage, reports, roster, roster_csv
-from fieldapp.db import one, write_transaction
+from fieldapp.store.db import one, write_transaction
 from tests.helpers import DISTRICTS, PASSWORD, alerted, ask, local, offset
 
 # Every figure here is read on Thursday 28 May 2026 at noon, the day shift.
@@ -583,7 +583,7 @@ def test_program_link_is_in_the_menu_for_coordinators_and_supervisors(make_user,
 
 
 def test_demo_specialists_are_on_the_roster(app, db, tmp_path):
-    from fieldapp.demo import seed_demo
+    from fieldapp.demo.seed import seed_demo
 
     with app.app_context():
         seed_demo(db, tmp_path / "demo-accounts.txt")

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from fieldapp.db import connect, migrate
+from fieldapp.store.db import connect, migrate
 from tests.helpers import ask
 
 ROOT = Path(__file__).parent.parent / "fieldapp"

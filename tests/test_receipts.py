@@ -2,8 +2,8 @@
 and a specialist's own backup channel when no phone confirms."""
 import pytest
 
-from fieldapp.db import one
-from fieldapp.fallback_channels import set_channel
+from fieldapp.store.db import one
+from fieldapp.delivery.backup_channel import set_channel
 from tests.helpers import ask, events, offset
 
 

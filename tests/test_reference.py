@@ -145,7 +145,7 @@ def test_reference_links_follow_the_apps_url_prefix_after_being_kept(client, off
 
 @pytest.mark.parametrize("head,tail", [("", ""), ("<p>a</p>", ""), ("", "<p>z</p>"), ("x" * 70_000, "y" * 40_000)])
 def test_a_page_gzipped_around_a_kept_part_unzips_to_the_whole_page(head, tail):
-    from fieldapp.gzip_parts import KeptPart, gzip_around
+    from fieldapp.web.gzip_parts import KeptPart, gzip_around
 
     part = KeptPart("<article>" + "card text, " * 500 + "</article>")
     page = gzip_around(head.encode(), part, tail.encode())

@@ -5,10 +5,10 @@ import threading
 import pytest
 
 from fieldapp.requests import domain as flow
-from fieldapp.accounts import user_by_username
-from fieldapp.db import connect, one
-from fieldapp.duty import save_subscription
-from fieldapp.sessions import User
+from fieldapp.identity.accounts import user_by_username
+from fieldapp.store.db import connect, one
+from fieldapp.duty.pages import save_subscription
+from fieldapp.identity.sessions import User
 from tests.helpers import SCENE, alerted, ask, events, offset, snapshot
 
 
@@ -617,8 +617,8 @@ def test_a_request_tapped_under_another_officer_is_refused(client, officer, make
 
 
 def test_upgrade_keeps_every_request_and_scopes_device_ids_per_officer(tmp_path):
-    from fieldapp.db import migrate
-    from fieldapp.schema import migrations
+    from fieldapp.store.db import migrate
+    from fieldapp.store.migrations import migrations
 
     db = connect(tmp_path / "old.db")
     migrations.apply(db, stop_before=["m012_request_limits"])

@@ -3,9 +3,9 @@ import datetime as dt
 
 import pytest
 
-from fieldapp.db import one
-from fieldapp.restore import guard_restored
-from fieldapp.startup import os_user
+from fieldapp.store.db import one
+from fieldapp.ops.restore import guard_restored
+from fieldapp.ops.startup import os_user
 from tests.helpers import SCENE, offset
 
 

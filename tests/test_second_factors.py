@@ -10,7 +10,7 @@ import pytest
 from webauthn.helpers import bytes_to_base64url
 
 from fieldapp import create_app
-from fieldapp.db import ROLES, one
+from fieldapp.store.db import ROLES, one
 from tests.helpers import PASSWORD
 from tests.soft_authenticator import SoftAuthenticator
 

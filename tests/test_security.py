@@ -7,7 +7,7 @@ import time
 import pytest
 
 from fieldapp import create_app
-from fieldapp.db import connect, one
+from fieldapp.store.db import connect, one
 from tests.helpers import PASSWORD, FakeClock, add_specialist, add_user, ask, new_instance, offset, signed_in, snapshot
 from tests.push_service import StandInPushService
 
@@ -473,14 +473,14 @@ def test_the_append_only_timeline_never_keeps_an_exact_distance(client, officer,
 
 
 def test_purged_text_leaves_no_residue_in_the_database_files(app, client, officer, db, clock, tmp_path, monkeypatch):
-    import fieldapp.audit.records
+    import fieldapp.ops.records
 
     def connect_as_a_build_without_secure_delete(path):
         conn = connect(path)
         conn.execute("PRAGMA secure_delete = OFF")  # Debian's build defaults to ON; SQLite's own default is OFF
         return conn
 
-    monkeypatch.setattr(fieldapp.audit.records, "connect", connect_as_a_build_without_secure_delete)
+    monkeypatch.setattr(fieldapp.ops.records, "connect", connect_as_a_build_without_secure_delete)
     note = "Quinn Invented has a blade, " + "is pacing and talking about the river, " * 6  # a long note, as on a real scene
     request_id = ask(client, note=note[:270], location_text="77 Residue Lane")
     client.post(f"/requests/{request_id}/cancel", data={"reason": "person_left"})

@@ -3,7 +3,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from fieldapp.db import one
+from fieldapp.store.db import one
 from tests.oidc_provider import Browser
 
 GROUPS = {"SSO_ROLE_MAP": {"grp-cit-team": "cit", "grp-patrol-sgts": "supervisor"}}
@@ -31,7 +31,7 @@ def signed_in_as(client):
 
 
 def one_user(client, session_user_id):
-    from fieldapp.db import connect
+    from fieldapp.store.db import connect
 
     db = connect(client.application.config["DATABASE"])
     try:

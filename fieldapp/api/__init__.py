@@ -14,7 +14,7 @@ from . import routes  # noqa: E402,F401  (registers the routes on bp)
 
 def init_app(app):
     """The blueprint, CSRF exemption and the `api-keys` command."""
-    from ..security import csrf
+    from ..web.security import csrf
     from .keys import api_keys_cli
 
     app.register_blueprint(bp)

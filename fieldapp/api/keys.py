@@ -13,10 +13,10 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from .. import accounts
+from ..identity import accounts
 from ..audit import log as audit
 from ..clock import now
-from ..db import connect, one, write_transaction
+from ..store.db import connect, one, write_transaction
 
 SCOPES = ("requests:read", "requests:write")
 KEY_PREFIX = "fapi_"

@@ -11,7 +11,7 @@ from flask import g, request, url_for
 from werkzeug.exceptions import Conflict, Forbidden, HTTPException, NotFound
 
 from ..audit import log as audit
-from ..db import get_db, write_transaction
+from ..store.db import get_db, write_transaction
 from ..requests import domain
 from ..requests.dispatch import (
     BadCall, check_call, create_dispatch_request, dispatch_status, districts, open_dispatch_requests,

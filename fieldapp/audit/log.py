@@ -7,8 +7,8 @@ from flask import has_request_context, request
 from flask_login import current_user
 
 from ..clock import now
-from ..logs import AUDIT
-from ..startup import os_user
+from ..ops.logs import AUDIT
+from ..ops.startup import os_user
 
 
 def record(db, action, subject="", detail="", actor=None):

@@ -3,9 +3,9 @@ import datetime
 
 from flask import Blueprint, render_template
 
-from ..auth import role_required
-from ..db import get_db
-from ..downloads import csv_response
+from ..identity.pages import role_required
+from ..store.db import get_db
+from ..web.downloads import csv_response
 from .log import entries, record
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")

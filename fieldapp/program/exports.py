@@ -20,7 +20,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from ..audit import log as audit
-from ..db import connect
+from ..store.db import connect
 from ..requests.encounter import COMPUTED_SQL, FIRST_ACCEPT_SQL, FIRST_ON_SCENE_SQL, NOT_RECORDED
 from .reports import _local_midnight, district_of, report_params
 
@@ -191,7 +191,7 @@ def write_profile_export(db, profile, start, end, out):
 @with_appcontext
 def export_command(name, start, end, out):
     """Write an outside form's CSV from the encounter records, and a gap report of the fields we do not collect."""
-    from ..data_dictionary import load_dictionary
+    from .data_dictionary import load_dictionary
 
     try:
         start_day, end_day, _ = report_params({"from": start, "to": end})

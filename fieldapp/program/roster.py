@@ -10,8 +10,8 @@ import re
 from flask import abort, current_app
 
 from ..clock import now
-from ..db import one
-from ..downloads import FORMULA_START
+from ..store.db import one
+from ..web.downloads import FORMULA_START
 from ..districts import all_districts
 from ..requests import receipts
 

@@ -6,9 +6,9 @@ import secrets
 
 from flask import current_app
 
-from .. import accounts
+from ..identity import accounts
 from ..audit import log as audit
-from ..db import write_transaction
+from ..store.db import write_transaction
 from .roster import clean_account_fields, clean_roster_fields, district_names, next_inservice_due, save_roster, today
 
 # The roster's CSV columns, in order; import and export share them.

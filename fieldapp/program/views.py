@@ -11,16 +11,17 @@ from flask import abort, current_app, flash, make_response, redirect, render_tem
 from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from .. import accounts, fallback_channels
+from ..identity import accounts
+from ..delivery import backup_channel as fallback_channels
 from ..audit import log as audit
-from ..auth import role_required, set_disabled, set_password
+from ..identity.pages import role_required, set_disabled, set_password
 from ..requests.domain import DISPOSITIONS
 from ..clock import now
-from ..db import ROLES, get_db, write_transaction
+from ..store.db import ROLES, get_db, write_transaction
 from ..districts import district_list
-from ..downloads import csv_response, csv_stream
+from ..web.downloads import csv_response, csv_stream
 from ..requests.history import demo_request_count
-from ..htmx import is_htmx, page_or_block
+from ..web.htmx import is_htmx, page_or_block
 from . import bp
 from .charts import fidelity_chart, forecast_charts, report_charts
 from .fidelity import FIDELITY_CSV_COLUMNS, fidelity, fidelity_csv_rows

@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 
-from ..db import one
+from ..store.db import one
 from ..geo import parse_coordinates
 from .domain import OPEN_STATES, get_request
 from .escalation import create_request

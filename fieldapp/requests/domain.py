@@ -16,7 +16,7 @@ from werkzeug.exceptions import Conflict, Forbidden, NotFound
 
 from ..clock import now
 from ..content import get_library
-from ..db import one, write_transaction
+from ..store.db import one, write_transaction
 from ..districts import district_at
 from ..geo import bearing_deg, compass, distance_m, human_distance
 from .encounter import NOT_RECORDED, encounter_columns, encounter_fields

@@ -62,7 +62,7 @@ def init_app(app):
     app.config.setdefault("ENCOUNTER_DEMOGRAPHICS", ())  # any of DEMOGRAPHICS: off unless the agency turns them on
     trouble = config_problem(app.config)
     if trouble:
-        from ..startup import refuse
+        from ..ops.startup import refuse
 
         refuse(trouble)
 

@@ -11,7 +11,7 @@ from flask import current_app
 from werkzeug.exceptions import Conflict, TooManyRequests
 
 from ..clock import now
-from ..db import one, write_transaction
+from ..store.db import one, write_transaction
 from .domain import get_request, open_request_of
 from .selection import (
     alert_nearest_specialists, alert_supervisors, choose_specialists, describe_alerted, on_duty_specialists,

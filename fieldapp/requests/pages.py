@@ -10,14 +10,14 @@ from flask_login import current_user, login_required
 from jinja2_fragments.flask import render_block
 from werkzeug.exceptions import Conflict, Forbidden, TooManyRequests
 
-from ..auth import role_required
-from ..changes import live_key, viewer_position
+from ..identity.pages import role_required
+from ..store.changes import live_key, viewer_position
 from ..content import get_library
-from ..db import get_db
-from ..duty import own_position
+from ..store.db import get_db
+from ..duty.pages import own_position
 from ..geo import parse_coordinates
-from ..home import render_home
-from ..htmx import htmx_response, is_htmx, page_or_block, poll_response
+from .home import render_home
+from ..web.htmx import htmx_response, is_htmx, page_or_block, poll_response
 from . import bp
 from . import domain as flow
 from . import receipts

@@ -14,7 +14,7 @@ import secrets
 from flask import current_app
 
 from ..clock import now
-from ..db import one, write_transaction
+from ..store.db import one, write_transaction
 
 STAGES = ("delivered", "seen")
 # secrets.token_urlsafe(24) gives 32 characters; anything far off is refused before hashing.

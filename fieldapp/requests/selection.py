@@ -14,9 +14,9 @@ import math
 from flask import current_app
 
 from ..clock import now
-from ..db import one
+from ..store.db import one
 from ..geo import bounding_box, distance_m, human_distance
-from ..outbox import queue_message, withdraw_queued
+from ..delivery.outbox import queue_message, withdraw_queued
 from . import receipts
 from .timeline import add_event, has_event
 

@@ -1,8 +1,8 @@
 """A request's timeline: the append-only `request_events` table, and who did what."""
 from ..audit import log as audit
 from ..clock import now
-from ..db import one
-from ..webhooks import queue_event
+from ..store.db import one
+from ..delivery.webhooks import queue_event
 
 
 def add_event(db, request_id, event, actor_id=None, detail=""):

@@ -10,7 +10,7 @@ tells the requester's open page, which refreshes at once (`_sw_live.js`).
 import json
 
 from ..geo import human_distance
-from ..outbox import queue_board_pushes, queue_to_devices
+from ..delivery.outbox import queue_board_pushes, queue_to_devices
 from .selection import alert_of
 
 # What the requester reads, by the event that moved the request.

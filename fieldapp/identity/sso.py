@@ -1,0 +1,297 @@
+"""Single sign-on with the agency's identity provider (OpenID Connect), and its links to local accounts.
+
+Off unless SSO_ISSUER is set. The authorization code flow with PKCE, the
+`state` and the `nonce` are Authlib's; this module decides who the person the
+provider vouches for is here: an existing account (by a link made at an
+earlier sign-in, else by username or e-mail), its role (from a claim, when a
+mapping is configured), and whether the provider's own MFA counts as the
+second factor. It owns the `sso_links` table. docs/DEPLOY.md shows the
+settings; docs/SECURITY.md maps each control to its test.
+"""
+import secrets
+from urllib.parse import urlsplit
+
+import requests
+from authlib.integrations.base_client import OAuthError
+from authlib.integrations.flask_client import OAuth
+from joserfc.errors import JoseError
+from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
+
+from . import accounts, pages as auth
+from ..audit import log as audit
+from .second_factors import second_step
+from ..clock import now
+from ..store.db import ROLES, get_db, one, write_transaction
+
+bp = Blueprint("sso", __name__, url_prefix="/sso")
+
+# What a refused sign-in tells the person: what happened and who can fix it, never the protocol's internals.
+REFUSED = {
+    "unknown": "Your agency account has no fieldapp account yet. Ask a coordinator to add you, then try again.",
+    "linked_elsewhere": "This fieldapp account is already linked to another agency account. Ask a coordinator.",
+    "disabled": "Your fieldapp account is disabled. Ask a coordinator.",
+    "no_role": "Your agency account is in no group that fieldapp gives a role to. Ask a coordinator.",
+    "bad_state": "That sign-in link was not started here or has expired. Start again from the sign-in page.",
+    "bad_token": "The agency sign-in could not be verified, so you are not signed in. Start again from the sign-in page.",
+    "provider_error": "The agency sign-in did not finish. Start again from the sign-in page.",
+    "bad_username": "Your agency user name cannot be a fieldapp username. Ask a coordinator to add you.",
+}
+# Authlib raises these for a `state` that this browser did not start, or that was used already.
+STATE_ERRORS = {"mismatching_state", "missing_state"}
+# Session keys: the ID token for RP-initiated logout (only if small enough for the cookie).
+ID_TOKEN_KEY = "sso_id_token"
+MAX_ID_TOKEN_IN_COOKIE = 2000
+
+
+def configured(app=None):
+    """True when an identity provider is set up."""
+    return bool((app or current_app).config.get("SSO_ISSUER"))
+
+
+def _client():
+    """The Authlib client for the agency's provider (404 when SSO is off)."""
+    if not configured():
+        abort(404)
+    return current_app.extensions["sso"].agency
+
+
+def _refuse(db, reason, subject="", detail="", status=403):
+    """Audit a refused sign-in and answer with the sign-in page saying why; nothing else changes."""
+    audit.record(db, "sso_refused", subject, f"{reason}: {detail}"[:500], actor=(None, ""))
+    return render_template("auth/login.html", error=REFUSED[reason], next_url=None), status
+
+
+@bp.route("/login")
+def start():
+    """Send the browser to the agency's provider; `state`, `nonce` and the PKCE verifier stay in this session."""
+    client = _client()
+    next_url = auth._safe_next(request.args.get("next"))
+    try:
+        response = client.authorize_redirect(url_for("sso.callback", _external=True))
+    except requests.RequestException:
+        abort(503, description="The agency sign-in service did not answer. Try again, or sign in with your password.")
+    session["sso_next"] = next_url
+    return response
+
+
+@bp.route("/callback")
+def callback():
+    """Where the provider sends the browser back: check everything, then sign the matched account in."""
+    client = _client()
+    db = get_db()
+    try:
+        token = client.authorize_access_token()
+    except OAuthError as e:
+        reason = "bad_state" if e.error in STATE_ERRORS else "provider_error"
+        return _refuse(db, reason, detail=f"{e.error} {e.description or ''}", status=400)
+    except JoseError as e:
+        # The ID token failed a check: its nonce, issuer, audience, signature or expiry.
+        return _refuse(db, "bad_token", detail=str(e), status=400)
+    except requests.RequestException:
+        abort(503, description="The agency sign-in service did not answer. Try again, or sign in with your password.")
+    claims = token.get("userinfo") or {}
+    if not claims.get("sub"):
+        return _refuse(db, "bad_token", detail="no ID token", status=400)
+    with write_transaction(db):
+        row, refusal = account_for(db, claims)
+        if refusal:
+            reason, subject = refusal
+            return _refuse(db, reason, subject, f"sub {claims['sub']}")
+    next_url = session.get("sso_next")
+    mfa = idp_mfa(claims)
+    # Without the provider's MFA counted, the provider is one factor, like a password:
+    # someone with (or whose role must have) a second factor goes on to it.
+    response = (None if mfa else second_step(db, row, next_url, first="sso")) or auth.finish_sign_in(
+        row, "sso", next_url, mfa=mfa)
+    if len(token.get("id_token", "")) <= MAX_ID_TOKEN_IN_COOKIE:
+        session[ID_TOKEN_KEY] = token["id_token"]
+    return response
+
+
+def account_for(db, claims):
+    """The account the provider's person signs in to, with its role brought up to date, as (row, None);
+    or (None, (reason, subject)) when they may not sign in. Call inside a write transaction."""
+    row, refusal = match_account(db, claims)
+    if refusal:
+        return None, refusal
+    name = row["username"] if row else str(claims.get(current_app.config["SSO_USERNAME_CLAIM"]) or "")
+    if row and row["disabled"]:
+        # Whatever the provider says: only a coordinator here enables an account again.
+        return None, ("disabled", name)
+    role, refusal = role_from_claims(claims)
+    if refusal:
+        return None, (refusal, name)
+    if row is None:
+        row = _create_account(db, claims, role)
+        if row is None:
+            return None, ("bad_username", name)
+    _link(db, row, claims)
+    if role and role != row["role"]:
+        accounts.set_role(db, row["id"], role)
+        audit.record(db, "role_changed", row["username"], f"{row['role']} -> {role} (from the identity provider)",
+                     actor=(None, "sso"))
+        row = accounts.user_by_id(db, row["id"])
+    return row, None
+
+
+def match_account(db, claims):
+    """The local account the provider's person is, as (row, None); (None, None) when none; or (None, refusal).
+
+    A link made at an earlier sign-in wins: once linked, a later change of name
+    or e-mail at the provider cannot move the person to another account. An
+    account already linked to someone else at this provider is never taken over.
+    """
+    issuer = current_app.config["SSO_ISSUER"]
+    linked = one(db, "SELECT users.* FROM sso_links JOIN users ON users.id = sso_links.user_id"
+                     " WHERE sso_links.issuer = ? AND sso_links.subject = ?", [issuer, claims["sub"]])
+    if linked:
+        return linked, None
+    username = str(claims.get(current_app.config["SSO_USERNAME_CLAIM"]) or "").strip()
+    email = str(claims.get("email") or "").strip() if claims.get("email_verified", True) else ""
+    row = None
+    if username:
+        row = accounts.user_by_username(db, username)
+    if row is None and email:
+        row = one(db, "SELECT * FROM users WHERE email = ? COLLATE NOCASE", [email])
+    if row is None:
+        if current_app.config["SSO_CREATE_ACCOUNTS"]:
+            return None, None
+        return None, ("unknown", username or email)
+    if one(db, "SELECT 1 FROM sso_links WHERE issuer = ? AND user_id = ?", [issuer, row["id"]]):
+        return None, ("linked_elsewhere", row["username"])
+    return row, None
+
+
+def role_from_claims(claims):
+    """The role the provider's claim gives, as (role, None); (None, None) when no mapping is set; or (None, refusal).
+
+    Several mapped groups give the most trusted of their roles (ROLES runs from least to most).
+    """
+    mapping = current_app.config["SSO_ROLE_MAP"]
+    if not mapping:
+        return None, None
+    values = claims.get(current_app.config["SSO_ROLE_CLAIM"]) or []
+    if isinstance(values, str):
+        values = [values]
+    roles = {mapping[v] for v in values if isinstance(v, str) and v in mapping}
+    if not roles:
+        return None, "no_role"
+    return max(roles, key=ROLES.index), None
+
+
+def idp_mfa(claims):
+    """True when SSO_MFA_FROM_IDP is set and the ID token says the provider checked a second factor.
+
+    `amr` (RFC 8176: Entra ID says "mfa") or `acr` (Keycloak's level of assurance) count,
+    each only for the values the agency lists.
+    """
+    config = current_app.config
+    if not config["SSO_MFA_FROM_IDP"]:
+        return False
+    amr = claims.get("amr") or []
+    if isinstance(amr, str):
+        amr = [amr]
+    return bool(set(amr) & set(config["SSO_MFA_AMR"])) or str(claims.get("acr", "")) in config["SSO_MFA_ACR"]
+
+
+def _create_account(db, claims, role):
+    """A new account for the provider's person (only when SSO_CREATE_ACCOUNTS), or None if their name will not do."""
+    try:
+        username = accounts.check_username(claims.get(current_app.config["SSO_USERNAME_CLAIM"]))
+    except ValueError:
+        return None
+    if accounts.user_by_username(db, username):
+        return None
+    # No password anyone knows: this account signs in through the provider.
+    user_id = accounts.create_user(db, username, None, role or "officer", claims.get("name") or username,
+                                   password_hash=accounts.hash_password(secrets.token_urlsafe(32)))
+    email = claims.get("email") if claims.get("email_verified", True) else None
+    if email:
+        accounts.set_email(db, user_id, email)
+    audit.record(db, "user_created", username, f"role {role or 'officer'} (from the identity provider)",
+                 actor=(None, "sso"))
+    return accounts.user_by_id(db, user_id)
+
+
+def _link(db, row, claims):
+    """Remember which person at the provider this account is, the first time they sign in."""
+    cursor = db.execute("INSERT OR IGNORE INTO sso_links (issuer, subject, user_id, created_at) VALUES (?, ?, ?, ?)",
+                        [current_app.config["SSO_ISSUER"], claims["sub"], row["id"], now()])
+    if cursor.rowcount:
+        audit.record(db, "sso_linked", row["username"], f"sub {claims['sub']}", actor=(row["id"], row["username"]))
+
+
+def logout_url():
+    """Where sign-out sends the browser: the provider's end-session endpoint (RP-initiated logout), or None.
+
+    Read before the local session is cleared, since it holds the ID token used as the hint.
+    """
+    if not configured() or ID_TOKEN_KEY not in session:
+        return None
+    client = current_app.extensions["sso"].agency
+    try:
+        metadata = client.load_server_metadata()
+    except requests.RequestException:
+        return None  # the local sign-out still happens
+    if not metadata.get("end_session_endpoint"):
+        return None
+    return client.create_logout_url(
+        # signed_out=1, as after a local sign-out: the sign-in page then has the device forget the saved pages.
+        post_logout_redirect_uri=url_for("auth.login", signed_out=1, _external=True),
+        id_token_hint=session[ID_TOKEN_KEY], client_id=current_app.config["SSO_CLIENT_ID"],
+    )["url"]
+
+
+def _allow_provider_as_form_target(response):
+    """Sign-out is a form post that ends at the provider: the CSP's form-action must name its origin.
+
+    Browsers check form-action on every redirect after a form is sent, so
+    without this the provider's end-session page would be blocked.
+    """
+    from ..web.security import CONTENT_SECURITY_POLICY
+
+    parts = urlsplit(current_app.config["SSO_ISSUER"])
+    origin = f"{parts.scheme}://{parts.netloc}"
+    response.headers.setdefault("Content-Security-Policy",
+                                CONTENT_SECURITY_POLICY.replace("form-action 'self'", f"form-action 'self' {origin}"))
+    return response
+
+
+def init_app(app):
+    """Set the SSO defaults and, when an issuer is configured, register the provider and its routes' helpers."""
+    app.config.setdefault("SSO_ISSUER", "")
+    app.config.setdefault("SSO_METADATA_URL", "")  # only when discovery is not at the issuer (Entra ID's v1.0 tokens)
+    app.config.setdefault("SSO_CLIENT_ID", "")
+    app.config.setdefault("SSO_CLIENT_SECRET", "")
+    app.config.setdefault("SSO_NAME", "your agency account")
+    app.config.setdefault("SSO_SCOPES", "openid profile email")
+    app.config.setdefault("SSO_USERNAME_CLAIM", "preferred_username")
+    app.config.setdefault("SSO_ROLE_CLAIM", "groups")
+    app.config.setdefault("SSO_ROLE_MAP", {})  # claim value -> role; empty: roles stay as coordinators set them
+    app.config.setdefault("SSO_CREATE_ACCOUNTS", False)
+    app.config.setdefault("SSO_MFA_FROM_IDP", False)
+    app.config.setdefault("SSO_MFA_AMR", ["mfa"])
+    app.config.setdefault("SSO_MFA_ACR", [])
+    app.config.setdefault("SSO_TIMEOUT", 10.0)
+    bad_roles = set(app.config["SSO_ROLE_MAP"].values()) - set(ROLES)
+    if bad_roles:
+        raise ValueError(f"SSO_ROLE_MAP names roles that do not exist: {sorted(bad_roles)}; roles are {ROLES}.")
+
+    @app.context_processor
+    def sso_name():
+        return {"sso_name": app.config["SSO_NAME"] if configured(app) else None}
+
+    if not configured(app):
+        return
+    oauth = OAuth(app)
+    oauth.register(
+        "agency",
+        client_id=app.config["SSO_CLIENT_ID"],
+        client_secret=app.config["SSO_CLIENT_SECRET"],
+        server_metadata_url=app.config["SSO_METADATA_URL"]
+        or app.config["SSO_ISSUER"].rstrip("/") + "/.well-known/openid-configuration",
+        client_kwargs={"scope": app.config["SSO_SCOPES"], "code_challenge_method": "S256",
+                       "default_timeout": app.config["SSO_TIMEOUT"]},
+    )
+    app.extensions["sso"] = oauth
+    app.after_request(_allow_provider_as_form_target)
