@@ -16,6 +16,23 @@ def _instance_secret(app, filename, make):
     return path.read_text().strip()
 
 
+def _listen():
+    """Connect each event to its listeners (events.py): the writers never import them."""
+    from . import events
+    from .audit import log as audit_log
+    from .delivery import webhooks
+    from .duty import pages as duty
+    from .program import roster
+    from .requests.dispatch import dispatch_status
+
+    events.request_moved.connect(audit_log.on_request_moved)
+    events.request_moved.connect(webhooks.on_request_moved)
+    webhooks.describe_requests_with(dispatch_status)
+    events.account_disabled.connect(duty.stand_down_everywhere)
+    events.district_names_in_use.connect(duty.districts_chosen)
+    events.district_names_in_use.connect(roster.district_references)
+
+
 def create_app(test_config=None):
     """Build the app: config, database, content, areas and background worker."""
     # Tests and deployments may put the instance folder (secrets, database) elsewhere.
@@ -69,34 +86,35 @@ def create_app(test_config=None):
     from flask_compress import Compress
 
     from . import api, content, districts, program, requests
-    from .identity import pages as auth, second_factor_pages, second_factors, sso, throttle, cli as users_cli
-    from .board import pages as board
-    from .program import data_dictionary
-    from .store import db
-    from .demo import seed as demo
-    from .requests import dispatch_pages, home
-    from .duty import pages as duty, readiness
-    from .web import errors, formatting, htmx, pwa, security
-    from .ops import health, logs, restore
-    from .delivery import push, webhooks, worker
-    from .reference import pages as reference
     from .audit import pages as audit_pages
-    from .ops import records
-    from .reference import content_review
+    from .board import pages as board
+    from .delivery import push, webhooks, worker
+    from .demo import seed as demo
+    from .duty import pages as duty, readiness
+    from .identity import access, pages as auth, second_factor_pages, second_factors, sso, throttle, cli as users_cli
+    from .ops import health, logs, records, restore
+    from .program import data_dictionary
+    from .reference import content_review, offline, pages as reference
+    from .requests import dispatch_pages, home
+    from .store import db
+    from .web import assets, context, errors, formatting, htmx, security
 
     logs.init_app(app)
     Compress(app)
     # Order matters where one area reads another's defaults; the worker starts last, after every table is known.
-    for part in (security, db, htmx, throttle, auth, users_cli, sso, content, errors, pwa, push, duty, demo, records,
-                 formatting, restore, second_factors, data_dictionary):
+    for part in (security, db, htmx, throttle, access, users_cli, sso, content, errors, assets, context, push, duty,
+                 demo, records, formatting, restore, second_factors, data_dictionary):
         part.init_app(app)
-    for area in (auth, home, reference, pwa, duty, requests, board, audit_pages, program, content_review, sso,
+    for area in (auth, home, reference, offline, duty, requests, board, audit_pages, program, content_review, sso,
                  second_factor_pages, readiness, webhooks, dispatch_pages):
         app.register_blueprint(area.bp)
+    # Signing out must work from a page whose token has died (see auth.logout for why that is safe).
+    security.csrf.exempt(auth.logout)
     # The vehicle-location feed authenticates with a bearer token, not a session cookie.
     security.csrf.exempt(duty.unit_location)
     # A delivery receipt authenticates with the single-use token its push carried.
     security.csrf.exempt(requests.pages.receipt)
+    _listen()
     for part in (api, webhooks, health, districts, worker, startup):
         part.init_app(app)
     if app.config.get("PROXY_FIX"):

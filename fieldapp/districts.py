@@ -27,6 +27,7 @@ from flask.cli import AppGroup
 from shapely.errors import GEOSException
 from shapely.geometry import shape
 
+from . import events
 from .audit import log as audit
 from .store.db import connect, one, write_transaction
 from .geo import distance_m
@@ -180,10 +181,6 @@ def import_districts(db, districts, *, replace=False, source=""):
     district's only in case, and removing a district that a specialist or a
     roster record still names. Returns {'added', 'updated', 'removed'} names.
     """
-    # Imported here: duty and the roster import this module.
-    from .duty.pages import districts_chosen
-    from .program.roster import district_references
-
     with write_transaction(db):
         existing = {d["name"] for d in all_districts(db)}
         by_lower = {name.lower(): name for name in existing}
@@ -193,7 +190,9 @@ def import_districts(db, districts, *, replace=False, source=""):
                 raise DistrictFileError(f"{d['name']!r} differs from the existing district {other!r} only in case; use the same spelling.")
         names = {d["name"] for d in districts}
         removed = sorted(existing - names) if replace else []
-        in_use = sorted((set(districts_chosen(db)) | set(district_references(db))) & set(removed))
+        # Whoever names districts (the duty page, the roster) answers which names they still use.
+        names_in_use = {name for answer in events.emit(events.district_names_in_use, db) for name in answer}
+        in_use = sorted(names_in_use & set(removed))
         if in_use:
             raise DistrictFileError(
                 f"--replace would remove {', '.join(in_use)}, still chosen on the duty page or named on the roster;"

@@ -7,7 +7,7 @@ from fieldapp.identity.accounts import create_user
 from fieldapp.content import get_library
 from fieldapp.store.db import connect
 from fieldapp.reference.content_review import sign_off
-from fieldapp.web.pwa import precache_version
+from fieldapp.reference.offline import precache_version
 from tests.helpers import PASSWORD, sign_in, wait_until
 
 pytestmark = pytest.mark.browser

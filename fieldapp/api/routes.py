@@ -12,6 +12,7 @@ from werkzeug.exceptions import Conflict, Forbidden, HTTPException, NotFound
 
 from ..audit import log as audit
 from ..store.db import get_db, write_transaction
+from ..web.errors import problem
 from ..requests import domain
 from ..requests.dispatch import (
     BadCall, check_call, create_dispatch_request, dispatch_status, districts, open_dispatch_requests,
@@ -21,9 +22,6 @@ from .keys import key_for, note_use
 from .openapi import document
 
 IDEMPOTENCY_KEY_RE = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
-TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
-          409: "Conflict", 413: "Content too large", 415: "Unsupported media type", 422: "Unprocessable content",
-          429: "Too many requests", 500: "Internal server error"}
 
 
 class Problem(HTTPException):
@@ -32,15 +30,6 @@ class Problem(HTTPException):
     def __init__(self, status, detail):
         super().__init__(detail)
         self.code = status
-
-
-def problem(status, detail):
-    """An RFC 9457 problem-details response."""
-    body = {"type": "about:blank", "title": TITLES.get(status, "Error"), "status": status, "detail": detail}
-    headers = {"Content-Type": "application/problem+json"}
-    if status == 401:
-        headers["WWW-Authenticate"] = 'Bearer realm="fieldapp"'
-    return json.dumps(body), status, headers
 
 
 @bp.errorhandler(HTTPException)

@@ -29,6 +29,12 @@ def record(db, action, subject="", detail="", actor=None):
                               "detail": detail[:500], "ip": ip})
 
 
+def on_request_moved(db, *, request_id, event, actor_id, actor_name, detail, **_):
+    """Listener: a person's action on a request goes in the audit log; the system's own steps do not."""
+    if actor_id is not None:
+        record(db, f"request_{event}", f"request {request_id}", detail, actor=(actor_id, actor_name))
+
+
 def entries(db, limit=500, since=None, until=None):
     """Newest entries first, optionally within [since, until)."""
     where, params = [], []

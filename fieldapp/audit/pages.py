@@ -3,7 +3,7 @@ import datetime
 
 from flask import Blueprint, render_template
 
-from ..identity.pages import role_required
+from ..identity.access import role_required
 from ..store.db import get_db
 from ..web.downloads import csv_response
 from .log import entries, record

@@ -4,7 +4,7 @@ from collections import namedtuple
 from flask import Blueprint, current_app
 from markupsafe import Markup
 
-from ..identity.pages import role_required
+from ..identity.access import role_required
 from ..store.changes import cached, last_touch, live_key, part_current, touched_since
 from ..clock import now
 from ..store.db import get_db

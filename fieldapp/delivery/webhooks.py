@@ -28,7 +28,7 @@ from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
 from ..audit import log as audit
-from ..identity.pages import role_required
+from ..identity.access import role_required
 from ..clock import now
 from ..store.db import get_db, one, write_transaction
 
@@ -110,7 +110,23 @@ def deliveries(db, endpoint_id, limit=100):
                          [endpoint_id, limit]))
 
 
-# ---- Queuing: called by the timeline inside the state change's transaction ----
+# ---- Queuing: a listener to the timeline, inside the state change's transaction ----
+
+# What a webhook says of a request (the requests area's dispatch status), given by create_app:
+# the requests area builds on the timeline, so this module cannot import it.
+_describe_request = None
+
+
+def describe_requests_with(describe):
+    """Set the function that gives a request's webhook `data`: describe(db, request_id) -> dict."""
+    global _describe_request
+    _describe_request = describe
+
+
+def on_request_moved(db, *, request_id, event, **_):
+    """Listener: queue the webhooks of a request's new timeline line."""
+    queue_event(db, request_id, event)
+
 
 def queue_event(db, request_id, timeline_event):
     """Queue one delivery per endpoint subscribed to this state change; does nothing for other events."""
@@ -121,10 +137,8 @@ def queue_event(db, request_id, timeline_event):
                if event in json.loads(e["events"])]
     if not targets:
         return 0
-    from ..requests.dispatch import dispatch_status  # the requests area builds on the timeline, which calls here
-
     t = now()
-    data = dispatch_status(db, request_id)
+    data = _describe_request(db, request_id)
     # Never the notes here: a stored payload would outlive `purge`. They are added at each send (`_with_notes`).
     payload = json.dumps({
         "type": f"request.{event}",

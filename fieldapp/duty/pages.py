@@ -9,7 +9,7 @@ from flask import Blueprint, abort, current_app, request
 from flask_login import current_user
 
 from ..identity.accounts import user_by_username
-from ..identity.pages import role_required
+from ..identity.access import role_required
 from ..clock import now
 from ..store.db import connect, get_db, one, write_transaction
 from ..districts import all_districts

@@ -16,7 +16,7 @@ from jinja2_fragments.flask import render_block
 from ..delivery import backup_channel as fallback_channels
 from ..identity.accounts import user_by_id
 from ..audit import log as audit
-from ..identity.pages import role_required
+from ..identity.access import role_required
 from ..clock import now
 from ..store.db import get_db, one, write_transaction
 from ..web.formatting import ago_days

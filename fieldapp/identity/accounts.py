@@ -9,8 +9,10 @@ browser, taking it off duty) is auth's and duty's, which call these.
 from flask import current_app
 from werkzeug.security import generate_password_hash
 
+from .. import events
 from ..clock import now
 from ..store.db import ROLES, one
+from .sessions import end_every_session
 
 
 def user_by_username(db, username):
@@ -99,10 +101,10 @@ def set_role(db, user_id, role):
 
 
 def store_password(db, user_id, password_hash, must_change=False):
-    """Store a new password hash and clear any lock-out; call it through auth.set_password.
+    """Store a new password hash and clear any lock-out; call it through accounts.set_password.
 
     Raising `session_version` makes every cookie issued before worthless;
-    auth.set_password also deletes the session records.
+    accounts.set_password also deletes the session records.
     """
     db.execute(
         "UPDATE users SET password_hash = ?, failed_logins = 0, locked_until = NULL, must_change_password = ?,"
@@ -150,3 +152,27 @@ def lock_until(db, user_id, until):
 def clear_failed_sign_ins(db, user_id):
     """Forget the account's failed sign-ins and any lock-out (after a good sign-in)."""
     db.execute("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?", [user_id])
+
+
+def set_password(db, user_id, password_hash, must_change=False):
+    """Store a new password hash, clear any lock-out, and sign the account out everywhere.
+
+    `must_change` when someone other than the owner chose it (a coordinator's
+    reset): the owner must then choose their own at first sign-in (ASVS 2.3.1).
+    """
+    store_password(db, user_id, password_hash, must_change)
+    end_every_session(db, user_id)
+
+
+def set_disabled(db, user_id, disabled):
+    """Disable an account or enable it again; True if it changed.
+
+    Disabling signs it out everywhere, takes it off duty and forgets its push
+    subscriptions, so a lost phone stops receiving alerts even if the account
+    comes back.
+    """
+    changed = mark_disabled(db, user_id, disabled)
+    if disabled and changed:
+        end_every_session(db, user_id)
+        events.emit(events.account_disabled, db, user_id=user_id)  # duty stands them down
+    return changed

@@ -10,7 +10,7 @@ from flask.cli import AppGroup
 
 from . import accounts
 from ..audit import log as audit
-from .pages import set_disabled, set_password
+from .accounts import set_disabled, set_password
 from ..store.db import ROLES, connect, write_transaction
 
 

@@ -3,7 +3,7 @@
 An account is locked for LOGIN_LOCK_SECONDS after LOGIN_MAX_FAILURES failed
 sign-ins (a wrong password or a wrong second factor); the failure count and
 the lock itself are kept in `users` through accounts.py. The count starts
-again once a sign-in is finished (auth.finish_sign_in).
+again once a sign-in is finished (sign_in.finish_sign_in).
 """
 import secrets
 
@@ -31,7 +31,7 @@ def check_login(db, username, password):
     if not check_password_hash(row["password_hash"], password):
         count_failure(db, row)
         return None
-    # The count starts again only once signing in is finished (auth.finish_sign_in): a right password
+    # The count starts again only once signing in is finished (sign_in.finish_sign_in): a right password
     # followed by wrong second-factor codes must not wipe the count before each new guess.
     return row
 

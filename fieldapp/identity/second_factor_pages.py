@@ -1,14 +1,15 @@
 """The Security page, the second step of signing in, passkey sign-in, and a coordinator's reset of second factors.
 
 Routes are thin: the checking lives in second_factors.py, and every sign-in
-ends in auth.finish_sign_in().
+ends in sign_in.finish_sign_in().
 """
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
 
 from ..audit import log as audit
 from . import second_factors as factors
-from .pages import finish_sign_in, role_required
+from .access import role_required
+from .sign_in import finish_sign_in
 from ..store.db import get_db, one, write_transaction
 from .throttle import limiter
 

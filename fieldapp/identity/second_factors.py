@@ -2,8 +2,8 @@
 
 Owns the tables `passkeys`, `totp_secrets`, `recovery_codes` and
 `webauthn_challenges`, and the step of signing in between a correct password
-and a session: `second_step()` is the hook auth.login() calls. Every way in
-still ends in auth.finish_sign_in().
+and a session: `second_step()` is the hook pages.login() calls. Every way in
+still ends in sign_in.finish_sign_in().
 
 The relying-party ID and origin come from the config (WEBAUTHN_RP_ID,
 WEBAUTHN_ORIGIN) and are checked on every ceremony by py_webauthn; a

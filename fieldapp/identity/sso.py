@@ -17,9 +17,12 @@ from authlib.integrations.flask_client import OAuth
 from joserfc.errors import JoseError
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 
-from . import accounts, pages as auth
+from . import accounts
 from ..audit import log as audit
+from ..web.context import safe_next
+from ..web.security import CONTENT_SECURITY_POLICY
 from .second_factors import second_step
+from .sign_in import finish_sign_in
 from ..clock import now
 from ..store.db import ROLES, get_db, one, write_transaction
 
@@ -65,7 +68,7 @@ def _refuse(db, reason, subject="", detail="", status=403):
 def start():
     """Send the browser to the agency's provider; `state`, `nonce` and the PKCE verifier stay in this session."""
     client = _client()
-    next_url = auth._safe_next(request.args.get("next"))
+    next_url = safe_next(request.args.get("next"))
     try:
         response = client.authorize_redirect(url_for("sso.callback", _external=True))
     except requests.RequestException:
@@ -101,7 +104,7 @@ def callback():
     mfa = idp_mfa(claims)
     # Without the provider's MFA counted, the provider is one factor, like a password:
     # someone with (or whose role must have) a second factor goes on to it.
-    response = (None if mfa else second_step(db, row, next_url, first="sso")) or auth.finish_sign_in(
+    response = (None if mfa else second_step(db, row, next_url, first="sso")) or finish_sign_in(
         row, "sso", next_url, mfa=mfa)
     if len(token.get("id_token", "")) <= MAX_ID_TOKEN_IN_COOKIE:
         session[ID_TOKEN_KEY] = token["id_token"]
@@ -248,8 +251,6 @@ def _allow_provider_as_form_target(response):
     Browsers check form-action on every redirect after a form is sent, so
     without this the provider's end-session page would be blocked.
     """
-    from ..web.security import CONTENT_SECURITY_POLICY
-
     parts = urlsplit(current_app.config["SSO_ISSUER"])
     origin = f"{parts.scheme}://{parts.netloc}"
     response.headers.setdefault("Content-Security-Policy",

@@ -14,7 +14,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from ..identity import accounts
 from ..delivery import backup_channel as fallback_channels
 from ..audit import log as audit
-from ..identity.pages import role_required, set_disabled, set_password
+from ..identity.access import role_required
+from ..identity.accounts import set_disabled, set_password
 from ..requests.domain import DISPOSITIONS
 from ..clock import now
 from ..store.db import ROLES, get_db, write_transaction

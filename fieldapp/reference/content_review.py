@@ -16,7 +16,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 
 from ..audit import log as audit
-from ..identity.pages import role_required
+from ..identity.access import role_required
 from ..clock import now
 from ..content import KINDS, get_library
 from ..store.db import get_db, one, write_transaction

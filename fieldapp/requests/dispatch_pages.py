@@ -6,7 +6,7 @@ goes through the state machine like every other action.
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from ..identity.pages import role_required
+from ..identity.access import role_required
 from ..store.db import get_db
 from .dispatch import BadCall, check_call, create_dispatch_request, districts
 

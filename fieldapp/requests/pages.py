@@ -10,7 +10,7 @@ from flask_login import current_user, login_required
 from jinja2_fragments.flask import render_block
 from werkzeug.exceptions import Conflict, Forbidden, TooManyRequests
 
-from ..identity.pages import role_required
+from ..identity.access import role_required
 from ..store.changes import live_key, viewer_position
 from ..content import get_library
 from ..store.db import get_db

@@ -1,21 +1,24 @@
-"""A request's timeline: the append-only `request_events` table, and who did what."""
-from ..audit import log as audit
+"""A request's timeline: the append-only `request_events` table, and who did what.
+
+Appending a line announces it (`events.request_moved`); the audit log and the
+webhooks listen, so the timeline knows neither.
+"""
+from .. import events
 from ..clock import now
+from ..identity.accounts import user_by_id
 from ..store.db import one
-from ..delivery.webhooks import queue_event
 
 
 def add_event(db, request_id, event, actor_id=None, detail=""):
-    """Append one line to the request's timeline, and to the audit log when a person did it."""
+    """Append one line to the request's timeline, and announce it to the listeners."""
     db.execute(
         "INSERT INTO request_events (request_id, at, actor_id, event, detail) VALUES (?, ?, ?, ?, ?)",
         [request_id, now(), actor_id, event, detail],
     )
-    # In the same transaction: a state change and its webhooks are written together or not at all.
-    queue_event(db, request_id, event)
-    if actor_id is not None:
-        name = one(db, "SELECT username FROM users WHERE id = ?", [actor_id])
-        audit.record(db, f"request_{event}", f"request {request_id}", detail, actor=(actor_id, name["username"] if name else ""))
+    actor = user_by_id(db, actor_id) if actor_id is not None else None
+    # In the same transaction: a state change and what its listeners write commit together or not at all.
+    events.emit(events.request_moved, db, request_id=request_id, event=event, actor_id=actor_id,
+                actor_name=actor["username"] if actor else "", detail=detail)
 
 
 def add_past_events(db, events):

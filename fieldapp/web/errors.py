@@ -1,6 +1,21 @@
 """Error pages: every failure answers in the app's own style, never a bare 500."""
+import json
+
 from flask import current_app, render_template, request
 from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError
+
+TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
+          409: "Conflict", 413: "Content too large", 415: "Unsupported media type", 422: "Unprocessable content",
+          429: "Too many requests", 500: "Internal server error"}
+
+
+def problem(status, detail):
+    """An RFC 9457 problem-details response."""
+    body = {"type": "about:blank", "title": TITLES.get(status, "Error"), "status": status, "detail": detail}
+    headers = {"Content-Type": "application/problem+json"}
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="fieldapp"'
+    return json.dumps(body), status, headers
 
 
 def wants_json():
@@ -16,8 +31,6 @@ def handle_http_error(error):
     """Render any HTTP error with its status and a plain message."""
     message = error.description or error.name
     if request.path.startswith("/api/v1/"):
-        from ..api.routes import problem  # the CAD API answers in RFC 9457 problem details
-
         return problem(error.code, message)
     if wants_json():
         return {"error": message, "status": error.code}, error.code

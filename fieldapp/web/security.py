@@ -1,15 +1,14 @@
-"""Security controls that apply to every request: CSRF, headers, caching, cookies, session limits.
+"""Security controls that apply to every request: CSRF, headers, caching, cookies.
+
+The session limits (idle lock, a shift's lifetime) are identity's: identity/access.py.
 
 What each control stops, and the test that proves it, is in docs/SECURITY.md.
 """
-from flask import current_app, flash, redirect, request, session, url_for
+from flask import current_app, request, session
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 
-from ..identity import pages as auth, sessions
-from ..store.db import get_db
-from .pwa import is_offline_copy
 from .errors import handle_http_error
 
 csrf = CSRFProtect()
@@ -31,14 +30,6 @@ CONTENT_SECURITY_POLICY = "; ".join(
     ]
 )
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
-# Not a person at work, so never keeping a session from the idle lock: polls,
-# and the browser or its service worker fetching the app's own files.
-NOT_AT_WORK_ENDPOINTS = {
-    "requests.live", "board.live",
-    "static", "pwa.service_worker", "pwa.manifest", "pwa.precache", "pwa.offline",
-}
-
-
 class SessionInterface(SecureCookieSessionInterface):
     """Session cookies are Secure everywhere except on this machine's own loopback."""
 
@@ -64,34 +55,6 @@ def set_headers(response):
     if response.mimetype == "text/html" and "Cache-Control" not in response.headers and current_user.is_authenticated:
         response.headers["Cache-Control"] = "no-store"
     return response
-
-
-SESSION_OVER = {
-    "idle": "You were signed out after a period of inactivity. Sign in to carry on where you were.",
-    "lifetime": "A sign-in lasts one shift. Sign in again to carry on where you were.",
-}
-
-
-def enforce_session_limits():
-    """End a session idle longer than SESSION_IDLE_MINUTES (CJIS session lock) or older than SESSION_MAX_HOURS."""
-    if not current_user.is_authenticated:
-        return None
-    why = sessions.session_over(current_user)
-    if why:
-        sessions.end_session(get_db())
-        if request.method == "GET" and not request.htmx:
-            flash(SESSION_OVER[why])
-            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-        return None  # login_required answers the rest
-    # Like the endpoints in NOT_AT_WORK_ENDPOINTS, the service worker keeping its
-    # offline copies is no one at work. And since noting
-    # activity rewrites the session cookie, a file or a copy fetched in the
-    # background under one officer could land after the next officer signed in
-    # on a shared car computer, and replace their cookie with the last one's,
-    # ended session.
-    if request.endpoint not in NOT_AT_WORK_ENDPOINTS and not is_offline_copy():
-        sessions.note_activity(get_db(), current_user)
-    return None
 
 
 def refuse_csrf(error):
@@ -140,8 +103,5 @@ def init_app(app):
     app.session_interface = SessionInterface()
     csrf.init_app(app)
     app.context_processor(lambda: {"csrf_token": kept_csrf_token})  # after Flask-WTF's, which it replaces
-    # Signing out must work from a page whose token has died (see auth.logout for why that is safe).
-    csrf.exempt(auth.logout)
     app.register_error_handler(CSRFError, refuse_csrf)
     app.after_request(set_headers)
-    app.before_request(enforce_session_limits)
