@@ -92,7 +92,8 @@ def create_app(test_config=None):
     from .demo import seed as demo
     from .duty import pages as duty, readiness
     from .identity import access, pages as auth, second_factor_pages, second_factors, sso, throttle, cli as users_cli
-    from .ops import health, logs, records, restore
+    from . import logs
+    from .ops import health, records, restore
     from .program import data_dictionary
     from .reference import content_review, offline, pages as reference
     from .requests import dispatch_pages, home

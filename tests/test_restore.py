@@ -5,7 +5,7 @@ import pytest
 
 from fieldapp.store.db import one
 from fieldapp.ops.restore import guard_restored
-from fieldapp.ops.startup import os_user
+from fieldapp.audit.log import os_user
 from tests.helpers import SCENE, offset
 
 

@@ -3,12 +3,22 @@
 Logins (good and bad), role changes, every change of a request's state, board
 actions and exports are written here. The table refuses UPDATE and DELETE.
 """
+import getpass
+import os
+
 from flask import has_request_context, request
 from flask_login import current_user
 
 from ..clock import now
-from ..ops.logs import AUDIT
-from ..ops.startup import os_user
+from ..logs import AUDIT
+
+
+def os_user():
+    """Who is running this process, as the OS knows them (for messages and the audit log)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
 
 
 def record(db, action, subject="", detail="", actor=None):

@@ -10,7 +10,7 @@ import apprise
 from flask import current_app
 
 from ..ops import health
-from ..ops.logs import WORKER as log
+from ..logs import WORKER as log
 
 
 def send(title, body):

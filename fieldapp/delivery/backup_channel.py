@@ -11,7 +11,7 @@ import apprise
 
 from ..clock import now
 from ..store.db import one, write_transaction
-from ..ops.logs import WORKER as log
+from ..logs import WORKER as log
 
 MAX_URL = 500
 

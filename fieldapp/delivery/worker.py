@@ -24,7 +24,7 @@ from ..duty import pages as duty
 from ..ops import health
 from ..clock import now
 from ..store.db import connect, write_transaction
-from ..ops.logs import WORKER as log
+from ..logs import WORKER as log
 from .push import Outcome, get_sender
 from ..requests import domain, escalation, backup_channel as fallback, selection
 from ..requests.timeline import add_event

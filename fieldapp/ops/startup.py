@@ -14,7 +14,12 @@ from pathlib import Path
 
 import click
 from flask import current_app, request
+from flask.cli import with_appcontext
 from werkzeug.exceptions import ServiceUnavailable
+
+from ..audit.log import os_user
+from ..store.db import connect, migrate
+from ..store.migrations import migrations
 
 # Settings that must be numbers; anything else is refused at start-up, not at 3 a.m. mid-escalation.
 NUMERIC_SETTINGS = (
@@ -97,16 +102,6 @@ def prepare(app):
         app.config["WORKER_IN_PROCESS"] = False
 
 
-def os_user():
-    """Who is running this process, as the OS knows them (for messages and the audit log)."""
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return f"uid {os.getuid()}"
-
-
 def _guarded(app, callback):
     """Wrap a command's callback so it runs only on an existing instance and database."""
 
@@ -173,9 +168,6 @@ def _schema_current(app):
     """True once the database has no pending migration; remembered once true."""
     if app.extensions.get("fieldapp.schema_current"):
         return True
-    from ..store.db import connect
-    from ..store.migrations import migrations
-
     db = connect(app.config["DATABASE"])
     try:
         pending = [m.name for m in migrations.pending(db)]
@@ -204,6 +196,19 @@ def refuse_until_migrated():
 def init_app(app):
     """At the end of create_app: the request guard and the command guards."""
     app.before_request_funcs.setdefault(None, []).insert(0, refuse_until_migrated)
+    app.cli.add_command(migrate_command)
     guard_commands(app)
     if not in_cli():
         _schema_current(app)  # logs the one clear line at start-up when a migration is pending
+
+
+@click.command("migrate")
+@click.option("--create", is_flag=True, help="Make a new instance folder and database if there are none.")
+@with_appcontext
+def migrate_command(create):
+    """Upgrade the database to the newest schema; with --create, make a new one."""
+    check_migrate(current_app, create)
+    db = connect(current_app.config["DATABASE"])
+    pending = [m.name for m in migrations.pending(db)]
+    migrate(db)
+    click.echo(f"Database {current_app.config['DATABASE']}: applied {len(pending)} migration(s).")

@@ -7,8 +7,6 @@ migrations, is in schema.py.
 import contextlib
 import sqlite3
 
-import click
-from flask.cli import with_appcontext
 from flask import current_app, g
 from sqlite_utils import Database
 
@@ -72,21 +70,6 @@ def one(db, sql, params=()):
     return next(iter(db.query(sql, params)), None)
 
 
-@click.command("migrate")
-@click.option("--create", is_flag=True, help="Make a new instance folder and database if there are none.")
-@with_appcontext
-def migrate_command(create):
-    """Upgrade the database to the newest schema; with --create, make a new one."""
-    from ..ops.startup import check_migrate
-
-    check_migrate(current_app, create)
-    db = connect(current_app.config["DATABASE"])
-    pending = [m.name for m in migrations.pending(db)]
-    migrate(db)
-    click.echo(f"Database {current_app.config['DATABASE']}: applied {len(pending)} migration(s).")
-
-
 def init_app(app):
-    """Register the connection teardown and the `migrate` command."""
+    """Register the connection teardown."""
     app.teardown_appcontext(close_db)
-    app.cli.add_command(migrate_command)
