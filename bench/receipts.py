@@ -58,7 +58,7 @@ def main(argv=None):
     from playwright.sync_api import sync_playwright
 
     from fieldapp.store.db import connect, one, write_transaction
-    from fieldapp.requests import receipts
+    from fieldapp.delivery import receipts
 
     info = machine()
     print_machine(info)

@@ -108,7 +108,7 @@ def post_request(client, lat, lon):
 
 def measure_pushes(args, app, rng, side, result):
     """The worker's pushes per second (draining a full outbox), then tap-to-push one request at a time."""
-    from fieldapp.delivery.worker import start_in_process
+    from fieldapp.ops.worker import start_in_process
 
     clock = PushClock(app)
     client = app.test_client()

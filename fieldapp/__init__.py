@@ -86,15 +86,14 @@ def create_app(test_config=None):
     from flask_compress import Compress
 
     from . import api, content, districts, program, requests
-    from .audit import pages as audit_pages
     from .board import pages as board
-    from .delivery import push, webhooks, worker
+    from .delivery import push, webhooks
     from .demo import seed as demo
     from .duty import pages as duty, readiness
     from .identity import access, pages as auth, second_factor_pages, second_factors, sso, throttle, cli as users_cli
     from . import logs
-    from .ops import health, records, restore
-    from .program import data_dictionary
+    from .ops import health, records, restore, worker
+    from .program import audit_pages, data_dictionary
     from .reference import content_review, offline, pages as reference
     from .requests import dispatch_pages, home
     from .store import db

@@ -7,7 +7,7 @@ import pytest
 
 from fieldapp import create_app
 from fieldapp.store.db import connect, migrate
-from fieldapp.delivery.worker import Worker
+from fieldapp.ops.worker import Worker
 from tests.oidc_provider import Browser, LoopbackOpenIDProvider
 from tests.helpers import DISTRICTS, PASSWORD, FakeClock, add_specialist, add_user, local, new_instance, signed_in
 from tests.push_service import StandInPushService

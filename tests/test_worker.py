@@ -13,7 +13,7 @@ import requests
 import fieldapp
 from fieldapp import create_app
 from fieldapp.store.db import connect, one
-from fieldapp.delivery.worker import Worker
+from fieldapp.ops.worker import Worker
 from tests.helpers import PASSWORD, SCENE, ask, events, offset
 
 

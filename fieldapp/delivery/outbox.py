@@ -5,6 +5,8 @@ area queues messages here inside the write transaction that changes a
 request, so a request never waits for push; the worker leases them, sends
 them, and records each attempt here; restore and retention call it too.
 """
+from flask import current_app
+
 from ..clock import now
 from ..store.db import write_transaction
 
@@ -142,3 +144,10 @@ def forget_messages_of_closed_requests(db, cutoff):
     closed = "SELECT id FROM cit_requests WHERE state IN ('resolved', 'cancelled') AND closed_at < ?"
     db.execute(f"DELETE FROM push_attempts WHERE outbox_id IN (SELECT id FROM outbox WHERE request_id IN ({closed}))", [cutoff])
     db.execute(f"DELETE FROM outbox WHERE request_id IN ({closed})", [cutoff])
+
+
+def wake_worker():
+    """Tell an in-process worker there is work, so alerts go out at once."""
+    event = current_app.extensions.get("fieldapp.worker_wake")
+    if event is not None:
+        event.set()

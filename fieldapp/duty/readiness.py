@@ -22,8 +22,8 @@ from ..store.db import get_db, one, write_transaction
 from ..web.formatting import ago_days
 from ..web.htmx import is_htmx
 from ..delivery.outbox import queue_message
-from ..requests import receipts
-from ..requests.selection import wake_worker
+from ..delivery import receipts
+from ..delivery.outbox import wake_worker
 
 bp = Blueprint("readiness", __name__)
 

@@ -13,7 +13,7 @@ from ..clock import now
 from ..store.db import one
 from ..web.downloads import FORMULA_START
 from ..districts import all_districts
-from ..requests import receipts
+from ..delivery import receipts
 
 SHIFTS = ("day", "evening", "night")
 TEXT_LIMITS = {"display_name": 100, "unit": 40, "phone": 40, "supervisor_recommendation": 2000, "interview_notes": 2000}

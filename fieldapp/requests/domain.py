@@ -15,6 +15,7 @@ from flask import current_app
 from werkzeug.exceptions import Conflict, Forbidden, NotFound
 
 from ..clock import now
+from ..delivery.outbox import wake_worker
 from ..content import get_library
 from ..store.db import one, write_transaction
 from ..districts import district_at
@@ -22,7 +23,7 @@ from ..geo import bearing_deg, compass, distance_m, human_distance
 from .encounter import NOT_RECORDED, encounter_columns, encounter_fields
 from .selection import (
     alert_nearest_specialists, alert_of, alert_summary, close_alerts, decline_alert, describe_alerted, eligible_specialists,
-    is_available, wake_worker,
+    is_available,
 )
 from .timeline import add_event, request_timeline
 from .updates import REQUESTER_NEWS, tell_boards, tell_requester

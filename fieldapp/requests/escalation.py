@@ -11,11 +11,12 @@ from flask import current_app
 from werkzeug.exceptions import Conflict, TooManyRequests
 
 from ..clock import now
+from ..delivery.outbox import wake_worker
 from ..store.db import one, write_transaction
 from .domain import get_request, open_request_of
 from .selection import (
     alert_nearest_specialists, alert_supervisors, choose_specialists, describe_alerted, on_duty_specialists,
-    record_alerts, supervise_if_unreachable, wake_worker,
+    record_alerts, supervise_if_unreachable,
 )
 from .timeline import add_event, has_event
 from .updates import tell_boards, tell_requester

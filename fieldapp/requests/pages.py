@@ -20,7 +20,7 @@ from .home import render_home
 from ..web.htmx import htmx_response, is_htmx, page_or_block, poll_response
 from . import bp
 from . import domain as flow
-from . import receipts
+from ..delivery import receipts
 from .escalation import create_request
 
 CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9-]{8,64}$")

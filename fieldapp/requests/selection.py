@@ -16,8 +16,8 @@ from flask import current_app
 from ..clock import now
 from ..store.db import one
 from ..geo import bounding_box, distance_m, human_distance
-from ..delivery.outbox import queue_message, withdraw_queued
-from . import receipts
+from ..delivery import receipts
+from ..delivery.outbox import queue_message, wake_worker, withdraw_queued
 from .timeline import add_event, has_event
 
 # An enabled CIT account that the roster has not set inactive (no roster row means active).
@@ -336,10 +336,3 @@ def alert_summary(db, request_id):
     row["reached"] = row["alerted"] - (row["unreached"] or 0)
     row.update(receipts.counts(db, request_id))
     return row
-
-
-def wake_worker():
-    """Tell an in-process worker there is work, so alerts go out at once."""
-    event = current_app.extensions.get("fieldapp.worker_wake")
-    if event is not None:
-        event.set()

@@ -6,7 +6,7 @@ from flask import Blueprint, render_template
 from ..identity.access import role_required
 from ..store.db import get_db
 from ..web.downloads import csv_response
-from .log import entries, record
+from ..audit.log import entries, record
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 

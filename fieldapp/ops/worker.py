@@ -19,13 +19,13 @@ from flask import current_app
 
 import json
 
-from . import agency_channel as backup_alerts, backup_channel as fallback_channels, outbox, webhooks
+from ..delivery import agency_channel as backup_alerts, backup_channel as fallback_channels, outbox, webhooks
 from ..duty import pages as duty
-from ..ops import health
+from . import health
 from ..clock import now
 from ..store.db import connect, write_transaction
 from ..logs import WORKER as log
-from .push import Outcome, get_sender
+from ..delivery.push import Outcome, get_sender
 from ..requests import domain, escalation, backup_channel as fallback, selection
 from ..requests.timeline import add_event
 
