@@ -16,6 +16,10 @@ def _instance_secret(app, filename, make):
     return path.read_text().strip()
 
 
+# The areas are imported inside the functions below, not at the top: every module of the package
+# imports this one first, and importing `fieldapp` alone (a command, a test, a bench) builds nothing.
+
+
 def _listen():
     """Connect each event to its listeners (events.py): the writers never import them."""
     from . import events

@@ -7,16 +7,16 @@ not apply to it.
 """
 from flask import Blueprint
 
+from ..web.security import csrf
+
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 from . import routes  # noqa: E402,F401  (registers the routes on bp)
+from .keys import api_keys_cli  # noqa: E402
 
 
 def init_app(app):
     """The blueprint, CSRF exemption and the `api-keys` command."""
-    from ..web.security import csrf
-    from .keys import api_keys_cli
-
     app.register_blueprint(bp)
     csrf.exempt(bp)
     app.cli.add_command(api_keys_cli)

@@ -25,6 +25,16 @@ def user_by_id(db, user_id):
     return one(db, "SELECT * FROM users WHERE id = ?", [user_id])
 
 
+def patrol_officer_named(db, who):
+    """The id of the enabled officer with this username or unit, or None (a unit two people share is refused)."""
+    rows = list(db.query(
+        "SELECT id FROM users WHERE disabled = 0 AND role IN ('officer', 'cit', 'supervisor')"
+        " AND (username = ? OR (unit != '' AND unit = ? COLLATE NOCASE))",
+        [who, who],
+    ))
+    return rows[0]["id"] if len(rows) == 1 else None
+
+
 def every_user(db):
     """Every account, by username."""
     return list(db.query("SELECT id, username, role, display_name, disabled FROM users ORDER BY username"))

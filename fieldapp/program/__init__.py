@@ -25,9 +25,8 @@ def _config_defaults(state):
     # The coverage forecast's target per district and watch: NAMI Chicago asks for at least two;
     # Chicago's own policy says only "a sufficient number". A program choice, not a law.
     state.app.config.setdefault("MIN_CIT_PER_SHIFT", 2)
-    from .exports import export_command
-
     state.app.cli.add_command(export_command)
 
 
 from . import views  # noqa: E402,F401  the routes attach themselves to bp
+from .exports import export_command  # noqa: E402

@@ -22,6 +22,7 @@ from flask.cli import with_appcontext
 from ..audit import log as audit
 from ..store.db import connect
 from ..requests.encounter import COMPUTED_SQL, FIRST_ACCEPT_SQL, FIRST_ON_SCENE_SQL, NOT_RECORDED
+from .data_dictionary import load_dictionary
 from .reports import _local_midnight, district_of, report_params
 
 BUILT_IN_PROFILES = Path(__file__).resolve().parent.parent / "export_profiles"
@@ -191,8 +192,6 @@ def write_profile_export(db, profile, start, end, out):
 @with_appcontext
 def export_command(name, start, end, out):
     """Write an outside form's CSV from the encounter records, and a gap report of the fields we do not collect."""
-    from .data_dictionary import load_dictionary
-
     try:
         start_day, end_day, _ = report_params({"from": start, "to": end})
         profile = load_profile(profile_path(name), load_dictionary())

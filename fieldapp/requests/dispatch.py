@@ -100,16 +100,6 @@ def create_dispatch_request(db, requester_id, call, idempotency_key=None):
     )
 
 
-def patrol_officer_named(db, who):
-    """The id of the enabled officer with this username or unit, or None (a unit two people share is refused)."""
-    rows = list(db.query(
-        "SELECT id FROM users WHERE disabled = 0 AND role IN ('officer', 'cit', 'supervisor')"
-        " AND (username = ? OR (unit != '' AND unit = ? COLLATE NOCASE))",
-        [who, who],
-    ))
-    return rows[0]["id"] if len(rows) == 1 else None
-
-
 def dispatch_status(db, request_id):
     """What a CAD sees of one request: state, times, counts, the assignee's unit and the disposition."""
     req = get_request(db, request_id)

@@ -19,6 +19,7 @@ from ..delivery.outbox import wake_worker
 from ..content import get_library
 from ..store.db import one, write_transaction
 from ..districts import district_at
+from ..identity.accounts import patrol_officer_named
 from ..geo import bearing_deg, compass, distance_m, human_distance
 from .encounter import NOT_RECORDED, encounter_columns, encounter_fields
 from .selection import (
@@ -165,8 +166,6 @@ def _cancel(db, req, user, form):
 
 def _attach(db, req, user, form):
     """Dispatch attaches the patrol officer on the call, by username or unit."""
-    from .dispatch import patrol_officer_named  # dispatch builds on this module
-
     who = (form.get("officer") or "").strip()
     officer_id = patrol_officer_named(db, who) if who else None
     if officer_id is None:
