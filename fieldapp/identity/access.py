@@ -14,7 +14,7 @@ from werkzeug.exceptions import Forbidden
 from ..store.db import get_db
 from ..web.context import is_offline_copy, safe_next
 from ..web.errors import handle_http_error
-from ..web.htmx import htmx_response
+from ..web.htmx import htmx_response, page_htmx_was_on, sent_by_htmx
 from . import sessions
 from .sessions import load_user
 
@@ -39,14 +39,14 @@ def unauthorized():
     """
     if is_offline_copy():
         return current_app.response_class(status=401)
-    if request.method == "GET" and not request.htmx:
+    if request.method == "GET" and not sent_by_htmx():
         flash(login_manager.login_message)
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-    page = safe_next(urlsplit(request.htmx.current_url or "").path) or url_for("home.index")
+    page = safe_next(urlsplit(page_htmx_was_on()).path) or url_for("home.index")
     return htmx_response(render_template(
         "auth/login.html", next_url=page, error=None,
         notice="You were signed out, so that was not done. Sign in, then try again.",
-    ), 401, redirect=url_for("auth.login", next=page) if request.htmx else None)
+    ), 401, redirect=url_for("auth.login", next=page) if sent_by_htmx() else None)
 
 
 def role_required(*roles):
@@ -85,7 +85,7 @@ def enforce_session_limits():
     why = sessions.session_over(current_user)
     if why:
         sessions.end_session(get_db())
-        if request.method == "GET" and not request.htmx:
+        if request.method == "GET" and not sent_by_htmx():
             flash(SESSION_OVER[why])
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         return None  # login_required answers the rest
@@ -112,7 +112,7 @@ def require_own_password():
         return None
     if session.get("sign_in_method") == "sso":
         return None  # the password is not what this person signs in with
-    if request.method == "GET" and not request.htmx:
+    if request.method == "GET" and not sent_by_htmx():
         return redirect(url_for("auth.change_password"))
     return htmx_response(handle_http_error(Forbidden(
         "A coordinator set your password: choose your own first. Nothing was done.")),

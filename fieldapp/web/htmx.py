@@ -23,6 +23,16 @@ def is_htmx():
     return bool(getattr(request, "htmx", False)) and not request.htmx.boosted
 
 
+def sent_by_htmx():
+    """Whether htmx sent this request at all, a boosted link too: an answer must not land inside a swap."""
+    return bool(getattr(request, "htmx", False))
+
+
+def page_htmx_was_on():
+    """The URL of the page htmx sent this request from, or '' when htmx did not send it."""
+    return (request.htmx.current_url or "") if sent_by_htmx() else ""
+
+
 def page_or_block(template, block, **context):
     """Render the whole page, or only `block` of it when htmx asks for a fragment."""
     if is_htmx():
