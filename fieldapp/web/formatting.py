@@ -45,6 +45,11 @@ def percent(share):
     return "—" if share is None else f"{share * 100:.1f}%"
 
 
+def plural(noun, count):
+    """`noun` as it reads after `count`: "officer" for 1, "officers" otherwise (every noun we count takes an s)."""
+    return noun if count == 1 else f"{noun}s"
+
+
 def init_app(app):
     """Register the filters."""
     app.add_template_filter(clock)
@@ -53,3 +58,4 @@ def init_app(app):
     app.add_template_filter(ago_days)
     app.add_template_filter(duration)
     app.add_template_filter(percent)
+    app.add_template_filter(plural)
