@@ -13,9 +13,8 @@ from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 from jinja2_fragments.flask import render_block
 
-from ..delivery import backup_channel as fallback_channels
+from ..delivery import backup_channel
 from ..identity.accounts import user_by_id
-from ..audit import log as audit
 from ..identity.pages import role_required
 from ..clock import now
 from ..store.db import get_db, one, write_transaction
@@ -33,7 +32,7 @@ TEST_TOPIC = "fieldapp-test-alert"
 def context(db, user_id):
     """What the Duty page's readiness part shows from the server."""
     return {
-        "channel": fallback_channels.masked_of(db, user_id),
+        "channel": backup_channel.masked_of(db, user_id),
         "last_delivery": receipts.last_delivery(db, user_id),
         "device_deliveries": device_deliveries(db, user_id),
     }
@@ -134,13 +133,9 @@ def channel_for(user_id):
 
 
 def _save_channel(db, user_id, set_by):
+    """Save or remove the posted backup channel: (message, status)."""
     try:
-        url = fallback_channels.set_channel(db, user_id, request.form.get("url", ""), set_by)
-    except fallback_channels.ChannelRefused as refused:
+        url = backup_channel.change_channel(db, user_id, request.form.get("url", ""), set_by)
+    except backup_channel.ChannelRefused as refused:
         return str(refused), 422
-    target = one(db, "SELECT username FROM users WHERE id = ?", [user_id])
-    with write_transaction(db):
-        # The URL is a secret: the audit log says only that it changed, and what kind it is.
-        audit.record(db, "backup_channel_set" if url else "backup_channel_removed", target["username"],
-                     fallback_channels.masked(url) or "")
-    return ("Backup channel saved: " + fallback_channels.masked(url)) if url else "Backup channel removed.", 200
+    return ("Backup channel saved: " + backup_channel.masked(url)) if url else "Backup channel removed.", 200

@@ -12,7 +12,7 @@ from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..identity import accounts
-from ..delivery import backup_channel as fallback_channels
+from ..delivery import backup_channel
 from ..audit import log as audit
 from ..identity.pages import role_required, set_disabled, set_password
 from ..requests.domain import DISPOSITIONS
@@ -107,7 +107,7 @@ def _officer_page(form, errors, target=None, status=200):
         "program/officer.html", form=form, errors=errors, target=target, roles=ROLES, shifts=SHIFTS,
         districts=district_names(db), interval_days=current_app.config["INSERVICE_INTERVAL_DAYS"],
         sessions=inservice_sessions(db, target["id"]) if target else [],
-        backup_channel=fallback_channels.masked_of(db, target["id"]) if target else None,
+        backup_channel=backup_channel.masked_of(db, target["id"]) if target else None,
     ), status
 
 

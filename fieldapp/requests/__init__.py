@@ -2,7 +2,7 @@
 
 `domain` holds the state machine and what the request page shows, `escalation`
 asking and widening the ask, `selection` who is alerted, `receipts` whether
-the alert reached each phone, `fallback` a specialist's own backup channel
+the alert reached each phone, `backup_channel` a specialist's own backup channel
 when none confirmed, `timeline` the request's history, and `pages` the routes.
 """
 from flask import Blueprint
