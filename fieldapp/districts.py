@@ -181,7 +181,7 @@ def import_districts(db, districts, *, replace=False, source=""):
     roster record still names. Returns {'added', 'updated', 'removed'} names.
     """
     # Imported here: duty and the roster import this module.
-    from .duty.pages import districts_chosen
+    from .duty.status import districts_chosen
     from .program.roster import district_references
 
     with write_transaction(db):

@@ -8,7 +8,7 @@ from ..identity.pages import role_required
 from ..store.changes import cached, last_touch, live_key, part_current, touched_since
 from ..clock import now
 from ..store.db import get_db
-from ..duty.pages import coverage
+from ..duty.status import coverage
 from ..web.htmx import page_or_block, poll_response
 from ..program.coverage import roster_coverage
 from ..requests.domain import OPEN_STATES, STATE_LABELS

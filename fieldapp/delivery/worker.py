@@ -20,7 +20,7 @@ from flask import current_app
 import json
 
 from . import backup_channel, outbox, webhooks
-from ..duty import pages as duty
+from ..duty import devices
 from ..ops import health
 from ..clock import now
 from ..store.db import connect, write_transaction
@@ -137,7 +137,7 @@ class Worker:
             return
         state, attempts = outbox.record_outcome(self.db, row, outcome, t)
         if row["channel"] == "push":
-            duty.record_push_result(self.db, row["subscription_id"], outcome, t)
+            devices.record_push_result(self.db, row["subscription_id"], outcome, t)
         if row["channel"] == "apprise" and state != "pending":
             add_event(self.db, row["request_id"], "fallback_sent" if state == "sent" else "fallback_failed",
                       detail="A CIT officer's backup channel took the alert" if state == "sent"

@@ -23,6 +23,7 @@ from ..web.htmx import is_htmx
 from ..delivery.outbox import queue_message
 from ..requests import receipts
 from ..requests.selection import wake_worker
+from .devices import device_count
 
 bp = Blueprint("readiness", __name__)
 
@@ -91,7 +92,7 @@ def _test_block(test_since=None, test_trip=None, test_waited=0, test_error=None,
 def test_alert():
     """Send a test alert to this user's devices; the fragment then watches for its receipt."""
     db = get_db()
-    if not one(db, "SELECT 1 AS x FROM push_subscriptions WHERE user_id = ?", [current_user.id]):
+    if not device_count(db, current_user.id):
         return _test_block(test_error="No device of yours has alerts on: tap Enable alerts first.", status=409)
     return _test_block(test_since=send_test_alert(db, current_user.id))
 

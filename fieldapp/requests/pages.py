@@ -14,7 +14,7 @@ from ..identity.pages import role_required
 from ..store.changes import live_key, viewer_position
 from ..content import get_library
 from ..store.db import get_db
-from ..duty.pages import own_position
+from ..duty.positions import own_position
 from ..geo import parse_coordinates
 from .home import render_home
 from ..web.htmx import htmx_response, is_htmx, page_or_block, poll_response
