@@ -77,7 +77,7 @@ def main(argv=None):
     from fieldapp.api.keys import create_key
     from fieldapp.store.db import connect
     from fieldapp.duty.positions import record_position
-    from fieldapp.delivery.webhooks import add_endpoint
+    from fieldapp.delivery.webhook_endpoints import add_endpoint
 
     receiver = Receiver()
     with tempfile.TemporaryDirectory() as tmp:

@@ -78,7 +78,7 @@ def create_app(test_config=None):
     from .duty import pages as duty, readiness
     from .web import errors, formatting, htmx, pwa, security
     from .ops import health, logs, restore
-    from .delivery import push, webhooks, worker
+    from .delivery import push, webhook_pages, webhooks, worker
     from .reference import pages as reference
     from .audit import pages as audit_pages
     from .ops import records
@@ -91,7 +91,7 @@ def create_app(test_config=None):
                  formatting, restore, second_factors, data_dictionary):
         part.init_app(app)
     for area in (auth, home, reference, pwa, duty, requests, board, audit_pages, program, content_review, sso,
-                 second_factor_pages, readiness, webhooks, dispatch_pages):
+                 second_factor_pages, readiness, webhook_pages, dispatch_pages):
         app.register_blueprint(area.bp)
     # The vehicle-location feed authenticates with a bearer token, not a session cookie.
     security.csrf.exempt(duty.unit_location)

@@ -314,7 +314,7 @@ def test_webhook_endpoints_follow_the_push_ssrf_rules(app, db, make_user, login,
 
 
 def test_a_name_that_resolves_to_a_private_address_is_refused():
-    from fieldapp.delivery.webhooks import url_refusal
+    from fieldapp.delivery.webhook_endpoints import url_refusal
 
     def resolve(host, port, proto):
         return [(2, 1, 6, "", ("192.168.1.20", port))]
