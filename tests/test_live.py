@@ -205,7 +205,7 @@ def test_every_table_the_kept_coverage_reads_moves_its_own_counter(app, db, spec
 
 
 def test_every_column_a_board_row_reads_logs_its_request_when_written(app, db, client, officer, specialist, tables_read):
-    from fieldapp.board.pages import _read_rows
+    from fieldapp.board.rows import _read_rows
 
     specialist("near", offset(1000))
     ask(client)

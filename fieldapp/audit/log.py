@@ -29,6 +29,12 @@ def record(db, action, subject="", detail="", actor=None):
                               "detail": detail[:500], "ip": ip})
 
 
+def export_entries(db):
+    """Every entry, oldest first, for the CSV export; the export itself is recorded first."""
+    record(db, "audit_export", "audit log")
+    return reversed(entries(db, limit=1_000_000))
+
+
 def entries(db, limit=500, since=None, until=None):
     """Newest entries first, optionally within [since, until)."""
     where, params = [], []
