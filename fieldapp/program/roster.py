@@ -262,6 +262,7 @@ def save_officer(db, target, role, details, values):
 
 
 def _save_roster_audited(db, user_id, username, values):
+    """Write a specialist's roster record and audit what it now says; inside the caller's transaction."""
     save_roster(db, user_id, values)
     audit.record(db, "roster_updated", username, describe(values))
 

@@ -107,23 +107,21 @@ def check_new_request(db, data, source, requester_id=None):
             if named is None:
                 raise refuse(f"There is no district called {fields['district']!r}.")
             fields["district"] = named
-    fields["lat"] = fields["lon"] = None
-    if officer:
-        fields["accuracy"] = None
+    lat = lon = accuracy = None
     if data.get("lat") not in (None, "") or data.get("lon") not in (None, ""):
         if not is_form and not all(_is_number(data.get(name)) for name in ("lat", "lon")):
             raise refuse("Latitude and longitude must be numbers.")
         try:
-            fields["lat"], fields["lon"], accuracy = parse_coordinates(
-                data.get("lat"), data.get("lon"), data.get("accuracy") if officer else None)
+            # Only the officer's device knows how far to trust its position.
+            lat, lon, accuracy = parse_coordinates(data.get("lat"), data.get("lon"),
+                                                   data.get("accuracy") if officer else None)
         except ValueError as e:
             raise refuse(str(e)) from None
-        if officer:
-            fields["accuracy"] = accuracy
     elif officer and not fields["location_text"]:
         raise refuse("Your location is not available. Type where you are, then send the request.", 422)
     elif not officer and not (fields["location_text"] and fields["district"]):
         raise refuse("Give the place: coordinates, or the address together with its district.")
+    fields.update(lat=lat, lon=lon, **({"accuracy": accuracy} if officer else {}))
     for name in FLAGS:
         fields[name] = bool(data.get(name)) if is_form else data.get(name, False)  # a checkbox is sent or not
         if not isinstance(fields[name], bool):
@@ -135,6 +133,7 @@ def check_new_request(db, data, source, requester_id=None):
 
 
 def _is_number(value):
+    """A JSON number: an int or a float, and not true or false (which Python counts as ints)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
