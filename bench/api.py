@@ -76,8 +76,8 @@ def main(argv=None):
     print_machine(info)
     from fieldapp.api.keys import create_key
     from fieldapp.store.db import connect
-    from fieldapp.duty.pages import record_position
-    from fieldapp.delivery.webhooks import add_endpoint
+    from fieldapp.duty.positions import record_position
+    from fieldapp.delivery.webhook_endpoints import add_endpoint
 
     receiver = Receiver()
     with tempfile.TemporaryDirectory() as tmp:
@@ -87,7 +87,7 @@ def main(argv=None):
         rng = random.Random(16)
         points = positions(rng, args.specialists, 40.0)
         from fieldapp.identity.accounts import create_user
-        from fieldapp.duty.pages import go_on_duty
+        from fieldapp.duty.status import go_on_duty
 
         with app.app_context():
             db.conn.execute("BEGIN IMMEDIATE")

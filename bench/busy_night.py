@@ -73,7 +73,7 @@ def seed(folder, stand_in, n_specialists, rng):
     from werkzeug.security import generate_password_hash
 
     from fieldapp.identity.accounts import store_password
-    from fieldapp.duty.pages import save_subscription
+    from fieldapp.duty.devices import save_subscription
     from fieldapp.store.db import connect
     from fieldapp.demo.seed import DEMO_DISTRICTS
     from fieldapp.delivery.push import load_or_create_vapid

@@ -135,7 +135,7 @@ def add_account(app, db, username, role, display_name=None, unit=""):
 
 def go_on_duty_now(app, db, user_id):
     """A supervisor (or anyone) on duty with no position."""
-    from fieldapp.duty.pages import go_on_duty
+    from fieldapp.duty.status import go_on_duty
 
     with app.app_context():
         go_on_duty(db, user_id)

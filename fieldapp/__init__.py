@@ -25,7 +25,7 @@ def _listen():
     from . import events
     from .audit import log as audit_log
     from .delivery import webhooks
-    from .duty import pages as duty
+    from .duty import status as duty
     from .program import roster
     from .requests.dispatch import dispatch_status
 
@@ -91,7 +91,7 @@ def create_app(test_config=None):
 
     from . import api, content, districts, program, requests
     from .board import pages as board
-    from .delivery import push, webhooks
+    from .delivery import push, webhook_pages, webhooks
     from .demo import seed as demo
     from .duty import pages as duty, readiness
     from .identity import access, pages as auth, second_factor_pages, second_factors, sso, throttle, cli as users_cli
@@ -110,7 +110,7 @@ def create_app(test_config=None):
                  demo, records, formatting, restore, second_factors, data_dictionary):
         part.init_app(app)
     for area in (auth, home, reference, offline, duty, requests, board, audit_pages, program, content_review, sso,
-                 second_factor_pages, readiness, webhooks, dispatch_pages):
+                 second_factor_pages, readiness, webhook_pages, dispatch_pages):
         app.register_blueprint(area.bp)
     # Signing out must work from a page whose token has died (see auth.logout for why that is safe).
     security.csrf.exempt(auth.logout)

@@ -41,6 +41,12 @@ def all_districts(db):
     return list(db.query("SELECT * FROM districts ORDER BY name"))
 
 
+def district_named(db, name):
+    """The name of the district called `name`, as the agency wrote it (case does not matter), or None."""
+    row = one(db, "SELECT name FROM districts WHERE name = ? COLLATE NOCASE", [name])
+    return row["name"] if row else None
+
+
 def save_centre(db, name, lat, lon):
     """Create or move a district given only by its centre point (the demo's, and a Point feature's)."""
     db.execute(

@@ -11,7 +11,9 @@ from time import monotonic
 
 from fieldapp.identity.accounts import create_user
 from fieldapp.store.db import connect, migrate
-from fieldapp.duty.pages import go_on_duty, record_position, save_subscription
+from fieldapp.duty.devices import save_subscription
+from fieldapp.duty.positions import record_position
+from fieldapp.duty.status import go_on_duty
 
 PASSWORD = "correct horse battery"
 

@@ -118,7 +118,7 @@ def test_a_compressed_etag_is_recognised(watching):
 
 
 def test_the_board_query_does_not_walk_closed_requests_history(app, client, officer, specialist, db):
-    from fieldapp.board.pages import _read_rows
+    from fieldapp.board.rows import _read_rows
 
     near = specialist("near", offset(1000))
     request_id = ask(client)
@@ -148,7 +148,7 @@ def test_the_board_query_does_not_walk_closed_requests_history(app, client, offi
 
 
 def test_the_board_read_change_by_change_is_the_board_read_whole(app, client, officer, specialist, make_user, login, db):
-    from fieldapp.board import pages as board
+    from fieldapp.board import rows as board
     from fieldapp.identity.accounts import update_details
 
     near, far = specialist("near", offset(1000)), specialist("far", offset(3000))

@@ -5,7 +5,7 @@ from playwright.sync_api import expect
 from standardwebhooks.webhooks import Webhook
 
 from fieldapp.store.db import connect
-from fieldapp.delivery.webhooks import add_endpoint
+from fieldapp.delivery.webhook_endpoints import add_endpoint
 from tests.helpers import SCENE, add_specialist, add_user, offset, sign_in
 
 pytestmark = pytest.mark.browser

@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 
 from fieldapp.identity.accounts import create_user
 from fieldapp.store.db import connect
-from fieldapp.duty.pages import save_subscription
+from fieldapp.duty.devices import save_subscription
 from tests.helpers import PASSWORD, sign_in
 
 pytestmark = pytest.mark.browser

@@ -8,7 +8,8 @@ from playwright.sync_api import expect
 
 from fieldapp.identity.accounts import create_user, user_by_username
 from fieldapp.store.db import connect
-from fieldapp.duty.pages import go_on_duty, record_position
+from fieldapp.duty.positions import record_position
+from fieldapp.duty.status import go_on_duty
 from fieldapp.requests.domain import move
 from fieldapp.requests.escalation import create_request
 from fieldapp.identity.sessions import User

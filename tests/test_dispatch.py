@@ -214,6 +214,23 @@ def test_bad_input_is_a_problem_with_a_clear_detail_and_changes_nothing(app, db,
     assert snapshot(db) == before
 
 
+@pytest.mark.parametrize("form, body, message", [
+    ({"note": "y" * 281}, {"note": "y" * 281}, "Keep the note to one line, under 280 characters."),
+    ({"location_text": "x" * 201}, {"location_text": "x" * 201}, "Keep the location under 200 characters."),
+    ({"lat": "91", "lon": "0"}, {"lat": 91, "lon": 0}, "Latitude must be between -90 and 90."),
+])
+def test_the_button_the_console_and_the_api_refuse_a_request_in_the_same_words(app, db, client, officer, dispatcher,
+                                                                               districts, form, body, message):
+    headers = api_key(app, db)
+    button = client.post("/requests", data={"location_text": "12 Invented Row", **form})
+    console = dispatcher.post("/dispatch", data={**CALL, **form})
+    api = client.post("/api/v1/requests", json={**CALL, **body}, headers=headers)
+    # The officer's page answers a malformed value 400; the console and the API answer every refusal 422.
+    assert (button.status_code, console.status_code, api.status_code) == (400, 422, 422)
+    assert message in button.get_data(as_text=True) and message in console.get_data(as_text=True)
+    assert api.json["detail"] == message
+
+
 def test_cad_reads_lists_and_cancels_a_request(app, db, client, districts):
     headers = api_key(app, db)
     request_id = created_id(client.post("/api/v1/requests", json=CALL, headers=headers))
@@ -314,7 +331,7 @@ def test_webhook_endpoints_follow_the_push_ssrf_rules(app, db, make_user, login,
 
 
 def test_a_name_that_resolves_to_a_private_address_is_refused():
-    from fieldapp.delivery.webhooks import url_refusal
+    from fieldapp.delivery.webhook_endpoints import url_refusal
 
     def resolve(host, port, proto):
         return [(2, 1, 6, "", ("192.168.1.20", port))]

@@ -7,7 +7,7 @@ import pytest
 
 from fieldapp.audit.log import entries
 from fieldapp.districts import all_districts, district_at
-from fieldapp.duty.pages import go_on_duty
+from fieldapp.duty.status import go_on_duty
 from fieldapp.program import reports
 from fieldapp.program.roster import add_record_once
 from tests.helpers import ask

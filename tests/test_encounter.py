@@ -5,7 +5,7 @@ import datetime
 import pytest
 
 from fieldapp import create_app
-from fieldapp.duty.pages import record_position
+from fieldapp.duty.positions import record_position
 from fieldapp.program.exports import encounter_rows
 from fieldapp.program.reports import report
 from fieldapp.requests import domain as flow

@@ -152,7 +152,7 @@ def test_every_table_a_live_part_reads_moves_the_counter(client, officer, specia
 
 def test_a_position_report_changes_only_the_page_that_shows_distances_from_it(client, officer, specialist, make_user,
                                                                               login, db, app):
-    from fieldapp.duty.pages import record_position
+    from fieldapp.duty.positions import record_position
 
     near = specialist("near", offset(1000))
     request_id = ask(client)
@@ -182,7 +182,7 @@ def test_a_write_to_a_live_table_moves_the_counter(db, table, make_user):
 
 
 def test_every_table_the_kept_coverage_reads_moves_its_own_counter(app, db, specialist, tables_read, login):
-    from fieldapp.duty.pages import coverage
+    from fieldapp.duty.status import coverage
     from fieldapp.program.coverage import roster_coverage
 
     near = specialist("near", offset(1000), district="Central")
@@ -205,7 +205,7 @@ def test_every_table_the_kept_coverage_reads_moves_its_own_counter(app, db, spec
 
 
 def test_every_column_a_board_row_reads_logs_its_request_when_written(app, db, client, officer, specialist, tables_read):
-    from fieldapp.board.pages import _read_rows
+    from fieldapp.board.rows import _read_rows
 
     specialist("near", offset(1000))
     ask(client)

@@ -240,10 +240,10 @@ def test_sign_in_failures_and_lock_outs_are_counted(app, client, make_user):
 def test_a_backup_channel_that_fails_is_counted(app_config, client):
     app_config["APPRISE_URLS"] = "json://127.0.0.1:9/alerts"  # the discard port: nothing takes it
     app = create_app(app_config)
-    from fieldapp.delivery import agency_channel as backup_alerts
+    from fieldapp.delivery import backup_channel
 
     with app.app_context():
-        assert backup_alerts.send("CIT request #1 not accepted", "Open fieldapp.") is False
+        assert backup_channel.send_to_agency("CIT request #1 not accepted", "Open fieldapp.") is False
     figures = scrape(app.test_client())
     assert figures[("fieldapp_backup_channel_failures_total", ())] == 1
 

@@ -7,7 +7,7 @@ import pytest
 from fieldapp.requests import domain as flow
 from fieldapp.identity.accounts import user_by_username
 from fieldapp.store.db import connect, one
-from fieldapp.duty.pages import save_subscription
+from fieldapp.duty.devices import save_subscription
 from fieldapp.identity.sessions import User
 from tests.helpers import SCENE, alerted, ask, events, offset, snapshot
 

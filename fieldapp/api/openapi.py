@@ -4,8 +4,8 @@ Kept true by tests/test_api.py, which runs schemathesis against the live app
 with it: every response must match what is written here.
 """
 from ..requests.domain import CANCEL_REASONS, DISPOSITIONS, STATE_LABELS
-from ..requests.dispatch import MAX_LOCATION_TEXT, MAX_NOTE
-from ..delivery.webhooks import EVENT_NAMES
+from ..requests.forms import MAX_LOCATION_TEXT, MAX_NOTE
+from ..delivery.webhook_endpoints import EVENT_NAMES
 
 _TIME = {"type": ["number", "null"], "description": "Unix time in seconds, or null until it happens."}
 _PROBLEM = {"$ref": "#/components/responses/Problem"}

@@ -14,9 +14,8 @@ from ..audit import log as audit
 from ..store.db import get_db, write_transaction
 from ..web.errors import problem
 from ..requests import domain
-from ..requests.dispatch import (
-    BadCall, check_call, create_dispatch_request, dispatch_status, districts, open_dispatch_requests,
-)
+from ..requests.dispatch import create_dispatch_request, dispatch_status, districts, open_dispatch_requests
+from ..requests.forms import RequestRefused, check_new_request
 from . import bp
 from .keys import key_for, note_use
 from .openapi import document
@@ -93,10 +92,10 @@ def create_request():
         raise Problem(400, "The Idempotency-Key header is 1 to 100 letters, digits, or . _ : -")
     db = get_db()
     try:
-        call = check_call(db, _json_body())
+        call = check_new_request(db, _json_body(), "api")
         request_id, created = create_dispatch_request(db, key["user_id"], call, idempotency_key)
-    except BadCall as e:
-        raise Problem(422, str(e)) from None
+    except RequestRefused as e:
+        raise Problem(e.status, str(e)) from None
     except Conflict as e:
         raise Problem(409, e.description) from None
     location = url_for("api.read_request", request_id=request_id)

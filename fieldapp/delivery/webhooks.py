@@ -1,4 +1,4 @@
-"""Outbound webhooks: coordinators' endpoints, one signed delivery per request state change.
+"""Outbound webhooks: one signed delivery per request state change, queued and sent (owns `webhook_deliveries`).
 
 Every state change of a request (`requested`, `accepted`, `on_scene`,
 `stabilised`, `resolved`, `cancelled`) is written as one `webhook_deliveries`
@@ -7,107 +7,28 @@ never goes unsent and sending never blocks a request. The worker leases due rows
 and posts them signed per the Standard Webhooks specification (the
 `standardwebhooks` reference library signs), retrying with backoff up to a cap.
 
-Endpoints must be https; their host names are resolved and every address must
-be public, at registration and again before each send (the SSRF rules push
-endpoints follow). `WEBHOOK_INSECURE_HOSTS` names hosts allowed over http and on
-private or loopback addresses (the tests' loopback receiver).
+The endpoints themselves, and the checks of where a webhook may go (again
+before each send), are webhook_endpoints.py's; the coordinators' pages are
+webhook_pages.py's.
 """
-import base64
 import datetime
-import ipaddress
 import json
-import secrets
-import socket
 import time
 import uuid
 
 import requests as http
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from standardwebhooks.webhooks import Webhook
-from urllib3.exceptions import LocationParseError
-from urllib3.util import parse_url
 
-from ..audit import log as audit
-from ..identity.access import role_required
 from ..clock import now
-from ..store.db import get_db, one, write_transaction
+from ..store.db import one, write_transaction
+from .webhook_endpoints import url_refusal
 
 # The timeline's events that are state changes, and the webhook event each one sends.
 EVENTS = {"requested": "requested", "accepted": "accepted", "assigned": "accepted", "on_scene": "on_scene",
           "stabilised": "stabilised", "resolved": "resolved", "cancelled": "cancelled"}
-EVENT_NAMES = ("requested", "accepted", "on_scene", "stabilised", "resolved", "cancelled")
 MAX_ATTEMPTS = 8
 BACKOFF_BASE_S = 2.0
 BACKOFF_MAX_S = 300.0
-MAX_URL = 2048
-
-bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
-
-
-# ---- Where a webhook may go ----
-
-def url_refusal(url, config, resolve=socket.getaddrinfo):
-    """Why `url` may not receive webhooks, or None when it may (the name is resolved and every address checked)."""
-    if not isinstance(url, str) or not url or len(url) > MAX_URL or not url.isascii() or not url.isprintable():
-        return "Give the endpoint as a full https:// URL."
-    if "\\" in url or " " in url:
-        return "The URL has characters a URL cannot have."
-    try:
-        parts = parse_url(url)
-    except (LocationParseError, ValueError):
-        return "That is not a URL."
-    host = (parts.host or "").lower().strip("[]")
-    if parts.auth is not None or parts.fragment is not None or not host:
-        return "Give the URL without a user name, password or #fragment."
-    allowed = host in config.get("WEBHOOK_INSECURE_HOSTS", ())
-    if parts.scheme != "https" and not (allowed and parts.scheme == "http"):
-        return "Webhook endpoints must use https."
-    try:
-        infos = resolve(host, parts.port or (443 if parts.scheme == "https" else 80), proto=socket.IPPROTO_TCP)
-    except (OSError, UnicodeError):
-        return f"The host {host} could not be resolved."
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
-        if not address.is_global and not allowed:
-            return f"The host {host} resolves to a private or reserved address ({address}); webhooks go to public hosts only."
-    return None
-
-
-# ---- Endpoints (coordinators) ----
-
-def new_secret():
-    """A Standard Webhooks secret: 'whsec_' and 32 random bytes in base64."""
-    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-
-
-def add_endpoint(db, url, events, include_notes=False):
-    """Register an endpoint; returns (id, secret). The caller shows the secret once."""
-    problem = url_refusal(url, current_app.config)
-    if problem:
-        raise ValueError(problem)
-    events = [e for e in EVENT_NAMES if e in set(events)]
-    if not events:
-        raise ValueError("Choose at least one event to send.")
-    secret = new_secret()
-    cursor = db.execute(
-        "INSERT INTO webhook_endpoints (url, events, secret, include_notes, created_at) VALUES (?, ?, ?, ?, ?)",
-        [url, json.dumps(events), secret, int(bool(include_notes)), now()],
-    )
-    return cursor.lastrowid, secret
-
-
-def endpoints(db):
-    """Every endpoint, newest first, with its delivery counts."""
-    return list(db.query(
-        "SELECT e.*, (SELECT COUNT(*) FROM webhook_deliveries d WHERE d.endpoint_id = e.id AND d.state = 'sent') AS sent,"
-        " (SELECT COUNT(*) FROM webhook_deliveries d WHERE d.endpoint_id = e.id AND d.state = 'failed') AS failed"
-        " FROM webhook_endpoints e ORDER BY e.id DESC"))
-
-
-def deliveries(db, endpoint_id, limit=100):
-    """An endpoint's latest deliveries, newest first."""
-    return list(db.query("SELECT * FROM webhook_deliveries WHERE endpoint_id = ? ORDER BY id DESC LIMIT ?",
-                         [endpoint_id, limit]))
 
 
 # ---- Queuing: a listener to the timeline, inside the state change's transaction ----
@@ -239,62 +160,6 @@ def _record(db, row, status, error):
             " lease_owner = NULL, lease_until = NULL WHERE id = ?",
             [state, attempts, next_at, status, error[:200], state, t, row["id"]],
         )
-
-
-# ---- Pages ----
-
-@bp.route("")
-@role_required("coordinator")
-def index():
-    """The endpoints, and the form to add one."""
-    return render_template("webhooks/index.html", endpoints=endpoints(get_db()), events=EVENT_NAMES)
-
-
-@bp.route("", methods=["POST"])
-@role_required("coordinator")
-def create():
-    """Register an endpoint and show its signing secret, once."""
-    db = get_db()
-    form = request.form
-    try:
-        with write_transaction(db):
-            endpoint_id, secret = add_endpoint(db, form.get("url", "").strip(), form.getlist("events"),
-                                               bool(form.get("include_notes")))
-            audit.record(db, "webhook_added", f"webhook {endpoint_id}", form.get("url", "").strip()[:200])
-    except ValueError as e:
-        return render_template("webhooks/index.html", endpoints=endpoints(db), events=EVENT_NAMES, error=str(e),
-                               form=form), 400
-    return render_template("webhooks/endpoint.html", endpoint=_endpoint(db, endpoint_id),
-                           deliveries=[], secret=secret), 201
-
-
-def _endpoint(db, endpoint_id):
-    row = one(db, "SELECT * FROM webhook_endpoints WHERE id = ?", [endpoint_id])
-    if row is None:
-        abort(404, description="There is no webhook endpoint with that number.")
-    row["events"] = json.loads(row["events"])
-    return row
-
-
-@bp.route("/<int:endpoint_id>")
-@role_required("coordinator")
-def page(endpoint_id):
-    """One endpoint and its latest deliveries."""
-    db = get_db()
-    return render_template("webhooks/endpoint.html", endpoint=_endpoint(db, endpoint_id),
-                           deliveries=deliveries(db, endpoint_id))
-
-
-@bp.route("/<int:endpoint_id>/disable", methods=["POST"])
-@role_required("coordinator")
-def disable(endpoint_id):
-    """Stop sending to an endpoint; its history stays."""
-    db = get_db()
-    _endpoint(db, endpoint_id)
-    with write_transaction(db):
-        db.execute("UPDATE webhook_endpoints SET disabled_at = COALESCE(disabled_at, ?) WHERE id = ?", [now(), endpoint_id])
-        audit.record(db, "webhook_disabled", f"webhook {endpoint_id}")
-    return redirect(url_for("webhooks.page", endpoint_id=endpoint_id), 303)
 
 
 def init_app(app):

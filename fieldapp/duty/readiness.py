@@ -13,9 +13,8 @@ from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 from jinja2_fragments.flask import render_block
 
-from ..delivery import backup_channel as fallback_channels
+from ..delivery import backup_channel
 from ..identity.accounts import user_by_id
-from ..audit import log as audit
 from ..identity.access import role_required
 from ..clock import now
 from ..store.db import get_db, one, write_transaction
@@ -24,6 +23,7 @@ from ..web.htmx import is_htmx
 from ..delivery.outbox import queue_message
 from ..delivery import receipts
 from ..delivery.outbox import wake_worker
+from .devices import device_count
 
 bp = Blueprint("readiness", __name__)
 
@@ -33,7 +33,7 @@ TEST_TOPIC = "fieldapp-test-alert"
 def context(db, user_id):
     """What the Duty page's readiness part shows from the server."""
     return {
-        "channel": fallback_channels.masked_of(db, user_id),
+        "channel": backup_channel.masked_of(db, user_id),
         "last_delivery": receipts.last_delivery(db, user_id),
         "device_deliveries": device_deliveries(db, user_id),
     }
@@ -92,7 +92,7 @@ def _test_block(test_since=None, test_trip=None, test_waited=0, test_error=None,
 def test_alert():
     """Send a test alert to this user's devices; the fragment then watches for its receipt."""
     db = get_db()
-    if not one(db, "SELECT 1 AS x FROM push_subscriptions WHERE user_id = ?", [current_user.id]):
+    if not device_count(db, current_user.id):
         return _test_block(test_error="No device of yours has alerts on: tap Enable alerts first.", status=409)
     return _test_block(test_since=send_test_alert(db, current_user.id))
 
@@ -134,13 +134,9 @@ def channel_for(user_id):
 
 
 def _save_channel(db, user_id, set_by):
+    """Save or remove the posted backup channel: (message, status)."""
     try:
-        url = fallback_channels.set_channel(db, user_id, request.form.get("url", ""), set_by)
-    except fallback_channels.ChannelRefused as refused:
+        url = backup_channel.change_channel(db, user_id, request.form.get("url", ""), set_by)
+    except backup_channel.ChannelRefused as refused:
         return str(refused), 422
-    target = one(db, "SELECT username FROM users WHERE id = ?", [user_id])
-    with write_transaction(db):
-        # The URL is a secret: the audit log says only that it changed, and what kind it is.
-        audit.record(db, "backup_channel_set" if url else "backup_channel_removed", target["username"],
-                     fallback_channels.masked(url) or "")
-    return ("Backup channel saved: " + fallback_channels.masked(url)) if url else "Backup channel removed.", 200
+    return ("Backup channel saved: " + backup_channel.masked(url)) if url else "Backup channel removed.", 200

@@ -40,15 +40,6 @@ def beat(worker):
     worker.last_heartbeat = t
 
 
-def record_backup_send(ok, title):
-    """Log one backup-channel (Apprise) send and whether it was taken; called by backup_alerts.send."""
-    db = connect(current_app.config["DATABASE"])
-    try:
-        db.execute("INSERT INTO backup_channel_sends (at, title, ok) VALUES (?, ?, ?)", [now(), title, int(bool(ok))])
-    finally:
-        db.close()
-
-
 def _scalar(db, sql, params=()):
     return db.execute(sql, params).fetchone()[0]
 

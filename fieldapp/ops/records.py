@@ -19,7 +19,7 @@ from flask.cli import with_appcontext
 
 from ..clock import now
 from ..store.db import connect, write_transaction
-from ..duty.pages import forget_positions_before
+from ..duty.positions import forget_positions_before
 from ..delivery.outbox import forget_messages_of_closed_requests
 from ..requests.domain import strip_closed_requests
 from ..requests.selection import round_distances_of_closed_requests

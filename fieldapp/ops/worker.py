@@ -19,14 +19,15 @@ from flask import current_app
 
 import json
 
-from ..delivery import agency_channel as backup_alerts, backup_channel as fallback_channels, outbox, webhooks
-from ..duty import pages as duty
+from ..delivery import backup_channel, outbox, webhooks
+from ..duty import devices
 from . import health
 from ..clock import now
 from ..store.db import connect, write_transaction
 from ..logs import WORKER as log
 from ..delivery.push import Outcome, get_sender
-from ..requests import domain, escalation, backup_channel as fallback, selection
+from ..requests import domain, escalation, selection
+from ..requests.backup_channel import queue_due as queue_backup_channels
 from ..requests.timeline import add_event
 
 
@@ -50,12 +51,12 @@ class Worker:
                     log.info("escalation step", extra={"event": "escalation", "request_id": request_id, "step": step})
                     policy = self.app.config
                     after = policy["ESCALATE_AFTER_S"] if step == 1 else policy["ALL_HANDS_AFTER_S"]
-                    backup_alerts.send(
+                    backup_channel.send_to_agency(
                         f"CIT request #{request_id} not accepted",
                         f"No CIT officer has accepted request #{request_id} after about {after:g} s. Open fieldapp.",
                     )
             # A specialist whose phones confirmed nothing in time gets their own backup channel.
-            done += fallback.queue_due(self.db)
+            done += queue_backup_channels(self.db)
             rows = self.lease(self.app.config["WORKER_BATCH"])
             if rows:
                 self.deliver(rows)
@@ -106,21 +107,21 @@ class Worker:
                 if selection.supervise_if_unreachable(self.db, domain.get_request(self.db, request_id)):
                     unreachable.append(request_id)
         for request_id in unreachable:
-            backup_alerts.send(
+            backup_channel.send_to_agency(
                 f"CIT request #{request_id}: alerts failed",
                 f"No push alert for request #{request_id} reached a CIT officer. Open fieldapp.",
             )
 
     def _send_to_channel(self, row):
         """Send one backup-channel row through the sender's pool: a future of its Outcome."""
-        url = fallback_channels.url_of(self.db, row["user_id"])
+        url = backup_channel.url_of(self.db, row["user_id"])
         message = json.loads(row["payload"])
 
         def send():
             started = time.perf_counter()
             if url is None:  # removed since it was queued
                 return Outcome(status=None, error="no backup channel set", permanent=True)
-            ok = fallback_channels.send(url, message["title"], message["body"])
+            ok = backup_channel.send_to_person(url, message["title"], message["body"])
             outcome = Outcome(status=200 if ok else None, error="" if ok else "the backup channel did not take it")
             outcome.duration_ms = (time.perf_counter() - started) * 1000
             return outcome
@@ -136,7 +137,7 @@ class Worker:
             return
         state, attempts = outbox.record_outcome(self.db, row, outcome, t)
         if row["channel"] == "push":
-            duty.record_push_result(self.db, row["subscription_id"], outcome, t)
+            devices.record_push_result(self.db, row["subscription_id"], outcome, t)
         if row["channel"] == "apprise" and state != "pending":
             add_event(self.db, row["request_id"], "fallback_sent" if state == "sent" else "fallback_failed",
                       detail="A CIT officer's backup channel took the alert" if state == "sent"

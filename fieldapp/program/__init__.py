@@ -1,7 +1,8 @@
 """The CIT program: the coordinator's roster, coverage by district and shift, and outcome reports.
 
-- `roster`: who volunteered, was trained and covers which districts and shifts
-  (owns the `roster` and `inservice_training` tables);
+- `roster`: who volunteered, was trained and covers which districts and shifts,
+  and the coordinator's changes to an officer's record (owns the `roster` and
+  `inservice_training` tables; the accounts are identity's, through identity/admin.py);
 - `roster_csv`: the roster's CSV export and checked import;
 - `coverage`: certified specialists per district and shift, and who is on duty;
 - `forecast`: the same counts over the next 90 days, as in-service lapses;
@@ -9,8 +10,10 @@
 - `reports`: outcome statistics from requests and their timelines;
 - `charts`: the reports' SVG charts;
 - `exports`: one row per encounter, export profiles for outside forms, the public summary;
-- `views`: the pages (this blueprint's routes);
-- `content_review`: the agency's sign-off of each card (its own blueprint, under /program).
+- `data_dictionary`: the published data dictionary of the exports;
+- `views`: the pages (this blueprint's routes), thin over the modules above.
+
+Every export of the program's data is recorded in the audit log by the function that makes it.
 """
 from flask import Blueprint
 

@@ -6,7 +6,7 @@ from flask import Blueprint, render_template
 from ..identity.access import role_required
 from ..store.db import get_db
 from ..web.downloads import csv_response
-from ..audit.log import entries, record
+from ..audit.log import entries, export_entries
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 
@@ -22,11 +22,9 @@ def index():
 @role_required("coordinator")
 def export():
     """Every entry as CSV; the export itself is recorded first."""
-    db = get_db()
-    record(db, "audit_export", "audit log")
     rows = (
         [r["id"], datetime.datetime.fromtimestamp(r["at"], datetime.timezone.utc).isoformat(timespec="seconds"),
          r["actor_name"], r["action"], r["subject"], r["detail"], r["ip"]]
-        for r in reversed(entries(db, limit=1_000_000))
+        for r in export_entries(get_db())
     )
     return csv_response("fieldapp-audit.csv", ["id", "at_utc", "actor", "action", "subject", "detail", "ip"], rows)

@@ -7,7 +7,7 @@ import datetime
 from flask import current_app
 
 from ..clock import now
-from ..duty.pages import coverage as on_duty_coverage
+from ..duty.status import coverage as on_duty_coverage
 from .roster import SHIFTS, district_names, read_roster
 
 

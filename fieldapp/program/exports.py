@@ -23,7 +23,7 @@ from ..audit import log as audit
 from ..store.db import connect
 from ..requests.encounter import COMPUTED_SQL, FIRST_ACCEPT_SQL, FIRST_ON_SCENE_SQL, NOT_RECORDED
 from .data_dictionary import load_dictionary
-from .reports import _local_midnight, district_of, report_params
+from .reports import _local_midnight, district_of, report, report_csv_columns, report_csv_rows, report_params
 
 BUILT_IN_PROFILES = Path(__file__).resolve().parent.parent / "export_profiles"
 SMALL_CELL = 5
@@ -256,6 +256,13 @@ def public_summary_rows(columns, rows):
         if sum(1 for r in groups if r[i] == hidden) == 1 and shown:
             shown[0][i] = hidden
     return out
+
+
+def export_public_summary(db, start_day, end_day, by):
+    """The report's rows for publication (small cells suppressed), with the export recorded in the audit log."""
+    data = report(db, start_day, end_day, by)
+    audit.record(db, "public_summary_exported", f"by {by}", f"{start_day.isoformat()} to {end_day.isoformat()}")
+    return public_summary_rows(report_csv_columns(), report_csv_rows(data))
 
 
 def _is_count(value):

@@ -12,6 +12,7 @@ from collections import Counter
 
 from flask import current_app
 
+from ..audit import log as audit
 from ..districts import all_districts
 from .coverage import current_shift
 # The report's own helpers, so both count the same days and months.
@@ -76,6 +77,13 @@ def fidelity(db, start_day, end_day):
         "by_district_shift": breakdown("district_shift", [(d, s) for d in districts for s in SHIFTS]),
         "total": breakdown("total", ["All"])[0],
     }
+
+
+def export_fidelity(db, start_day, end_day):
+    """The fidelity figures' CSV rows for the range, with the export recorded in the audit log."""
+    figures = fidelity(db, start_day, end_day)
+    audit.record(db, "report_exported", "fidelity", f"{start_day.isoformat()} to {end_day.isoformat()}")
+    return fidelity_csv_rows(figures)
 
 
 def fidelity_csv_rows(figures):

@@ -9,6 +9,7 @@ from collections import Counter
 
 from flask import current_app
 
+from ..audit import log as audit
 from ..requests.domain import DISPOSITIONS, OPEN_STATES
 from ..districts import all_districts, district_at
 from .roster import parse_day, today
@@ -196,6 +197,13 @@ def report_csv_row(label, f):
 def report_csv_rows(data):
     """The report's CSV rows: each group, then the total as "All"."""
     return [report_csv_row(label, f) for label, f in data["rows"]] + [report_csv_row("All", data["total"])]
+
+
+def export_report(db, start_day, end_day, by):
+    """The report's CSV rows for the range, grouped `by`, with the export recorded in the audit log."""
+    data = report(db, start_day, end_day, by)
+    audit.record(db, "report_exported", f"by {by}", f"{start_day.isoformat()} to {end_day.isoformat()}")
+    return report_csv_rows(data)
 
 
 def report_params(args):

@@ -2,15 +2,18 @@
 in-service is due, and which districts and shifts they cover.
 
 This module owns the `roster` and `inservice_training` tables (schema.m004_program):
-every write to them is a function here. The accounts themselves are accounts.py's.
+every write to them is a function here, and a coordinator's change is audited
+here too. The accounts themselves are identity's (accounts.py, admin.py).
 """
 import datetime
 import re
 
 from flask import abort, current_app
 
+from ..audit import log as audit
 from ..clock import now
-from ..store.db import one
+from ..identity import admin
+from ..store.db import one, write_transaction
 from ..web.downloads import FORMULA_START
 from ..districts import all_districts
 from ..delivery import receipts
@@ -224,13 +227,44 @@ def save_roster(db, user_id, values):
         db.execute("INSERT INTO inservice_training (user_id, completed_on) VALUES (?, ?)", [user_id, day])
 
 
-def set_active(db, user_id, active):
-    """Set a specialist active or inactive; an inactive specialist is never alerted."""
-    db.execute(
-        "INSERT INTO roster (user_id, active, updated_at) VALUES (?, ?, ?)"
-        " ON CONFLICT(user_id) DO UPDATE SET active = excluded.active, updated_at = excluded.updated_at",
-        [user_id, int(active), now()],
-    )
+def set_active(db, target, active):
+    """Set a specialist active or inactive (an inactive specialist is never alerted), audited."""
+    with write_transaction(db):
+        db.execute(
+            "INSERT INTO roster (user_id, active, updated_at) VALUES (?, ?, ?)"
+            " ON CONFLICT(user_id) DO UPDATE SET active = excluded.active, updated_at = excluded.updated_at",
+            [target["id"], int(active), now()],
+        )
+        audit.record(db, "roster_updated", target["username"], "set active" if active else "set inactive")
+
+
+def add_officer(db, username, role, details, values):
+    """Create an account with a generated password and, for a specialist, its roster record, in one audited
+    transaction; returns the password, shown once.
+
+    `details` are the account's name, unit and phone; `values` the roster
+    record (None for another role). ValueError when the username was taken meanwhile.
+    """
+    password, password_hash = admin.generated_password()
+    with write_transaction(db):
+        user_id = admin.create_account(db, username, role, details, password_hash)
+        if values is not None:
+            _save_roster_audited(db, user_id, username, values)
+    return password
+
+
+def save_officer(db, target, role, details, values):
+    """Save an account's name, unit, phone and role and, for a specialist, its roster record, in one audited transaction."""
+    with write_transaction(db):
+        admin.update_account(db, target, details, role)
+        if values is not None:
+            _save_roster_audited(db, target["id"], target["username"], values)
+
+
+def _save_roster_audited(db, user_id, username, values):
+    """Write a specialist's roster record and audit what it now says; inside the caller's transaction."""
+    save_roster(db, user_id, values)
+    audit.record(db, "roster_updated", username, describe(values))
 
 
 def describe(values):
@@ -264,9 +298,11 @@ def inservice_session(db, user_id, session_id):
     return one(db, "SELECT id, completed_on FROM inservice_training WHERE id = ? AND user_id = ?", [session_id, user_id])
 
 
-def title_inservice(db, session_id, title):
-    """Name an in-service session ("Autism awareness, 4 h")."""
-    db.execute("UPDATE inservice_training SET title = ? WHERE id = ?", [title, session_id])
+def title_inservice(db, target, session, title):
+    """Name one of a specialist's in-service sessions ("Autism awareness, 4 h"), audited."""
+    with write_transaction(db):
+        db.execute("UPDATE inservice_training SET title = ? WHERE id = ?", [title, session["id"]])
+        audit.record(db, "roster_updated", target["username"], f"in-service {session['completed_on']} titled")
 
 
 def add_record_once(db, user_id, values, inservice_title=""):

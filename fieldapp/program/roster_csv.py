@@ -2,14 +2,16 @@
 import csv
 import dataclasses
 import io
-import secrets
 
 from flask import current_app
 
 from ..identity import accounts
+from ..identity.admin import generated_password
 from ..audit import log as audit
 from ..store.db import write_transaction
-from .roster import clean_account_fields, clean_roster_fields, district_names, next_inservice_due, save_roster, today
+from .roster import (
+    clean_account_fields, clean_roster_fields, district_names, next_inservice_due, read_roster, save_roster, today,
+)
 
 # The roster's CSV columns, in order; import and export share them.
 ROSTER_COLUMNS = (
@@ -63,6 +65,13 @@ class ImportPreview:
     @property
     def error_count(self):
         return len(self.file_errors) + sum(1 for r in self.rows if r.errors)
+
+
+def export_roster(db):
+    """The roster's CSV rows, with the export recorded in the audit log."""
+    specialists = read_roster(db)
+    audit.record(db, "roster_exported", "roster", f"{len(specialists)} rows")
+    return roster_csv_rows(specialists)
 
 
 def read_roster_csv(db, text):
@@ -143,8 +152,8 @@ def apply_roster_import(db, rows):
     """Write every row of a checked import in one transaction; returns [(username, display name, password)] for new accounts."""
     # Hash before taking the write lock: each hash takes about 0.1 s, and
     # request alerts must not wait behind a long import.
-    created = [(r, secrets.token_urlsafe(12)) for r in rows if r.user_id is None]
-    hashes = {r.username: accounts.hash_password(password) for r, password in created}
+    created = [(r, *generated_password()) for r in rows if r.user_id is None]
+    hashes = {r.username: password_hash for r, _, password_hash in created}
     with write_transaction(db):
         for r in rows:
             if r.user_id is None:
@@ -157,4 +166,4 @@ def apply_roster_import(db, rows):
             save_roster(db, r.user_id, r.values)
         audit.record(db, "roster_imported", "roster",
                      f"{len(rows)} rows: {len(created)} new accounts, {len(rows) - len(created)} updated")
-    return [(r.username, r.account["display_name"] or r.username, password) for r, password in created]
+    return [(r.username, r.account["display_name"] or r.username, password) for r, password, _ in created]

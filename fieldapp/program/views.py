@@ -2,39 +2,38 @@
 the roster's CSV import and export, coverage, and the outcome reports.
 
 Who may do what: only coordinators manage the roster and accounts; coordinators
-and supervisors see coverage and reports.
+and supervisors see coverage and reports. Each view checks its form and makes one
+call: the roster's changes are roster.py's, the accounts' identity/admin.py's.
 """
 import datetime
-import secrets
 
 from flask import abort, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from ..identity import accounts
-from ..delivery import backup_channel as fallback_channels
-from ..audit import log as audit
+from ..identity import accounts, admin
+from ..delivery import backup_channel
 from ..identity.access import role_required
-from ..identity.accounts import set_disabled, set_password
 from ..requests.domain import DISPOSITIONS
 from ..clock import now
-from ..store.db import ROLES, get_db, write_transaction
+from ..store.db import ROLES, get_db
 from ..districts import district_list
 from ..web.downloads import csv_response, csv_stream
 from ..requests.history import demo_request_count
 from ..web.htmx import is_htmx, page_or_block
 from . import bp
 from .charts import fidelity_chart, forecast_charts, report_charts
-from .fidelity import FIDELITY_CSV_COLUMNS, fidelity, fidelity_csv_rows
+from .fidelity import FIDELITY_CSV_COLUMNS, export_fidelity, fidelity
 from .coverage import roster_coverage
-from .exports import public_summary_rows
+from .exports import export_public_summary
 from .forecast import coverage_forecast, forecast_warnings
-from .reports import DIVERTED, NO_COORDINATES, report, report_csv_columns, report_csv_rows, report_params
+from .reports import DIVERTED, NO_COORDINATES, export_report, report, report_csv_columns, report_params
 from .roster import (
-    SHIFTS, clean_account_fields, clean_roster_fields, describe, district_names, inservice_session, inservice_sessions,
-    other_accounts, parse_day, parse_month, person, read_roster, save_roster, set_active, title_inservice, today,
+    SHIFTS, add_officer, clean_account_fields, clean_roster_fields, district_names, inservice_session,
+    inservice_sessions, other_accounts, parse_day, parse_month, person, read_roster, save_officer, set_active,
+    title_inservice, today,
 )
-from .roster_csv import MAX_IMPORT_BYTES, ROSTER_COLUMNS, apply_roster_import, read_roster_csv, roster_csv_rows
+from .roster_csv import MAX_IMPORT_BYTES, ROSTER_COLUMNS, apply_roster_import, export_roster, read_roster_csv
 
 
 @bp.route("")
@@ -70,9 +69,7 @@ def roster_active(user_id):
     value = request.form.get("active")
     if value not in ("0", "1"):
         abort(400, description="Say active=1 or active=0.")
-    with write_transaction(db):
-        set_active(db, user_id, value == "1")
-        audit.record(db, "roster_updated", target["username"], "set active" if value == "1" else "set inactive")
+    set_active(db, target, value == "1")
     message = f"{target['display_name']} is {'active' if value == '1' else 'inactive: never alerted'}."
     if is_htmx():
         return _roster_page(message)
@@ -108,7 +105,7 @@ def _officer_page(form, errors, target=None, status=200):
         "program/officer.html", form=form, errors=errors, target=target, roles=ROLES, shifts=SHIFTS,
         districts=district_names(db), interval_days=current_app.config["INSERVICE_INTERVAL_DAYS"],
         sessions=inservice_sessions(db, target["id"]) if target else [],
-        backup_channel=fallback_channels.masked_of(db, target["id"]) if target else None,
+        backup_channel=backup_channel.masked_of(db, target["id"]) if target else None,
     ), status
 
 
@@ -143,18 +140,8 @@ def new_officer():
         errors.insert(0, f"username: {form['username']} is taken; find them under “Other accounts” to edit.")
     if errors:
         return _officer_page(form, errors, status=422)
-    password = secrets.token_urlsafe(12)
-    password_hash = accounts.hash_password(password)
-    db = get_db()
     try:
-        with write_transaction(db):
-            user_id = accounts.create_user(db, form["username"], None, form["role"], account["display_name"] or None,
-                                           account["unit"], account["phone"], password_hash=password_hash,
-                                           must_change=True)
-            audit.record(db, "user_created", form["username"], f"role {form['role']}")
-            if values is not None:
-                save_roster(db, user_id, values)
-                audit.record(db, "roster_updated", form["username"], describe(values))
+        password = add_officer(get_db(), form["username"], form["role"], account, values)
     except ValueError as e:  # the username was taken meanwhile
         return _officer_page(form, [f"username: {e}"], status=409)
     return _created_page([(form["username"], account["display_name"] or form["username"], password)], status=201)
@@ -183,14 +170,7 @@ def officer(user_id):
         errors.insert(0, "display_name: a name others will see is needed.")
     if errors:
         return _officer_page(form, errors, target, status=422)
-    with write_transaction(db):
-        accounts.update_details(db, user_id, account["display_name"], account["unit"], account["phone"])
-        if form["role"] != target["role"]:
-            accounts.set_role(db, user_id, form["role"])
-            audit.record(db, "role_changed", target["username"], f"{target['role']} -> {form['role']}")
-        if values is not None:
-            save_roster(db, user_id, values)
-            audit.record(db, "roster_updated", target["username"], describe(values))
+    save_officer(db, target, form["role"], account, values)
     flash(f"Saved {account['display_name']}.")
     return redirect(url_for("program.roster"), 303)
 
@@ -207,9 +187,7 @@ def inservice_title(user_id, session_id):
     title = " ".join((request.form.get("title") or "").split())
     if len(title) > 100:
         abort(400, description="An in-service title has at most 100 characters.")
-    with write_transaction(db):
-        title_inservice(db, session_id, title)
-        audit.record(db, "roster_updated", target["username"], f"in-service {row['completed_on']} titled")
+    title_inservice(db, target, row, title)
     message = f"Saved the title of the {row['completed_on']} session."
     if is_htmx():
         return page_or_block("program/officer.html", "inservice", target=target,
@@ -235,11 +213,7 @@ def reset_password(user_id):
     """Give an account a new generated password, shown once, and sign it out everywhere."""
     db = get_db()
     target = _someone_else(db, user_id, "reset the password of")
-    password = secrets.token_urlsafe(12)
-    password_hash = accounts.hash_password(password)
-    with write_transaction(db):
-        set_password(db, user_id, password_hash, must_change=True)
-        audit.record(db, "password_reset", target["username"])
+    password = admin.reset_password(db, target)
     return _created_page([(target["username"], target["display_name"], password)], reset=True)
 
 
@@ -252,9 +226,7 @@ def sign_in_access(user_id):
     if value not in ("0", "1"):
         abort(400, description="Say disabled=1 or disabled=0.")
     target = _someone_else(db, user_id, "disable" if value == "1" else "enable")
-    with write_transaction(db):
-        if set_disabled(db, user_id, value == "1"):
-            audit.record(db, "user_disabled" if value == "1" else "user_enabled", target["username"])
+    admin.set_sign_in_disabled(db, target, value == "1")
     flash(f"{target['display_name']} " + ("can no longer sign in, and is signed out everywhere." if value == "1"
                                           else "can sign in again."))
     return redirect(url_for("program.officer", user_id=user_id), 303)
@@ -264,10 +236,7 @@ def sign_in_access(user_id):
 @role_required("coordinator")
 def roster_csv():
     """The roster as CSV, in the columns the import reads."""
-    db = get_db()
-    specialists = read_roster(db)
-    audit.record(db, "roster_exported", "roster", f"{len(specialists)} rows")
-    return csv_response(f"cit-roster-{today().isoformat()}.csv", ROSTER_COLUMNS, roster_csv_rows(specialists))
+    return csv_response(f"cit-roster-{today().isoformat()}.csv", ROSTER_COLUMNS, export_roster(get_db()))
 
 
 def _import_page(preview=None, text=None, error=None, status=200):
@@ -383,11 +352,8 @@ def _report_range_or_400():
 def fidelity_csv():
     """The share of closed requests a CIT officer reached, by district, shift, month and both, as CSV (streamed)."""
     start, end, _ = _report_range_or_400()
-    db = get_db()
-    figures = fidelity(db, start, end)
-    audit.record(db, "report_exported", "fidelity", f"{start.isoformat()} to {end.isoformat()}")
     return csv_stream(f"cit-on-scene-{start.isoformat()}-{end.isoformat()}.csv", FIDELITY_CSV_COLUMNS,
-                      fidelity_csv_rows(figures))
+                      export_fidelity(get_db(), start, end))
 
 
 @bp.route("/reports.csv")
@@ -395,12 +361,9 @@ def fidelity_csv():
 def reports_csv():
     """The report's rows, and the total, as CSV."""
     start, end, by = _report_range_or_400()
-    db = get_db()
-    data = report(db, start, end, by)
-    audit.record(db, "report_exported", f"by {by}", f"{start.isoformat()} to {end.isoformat()}")
     # Streamed as written; the figures themselves need every request's times (medians), held as one row each.
     return csv_stream(f"cit-report-by-{by}-{start.isoformat()}-{end.isoformat()}.csv", [by, *report_csv_columns()],
-                      report_csv_rows(data))
+                      export_report(get_db(), start, end, by))
 
 
 @bp.route("/reports/public.csv")
@@ -408,12 +371,8 @@ def reports_csv():
 def public_summary_csv():
     """The report for publication: every count under 5 shown as "<5"."""
     start, end, by = _report_range_or_400()
-    db = get_db()
-    data = report(db, start, end, by)
-    audit.record(db, "public_summary_exported", f"by {by}", f"{start.isoformat()} to {end.isoformat()}")
-    columns = report_csv_columns()
-    return csv_response(f"cit-public-summary-by-{by}-{start.isoformat()}-{end.isoformat()}.csv", [by, *columns],
-                        public_summary_rows(columns, report_csv_rows(data)))
+    return csv_response(f"cit-public-summary-by-{by}-{start.isoformat()}-{end.isoformat()}.csv",
+                        [by, *report_csv_columns()], export_public_summary(get_db(), start, end, by))
 
 
 @bp.route("/reports/summary")

@@ -132,6 +132,13 @@ def signoff_csv_rows(db, library):
                r["reviewer_role"], r["recorded_by_name"], applies]
 
 
+def export_signoffs(db, library):
+    """The sign-off log's CSV rows, with the export recorded in the audit log."""
+    rows = list(signoff_csv_rows(db, library))
+    audit.record(db, "content_review_exported", "content", f"{len(rows)} rows")
+    return rows
+
+
 # ---- Routes ----
 
 
@@ -169,8 +176,6 @@ def sign_off_card(slug):
 @role_required("coordinator")
 def export():
     """The sign-off log as CSV, for the steering committee."""
-    db = get_db()
-    rows = list(signoff_csv_rows(db, get_library()))
-    audit.record(db, "content_review_exported", "content", f"{len(rows)} rows")
+    rows = export_signoffs(get_db(), get_library())
     today = datetime.date.fromtimestamp(now()).isoformat()
     return csv_response(f"content-signoffs-{today}.csv", CSV_COLUMNS, rows)

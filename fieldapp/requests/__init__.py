@@ -1,9 +1,22 @@
 """Requests: ask, alert, accept, track — from one tap to a resolved scene.
 
-`domain` holds the state machine and what the request page shows, `escalation`
-asking and widening the ask, `selection` who is alerted, `receipts` whether
-the alert reached each phone, `fallback` a specialist's own backup channel
-when none confirmed, `timeline` the request's history, and `pages` the routes.
+- `forms`: the one check of a new request's input, from the officer's button,
+  the dispatch console and the CAD API alike;
+- `domain`: the state machine and what the request page shows;
+- `escalation`: asking and widening the ask;
+- `selection`: who is alerted (owns `alerts`);
+- `receipts`: whether the alert reached each phone (owns `alert_receipts`);
+- `backup_channel`: a specialist's own backup channel when no phone confirmed;
+- `updates`: the requester's pushes and the boards' refreshes;
+- `timeline`: the request's history (owns `request_events`);
+- `dispatch`: requests from dispatch and CAD; `encounter`: the encounter record
+  at resolve; `history`: closed requests written in bulk;
+- `pages`, `dispatch_pages`, `home`: the routes (this blueprint's, the "dispatch"
+  one's and the "home" one's).
+
+The package, not one module, owns `cit_requests`: escalation.py creates a
+request and records its escalation steps, domain.py moves it, history.py
+writes closed ones in bulk.
 """
 from flask import Blueprint
 

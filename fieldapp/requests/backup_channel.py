@@ -2,7 +2,7 @@
 
 When none of an alerted specialist's devices has confirmed the alert within
 RECEIPT_TIMEOUT_S, the worker queues one message to that specialist's backup
-channel (fallback_channels): a short generic text and the link, never names,
+channel (delivery/backup_channel.py): a short generic text and the link, never names,
 notes or addresses. It goes through the outbox like every other send, so it
 survives a restart; it is queued at most once per alert (alerts.fallback_at,
 set in the same transaction), and it is withdrawn with everything else once

@@ -9,22 +9,14 @@ attached later and then follows it as its requester (the `attach` action).
 """
 import hashlib
 import json
-import re
 
 from ..store.db import one
-from ..geo import parse_coordinates
 from .domain import OPEN_STATES, get_request
 from .escalation import create_request
 from .selection import alert_summary
 
-CAD_INCIDENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,39}$")
-MAX_NOTE = 280
-MAX_LOCATION_TEXT = 200
-FLAGS = ("weapon", "medical", "juvenile")
-
-
-class BadCall(ValueError):
-    """A dispatch call that cannot be sent, with the message to show."""
+# A call's fields, as requests.forms checks them; the idempotency key is not one of them.
+CALL_FIELDS = ("cad_incident", "location_text", "district", "lat", "lon", "note", "weapon", "medical", "juvenile")
 
 
 def districts(db):
@@ -32,62 +24,13 @@ def districts(db):
     return [r["name"] for r in db.query("SELECT name FROM districts ORDER BY name")]
 
 
-def check_call(db, data, from_form=False):
-    """Validate a call from the console's form or the API's JSON; returns the fields or raises BadCall.
-
-    Needs the CAD incident number and a place: coordinates, or an address with its district.
-    JSON must use JSON's types (numbers, true/false); a form sends text and checkboxes.
-    """
-    def text(name, limit):
-        value = data.get(name)
-        if value is None:
-            return ""
-        if not isinstance(value, str):
-            raise BadCall(f"{name} must be text.")
-        value = value.strip()
-        if len(value) > limit:
-            raise BadCall(f"Keep {name} under {limit} characters.")
-        return value
-
-    cad = text("cad_incident", 40)
-    if not CAD_INCIDENT_RE.match(cad):
-        raise BadCall("Give the CAD incident number: up to 40 letters, digits and . _ : / -")
-    location_text = text("location_text", MAX_LOCATION_TEXT)
-    note = text("note", MAX_NOTE)
-    district = text("district", 100) or None
-    if district is not None:
-        row = one(db, "SELECT name FROM districts WHERE name = ? COLLATE NOCASE", [district])
-        if row is None:
-            raise BadCall(f"There is no district called {district!r}.")
-        district = row["name"]
-    lat = lon = None
-    if data.get("lat") not in (None, "") or data.get("lon") not in (None, ""):
-        for name in ("lat", "lon"):
-            if not from_form and (isinstance(data.get(name), bool) or not isinstance(data.get(name), (int, float))):
-                raise BadCall("lat and lon must both be numbers.")
-        try:
-            lat, lon, _ = parse_coordinates(data.get("lat"), data.get("lon"))
-        except ValueError as e:
-            raise BadCall(str(e)) from None
-    elif not (location_text and district):
-        raise BadCall("Give the place: coordinates, or the address together with its district.")
-    flags = {}
-    for name in FLAGS:
-        value = bool(data.get(name)) if from_form else data.get(name, False)  # a checkbox is sent or not
-        if not isinstance(value, bool):
-            raise BadCall(f"{name} must be true or false.")
-        flags[name] = value
-    return {"cad_incident": cad, "location_text": location_text, "district": district, "lat": lat, "lon": lon,
-            "note": note, **flags}
-
-
 def body_hash(call):
     """A stable hash of a checked call: an idempotency key reused with another body is told apart."""
-    return hashlib.sha256(json.dumps(call, sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(json.dumps({name: call[name] for name in CALL_FIELDS}, sort_keys=True).encode()).hexdigest()
 
 
 def create_dispatch_request(db, requester_id, call, idempotency_key=None):
-    """Ask for CIT for a checked call; returns (request_id, created).
+    """Ask for CIT for a call checked by `forms.check_new_request`; returns (request_id, created).
 
     `idempotency_key` is scoped to the requester (a dispatcher, or an API key's
     account); the same key with another body raises Conflict and writes nothing.

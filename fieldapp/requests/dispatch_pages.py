@@ -1,6 +1,7 @@
 """The dispatcher's console: ask for CIT from the 911 call, and attach the patrol officer later.
 
-Thin routes: the call is checked and sent by `requests.dispatch`, the attach
+Thin routes: the call is checked by `requests.forms` (as the officer's button
+and the API are) and sent by `requests.dispatch`; the attach
 goes through the state machine like every other action.
 """
 from flask import Blueprint, redirect, render_template, request, url_for
@@ -8,7 +9,8 @@ from flask_login import current_user
 
 from ..identity.access import role_required
 from ..store.db import get_db
-from .dispatch import BadCall, check_call, create_dispatch_request, districts
+from .dispatch import create_dispatch_request, districts
+from .forms import RequestRefused, check_new_request
 
 bp = Blueprint("dispatch", __name__, url_prefix="/dispatch")
 
@@ -30,9 +32,9 @@ def create():
     """Send the call out; the dispatcher lands on the request's live page."""
     db = get_db()
     try:
-        call = check_call(db, request.form, from_form=True)
-    except BadCall as e:
-        return _page(422, error=str(e), form=request.form)
+        call = check_new_request(db, request.form, "dispatch")
+    except RequestRefused as e:
+        return _page(e.status, error=str(e), form=request.form)
     # The form's one-time id makes a double click one request.
-    request_id, _ = create_dispatch_request(db, current_user.id, call, request.form.get("client_id") or None)
+    request_id, _ = create_dispatch_request(db, current_user.id, call, call["client_id"])
     return redirect(url_for("requests.page", request_id=request_id), 303)

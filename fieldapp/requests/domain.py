@@ -19,12 +19,12 @@ from ..delivery.outbox import wake_worker
 from ..content import get_library
 from ..store.db import one, write_transaction
 from ..districts import district_at
+from ..duty.eligibility import eligible_specialists, is_available
 from ..identity.accounts import patrol_officer_named
 from ..geo import bearing_deg, compass, distance_m, human_distance
 from .encounter import NOT_RECORDED, encounter_columns, encounter_fields
 from .selection import (
-    alert_nearest_specialists, alert_of, alert_summary, close_alerts, decline_alert, describe_alerted, eligible_specialists,
-    is_available,
+    alert_nearest_specialists, alert_of, alert_summary, close_alerts, decline_alert, describe_alerted,
 )
 from .timeline import add_event, request_timeline
 from .updates import REQUESTER_NEWS, tell_boards, tell_requester

@@ -2,9 +2,6 @@
 
 Thin routes: the state machine and what the page shows live in `domain`.
 """
-import json
-import re
-
 from flask import abort, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from jinja2_fragments.flask import render_block
@@ -14,49 +11,16 @@ from ..identity.access import role_required
 from ..store.changes import live_key, viewer_position
 from ..content import get_library
 from ..store.db import get_db
-from ..duty.pages import own_position
-from ..geo import parse_coordinates
+from ..duty.positions import own_position
 from .home import render_home
 from ..web.htmx import htmx_response, is_htmx, page_or_block, poll_response
 from . import bp
 from . import domain as flow
 from ..delivery import receipts
 from .escalation import create_request
+from .forms import RequestRefused, check_new_request
 
-CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9-]{8,64}$")
-MAX_NOTE = 280
-MAX_LOCATION_TEXT = 200
-MAX_OBSERVATIONS = 60
 DRILL_PLACE = "DRILL: no real scene"
-
-
-def observations_from(raw):
-    """Turn the device's checklist marks into [{topic, item, sign}] texts; unknown marks are dropped.
-
-    `sign` is "protective" for an item the card marks protective (a reason to
-    live, support nearby) and "risk" otherwise, so the specialist can weigh them apart.
-    """
-    if not raw:
-        return []
-    try:
-        marks = json.loads(raw)
-    except ValueError:
-        abort(400, description="The attached checklist marks are not valid.")
-    if not isinstance(marks, dict):
-        abort(400, description="The attached checklist marks are not valid.")
-    library = get_library()
-    found = []
-    for slug, entry in marks.items():
-        topic = library.get(slug) if isinstance(slug, str) else None
-        ids = entry.get("ids") if isinstance(entry, dict) else entry
-        if topic is None or not isinstance(ids, list):
-            continue
-        for item_id in ids:
-            item = topic.item(item_id) if isinstance(item_id, str) else None
-            if item:
-                sign = "protective" if item.get("protective") else "risk"
-                found.append({"topic": topic.title, "item": item["text"], "sign": sign})
-    return found[:MAX_OBSERVATIONS]
 
 
 def _form_error(message, status=422):
@@ -68,36 +32,15 @@ def _form_error(message, status=422):
 @role_required("officer", "cit", "supervisor")
 def create():
     """One tap: create the request with the device's position, or the place the officer typed."""
-    form = request.form
-    client_id = form.get("client_id") or None
-    if client_id and not CLIENT_ID_RE.match(client_id):
-        abort(400, description="The request id from this device is malformed.")
-    # The page the button was on names who tapped it. On a shared car computer a
-    # request queued under one officer must never go out under the next one's name.
-    made_by = form.get("requester_id")
-    if made_by and made_by != str(current_user.id):
-        abort(403, description="That CIT request was made on this device by another officer, so it was not sent under your name.")
-    location_text = form.get("location_text", "").strip()
-    note = form.get("note", "").strip()
-    if len(location_text) > MAX_LOCATION_TEXT:
-        return _form_error(f"Keep the location under {MAX_LOCATION_TEXT} characters.", 400)
-    if len(note) > MAX_NOTE:
-        return _form_error(f"Keep the note to one line, under {MAX_NOTE} characters.", 400)
-    lat = lon = accuracy = None
-    if form.get("lat") or form.get("lon"):
-        try:
-            lat, lon, accuracy = parse_coordinates(form.get("lat"), form.get("lon"), form.get("accuracy"))
-        except ValueError as e:
-            return _form_error(str(e), 400)
-    if lat is None and not location_text:
-        return _form_error("Your location is not available. Type where you are, then send the request.")
+    db = get_db()
     try:
-        request_id, created = create_request(
-            get_db(), current_user.id, lat=lat, lon=lon, accuracy=accuracy, location_text=location_text, note=note,
-            weapon=bool(form.get("weapon")), medical=bool(form.get("medical")), juvenile=bool(form.get("juvenile")),
-            observations=observations_from(form.get("observations")), client_id=client_id,
-            different_scene=form.get("different_scene") == "1",
-        )
+        fields = check_new_request(db, request.form, "officer", current_user.id)
+    except RequestRefused as refused:
+        if not refused.on_form:
+            abort(refused.status, description=str(refused))
+        return _form_error(str(refused), refused.status)
+    try:
+        request_id, created = create_request(db, current_user.id, **fields)
     except TooManyRequests as e:
         return _form_error(e.description, 429)
     # A second tap, or a queued copy, leads to the request already open.

@@ -1,9 +1,7 @@
 """Who gets alerted to a CIT request, and the alerts and pushes sent to them.
 
-The eligibility rule lives here and nowhere else: an enabled CIT account, not
-stood down on the roster, is *available*; an available specialist on duty is
-*eligible* to be alerted. Duty's coverage counts, the assign-by-hand list and
-the search for the nearest K all ask this module.
+Who is *eligible* at all is duty's rule (duty/eligibility.py); this module
+finds the nearest K of them and alerts them.
 
 This module writes the `alerts` rows and queues one message per device
 through `outbox`; the request's timeline and state belong to `domain`.
@@ -11,49 +9,14 @@ through `outbox`; the request's timeline and state belong to `domain`.
 import json
 import math
 
-from flask import current_app
 
 from ..clock import now
 from ..store.db import one
 from ..geo import bounding_box, distance_m, human_distance
 from ..delivery import receipts
-from ..delivery.outbox import queue_message, wake_worker, withdraw_queued
+from ..duty.eligibility import ELIGIBLE
+from ..delivery.outbox import queue_message, withdraw_queued
 from .timeline import add_event, has_event
-
-# An enabled CIT account that the roster has not set inactive (no roster row means active).
-_AVAILABLE = (
-    "u.role = 'cit' AND u.disabled = 0"
-    " AND NOT EXISTS (SELECT 1 FROM roster r WHERE r.user_id = u.id AND r.active = 0)"
-)
-# Who may be alerted: an available specialist on duty.
-_ELIGIBLE = f"duty.on_duty = 1 AND {_AVAILABLE}"
-
-
-def eligible_counts(db):
-    """Specialists who may be alerted now: (total, [(district, n)] for every district)."""
-    rows = db.query(
-        "SELECT d.name, (SELECT COUNT(*) FROM duty JOIN users u ON u.id = duty.user_id"
-        f" WHERE duty.district = d.name AND {_ELIGIBLE}) AS n FROM districts d ORDER BY d.name"
-    )
-    districts = [(r["name"], r["n"]) for r in rows]
-    total = one(db, f"SELECT COUNT(*) AS n FROM duty JOIN users u ON u.id = duty.user_id WHERE {_ELIGIBLE}")["n"]
-    return total, districts
-
-
-def eligible_specialists(db):
-    """Specialists a supervisor may assign by hand: everyone who may be alerted, by name."""
-    return list(
-        db.query(
-            "SELECT u.id, u.display_name, duty.district FROM users u JOIN duty ON duty.user_id = u.id"
-            f" WHERE {_ELIGIBLE} ORDER BY u.display_name"
-        )
-    )
-
-
-def is_available(db, user_id):
-    """Whether `user_id` is an enabled CIT officer the roster has not stood down."""
-    return bool(user_id) and one(db, f"SELECT 1 AS x FROM users u WHERE u.id = ? AND {_AVAILABLE}", [user_id]) is not None
-
 
 def nearest_specialists(db, lat, lon, *, k, radius_m, exclude, max_age_s):
     """On-duty, enabled specialists nearest to (lat, lon): [(user_id, metres)].
@@ -80,12 +43,12 @@ WITHIN_BOX_SQL = (
     "SELECT duty.user_id, duty.lat, duty.lon FROM duty_positions p"
     " CROSS JOIN duty ON duty.user_id = p.user_id CROSS JOIN users u ON u.id = duty.user_id"
     " WHERE p.min_lat >= ? AND p.max_lat <= ? AND p.min_lon >= ? AND p.max_lon <= ?"
-    f" AND duty.position_at >= ? AND {_ELIGIBLE}"
+    f" AND duty.position_at >= ? AND {ELIGIBLE}"
     " UNION ALL "
     "SELECT duty.user_id, d.lat, d.lon FROM districts d CROSS JOIN duty ON duty.district = d.name"
     " CROSS JOIN users u ON u.id = duty.user_id"
     " WHERE d.lat BETWEEN ? AND ? AND d.lon BETWEEN ? AND ?"
-    f" AND (duty.position_at IS NULL OR duty.position_at < ?) AND {_ELIGIBLE}"
+    f" AND (duty.position_at IS NULL OR duty.position_at < ?) AND {ELIGIBLE}"
 )
 
 
@@ -109,7 +72,7 @@ def _within(db, lat, lon, radius, exclude, fresh_after):
 def on_duty_specialists(db, exclude=frozenset()):
     """Ids of eligible specialists in the order they came on duty, leaving out `exclude`."""
     rows = db.execute(
-        f"SELECT duty.user_id FROM duty JOIN users u ON u.id = duty.user_id WHERE {_ELIGIBLE} ORDER BY duty.since"
+        f"SELECT duty.user_id FROM duty JOIN users u ON u.id = duty.user_id WHERE {ELIGIBLE} ORDER BY duty.since"
     ).fetchall()
     return [r[0] for r in rows if r[0] not in exclude]
 
