@@ -15,8 +15,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+# npm web-push: the reference sender tests/test_push_reference.py compares our pushes with.
+$(VENV)/.installed-test: pyproject.toml tests/webpush/package-lock.json | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
+	npm ci --prefix tests/webpush --no-audit --no-fund --silent
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed

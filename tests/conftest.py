@@ -1,12 +1,17 @@
 """Shared fixtures: an app on a fresh database per test, accounts, a movable clock,
 the stand-in push service, specialists on duty, and a worker to run by hand."""
+import base64
+import json
 import socket
+import subprocess
 import threading
+from pathlib import Path
 
 import pytest
 
 from fieldapp import create_app
 from fieldapp.db import connect, migrate
+from fieldapp.push import application_server_key
 from fieldapp.worker import Worker
 from tests.oidc_provider import Browser, LoopbackOpenIDProvider
 from tests.helpers import DISTRICTS, PASSWORD, FakeClock, add_specialist, add_user, local, new_instance, signed_in
@@ -96,6 +101,30 @@ def push_service():
     service = StandInPushService()
     yield service
     service.close()
+
+
+WEB_PUSH = Path(__file__).parent / "webpush"
+
+
+@pytest.fixture(scope="session")
+def web_push_reference():
+    """npm web-push's request for a push: web_push_reference(subscription, payload, vapid, subject, **options).
+
+    tests/webpush is installed by `npm ci` (.ci/run, `make install-test`), never by a test.
+    """
+    if not (WEB_PUSH / "node_modules" / "web-push").exists():
+        pytest.fail("npm web-push is not installed: run `make install-test` (npm ci --prefix tests/webpush)")
+
+    def request(subscription, payload, vapid, subject, **options):
+        private = vapid.private_key.private_numbers().private_value.to_bytes(32, "big")
+        keys = {"subject": subject, "publicKey": application_server_key(vapid),
+                "privateKey": base64.urlsafe_b64encode(private).rstrip(b"=").decode()}
+        job = {"subscription": subscription, "payload": payload, "options": {"vapidDetails": keys, **options}}
+        done = subprocess.run(["node", str(WEB_PUSH / "request.mjs")], input=json.dumps(job), capture_output=True,
+                              text=True, timeout=30, check=True)
+        return json.loads(done.stdout)
+
+    return request
 
 
 @pytest.fixture(scope="session")
