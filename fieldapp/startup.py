@@ -23,8 +23,9 @@ NUMERIC_SETTINGS = (
     "PUSH_TTL", "PUSH_TIMEOUT", "WORKER_POLL_S", "WORKER_BATCH", "WORKER_LEASE_S",
     "WORKER_STALE_S", "OUTBOX_STALE_S", "ESCALATION_LATE_S",
 )
-# Commands that read no instance and no database: `content check` lints card files before a deploy.
-UNGUARDED_COMMANDS = ("migrate", "content")
+# Commands that read no instance and no database: `content check` lints card files before a deploy,
+# and `decrypt-backup` brings back the database a restore onto a new machine starts without.
+UNGUARDED_COMMANDS = ("migrate", "content", "decrypt-backup")
 # Answered even while the database is missing or behind: the orchestrator must be able to ask.
 OPEN_ENDPOINTS = ("health.healthz", "health.readyz", "health.metrics", "static")
 

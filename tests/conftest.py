@@ -14,7 +14,8 @@ from fieldapp.db import connect, migrate
 from fieldapp.push import application_server_key
 from fieldapp.worker import Worker
 from tests.oidc_provider import Browser, LoopbackOpenIDProvider
-from tests.helpers import DISTRICTS, PASSWORD, FakeClock, add_specialist, add_user, local, new_instance, signed_in
+from tests.helpers import (DISTRICTS, PASSWORD, FakeClock, add_specialist, add_user, local, new_instance, run_flask,
+                           signed_in)
 from tests.push_service import StandInPushService
 
 
@@ -93,6 +94,12 @@ def officer(make_user, auth):
 def login(app):
     """A new test client signed in as `username`: each person gets their own."""
     return lambda username: signed_in(app, username)
+
+
+@pytest.fixture
+def flask_command(tmp_path):
+    """`flask --app fieldapp ARGS` as an administrator types it, on the instance tmp_path/instance."""
+    return lambda *args, **env: run_flask(tmp_path, *args, **env)
 
 
 @pytest.fixture

@@ -500,10 +500,13 @@ def test_purge_refuses_a_malformed_age(app, age):
 
 def test_backup_is_a_consistent_copy_that_restores(app, client, officer, tmp_path):
     request_id = ask(client)
-    target = tmp_path / "backup.db"
-    result = app.test_cli_runner().invoke(args=["backup", str(target)])
+    target = tmp_path / "backup.db.age"
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["backup-key", "create"]).exit_code == 0
+    result = runner.invoke(args=["backup", str(target)])
     assert result.exit_code == 0 and "integrity check: ok" in result.output
-    restored = connect(target)
+    assert runner.invoke(args=["decrypt-backup", str(target), str(tmp_path / "restored.db")]).exit_code == 0
+    restored = connect(tmp_path / "restored.db")
     assert one(restored, "SELECT id FROM cit_requests")["id"] == request_id
 
 
