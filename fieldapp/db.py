@@ -62,9 +62,25 @@ def write_transaction(db):
 
 
 def migrate(db):
-    """Apply every pending migration; WAL is switched on first."""
+    """Apply every pending migration in one transaction; WAL is switched on first.
+
+    sqlite-utils commits each migration on its own, so an error or a kill -9
+    part-way would leave a database half upgraded, which neither the old code
+    nor the new can run. In one transaction it is as it was, or fully upgraded.
+    The two table rebuilds (m012, m018) need foreign keys off, which SQLite
+    ignores inside a transaction: they are off for the whole of it, and every
+    reference is checked before it commits.
+    """
     db.enable_wal()
-    migrations.apply(db)
+    db.execute("PRAGMA foreign_keys = OFF")
+    try:
+        with write_transaction(db):
+            migrations.apply(db)
+            broken = db.execute("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise sqlite3.IntegrityError(f"the migrations would break references: {broken[:5]}")
+    finally:
+        db.execute("PRAGMA foreign_keys = ON")
 
 
 def one(db, sql, params=()):
@@ -79,14 +95,22 @@ def migrate_command(create):
     """Upgrade the database to the newest schema; with --create, make a new one."""
     from .startup import check_migrate
 
+    from .upgrade import stamp_release
+
     check_migrate(current_app, create)
     db = connect(current_app.config["DATABASE"])
+    new = create and not migrations.applied(db)
     pending = [m.name for m in migrations.pending(db)]
     migrate(db)
+    if new:
+        stamp_release(db)  # its first `upgrade` shows only the notes of releases after this one
     click.echo(f"Database {current_app.config['DATABASE']}: applied {len(pending)} migration(s).")
 
 
 def init_app(app):
-    """Register the connection teardown and the `migrate` command."""
+    """Register the connection teardown, and the `migrate` and `upgrade` commands."""
+    from . import upgrade  # it calls migrate() above, so it is imported once this module is
+
     app.teardown_appcontext(close_db)
     app.cli.add_command(migrate_command)
+    upgrade.init_app(app)
