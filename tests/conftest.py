@@ -4,10 +4,13 @@ import base64
 import json
 import socket
 import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from fieldapp import create_app
 from fieldapp.db import connect, migrate
@@ -132,6 +135,33 @@ def web_push_reference():
         return json.loads(done.stdout)
 
     return request
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3 server on loopback, one for the test session: its endpoint URL (buckets are the tests')."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    moto = Path(sys.executable).parent / "moto_server"
+    if not moto.exists():
+        pytest.fail("moto's S3 server is not installed: run `make install-test` (the test extra)")
+    process = subprocess.Popen([str(moto), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            requests.get(endpoint, timeout=2)
+            break
+        except requests.ConnectionError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                raise RuntimeError("moto's S3 server did not start") from None
+            time.sleep(0.1)
+    yield endpoint
+    process.terminate()
+    process.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")
