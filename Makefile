@@ -56,9 +56,13 @@ test: install-test
 test-quick: install-test
 	$(BIN)/python -m pytest -n 2 -m "not browser" $(PYTEST_ARGS)
 
-# A disaster-recovery rehearsal (docs/DEPLOY.md): not part of `make test`.
+# A disaster-recovery rehearsal (docs/DEPLOY.md): not part of `make test`. drill-quick is the
+# same rehearsal with fewer accounts and requests; .ci/run runs it after `make test`.
 drill: install
 	$(BIN)/python deploy/drill.py
+
+drill-quick: install
+	$(BIN)/python deploy/drill.py --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -113,3 +113,12 @@ def test_restore_with_no_replica_fails_instead_of_leaving_no_database(empty_stor
                             env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and "NO REPLICA FOUND" in result.stderr
     assert not (instance / "fieldapp.db").exists()
+
+
+def test_the_drill_on_a_machine_without_npm_says_what_to_install(tmp_path):
+    result = subprocess.run([sys.executable, str(DEPLOY / "drill.py"), "--quick"], capture_output=True, text=True,
+                            env={"PATH": str(tmp_path), "HOME": str(tmp_path), "DRILL_DIR": str(tmp_path / "drill")},
+                            timeout=60)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "npm is not installed" in result.stderr and "apt-get install npm" in result.stderr
+    assert not (tmp_path / "drill").exists()
