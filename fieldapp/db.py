@@ -72,6 +72,8 @@ def migrate(db):
     reference is checked before it commits.
     """
     db.enable_wal()
+    if not migrations.pending(db):
+        return
     db.execute("PRAGMA foreign_keys = OFF")
     try:
         with write_transaction(db):
@@ -94,7 +96,6 @@ def one(db, sql, params=()):
 def migrate_command(create):
     """Upgrade the database to the newest schema; with --create, make a new one."""
     from .startup import check_migrate
-
     from .upgrade import stamp_release
 
     check_migrate(current_app, create)

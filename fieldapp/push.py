@@ -88,11 +88,12 @@ def endpoint_allowed(endpoint, config):
 def request_headers(endpoint, ttl, urgency, topic):
     """A push's headers beyond the three pywebpush writes (Content-Encoding, TTL, Authorization).
 
-    Content-Type is what npm web-push, the reference sender, sends (WNS answers
-    400 to a request whose content type it does not take). WNS also reads a TTL
-    against its own X-WNS-Cache-Policy, which defaults to "cache", and drops a
-    push whose two disagree with 400 "Ttl value conflicts with X-WNS-Cache-Policy"
-    (pywebpush issue #162), so its endpoints are told the policy the TTL means.
+    Content-Type is what npm web-push, the reference sender, sends with every
+    push (tests/test_push_reference.py compares the two). Windows' WNS reads
+    the TTL against its own X-WNS-Cache-Policy, which defaults to "cache", and
+    drops a push whose two disagree with 400 "Ttl value conflicts with
+    X-WNS-Cache-Policy" (pywebpush issue #162), so its endpoints are told the
+    policy the TTL means.
     """
     headers = {"Content-Type": "application/octet-stream", "Urgency": urgency, "Topic": topic}
     host = (parse_url(endpoint).host or "").lower()

@@ -116,9 +116,14 @@ def upgrade_command(backup_path):
     if not text:
         click.echo(f"No CHANGELOG.md at {CHANGELOG}: read the release's notes before you go on.")
 
-    backup_path = backup_path or os.path.join(
-        current_app.config["BACKUP_DIR"], f"before-upgrade-{dt.datetime.now():%Y%m%dT%H%M%S}.db.age")
-    Path(backup_path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not backup_path:
+        folder = Path(current_app.config["BACKUP_DIR"])
+        try:
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as e:
+            raise click.ClickException(f"Cannot make the backup folder {folder}: {e.strerror}. Nothing was changed;"
+                                       " set BACKUP_DIR or give --backup PATH.") from None
+        backup_path = str(folder / f"before-upgrade-{dt.datetime.now():%Y%m%dT%H%M%S}.db.age")
     ok = at_rest.encrypt_backup(database, backup_path)
     if ok != "ok":
         Path(backup_path).unlink(missing_ok=True)
@@ -129,14 +134,15 @@ def upgrade_command(backup_path):
     db = connect(database)
     try:
         migrate(db)
+        stamp_release(db)
     except Exception as e:  # any migration's error: the one transaction rolled back
         name = failed_migration(e)
         raise click.ClickException(
             f"Migration {name or '(unknown)'} failed: {str(e).splitlines()[0] if str(e) else type(e).__name__}."
             f" The database is as it was: none of the {len(pending)} pending migration(s) was applied."
-            f" Keep running the old release; the backup is {backup_path}.") from None
-    stamp_release(db)
-    db.close()
+            f" Put the old release's code back and start it; the backup is {backup_path}.") from None
+    finally:
+        db.close()
     click.echo(f"Migrated {database}: {len(pending)} migration(s) applied ({', '.join(pending) or 'none pending'}).")
 
     report = readiness()
