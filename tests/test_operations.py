@@ -12,6 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from fieldapp import create_app
+from fieldapp.at_rest import create_key
 from tests.helpers import SCENE, offset
 
 FLASK = str(Path(sys.executable).parent / "flask")
@@ -116,13 +117,13 @@ def test_backup_without_the_backup_key_is_one_line_and_makes_nothing(tmp_path, i
 
 
 def test_backup_into_a_missing_folder_is_one_line(tmp_path, instance):
-    assert run_flask(tmp_path, "backup-key", "create").returncode == 0
+    create_key(instance / "backup.key")
     result = run_flask(tmp_path, "backup", str(tmp_path / "no-such-folder" / "nightly.db"))
     assert_one_line_error(result, "does not exist")
 
 
 def test_backup_to_a_path_that_cannot_be_written_is_one_line(tmp_path, instance):
-    assert run_flask(tmp_path, "backup-key", "create").returncode == 0
+    create_key(instance / "backup.key")
     result = run_flask(tmp_path, "backup", "/proc/fieldapp-backup.db")
     assert_one_line_error(result, "Cannot write /proc/fieldapp-backup.db")
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from werkzeug.security import check_password_hash
 
+from fieldapp.at_rest import create_key, decrypt_backup, load_identity
 from fieldapp.db import connect
 from fieldapp.schema import migrations
 from fieldapp.upgrade import CHANGELOG, before_you_upgrade
@@ -63,7 +64,7 @@ def upgraded(tmp_path_factory):
     (folder, the fixture's rows, the upgrade's finished process)."""
     folder = tmp_path_factory.mktemp("first-release")
     rows = first_release_instance(folder)
-    assert run_flask(folder, "backup-key", "create").returncode == 0
+    create_key(folder / "instance" / "backup.key")
     result = run_flask(folder, "upgrade", "--backup", str(folder / "before.db.age"))
     assert result.returncode == 0, result.stderr
     return folder, rows, result
@@ -101,7 +102,7 @@ def test_an_upgrade_shows_the_changelog_s_before_you_upgrade_lines_first(upgrade
 def test_an_upgrade_takes_an_encrypted_backup_of_the_database_before_it(upgraded):
     folder = upgraded[0]
     assert (folder / "before.db.age").read_bytes().startswith(b"age-encryption.org/v1\n")
-    assert run_flask(folder, "decrypt-backup", str(folder / "before.db.age"), str(folder / "before.db")).returncode == 0
+    decrypt_backup(folder / "before.db.age", folder / "before.db", load_identity(folder / "instance" / "backup.key"))
     assert applied(folder / "before.db") == ["m001_accounts"]
 
 
@@ -142,7 +143,7 @@ def test_a_failed_migration_leaves_the_database_as_it_was(tmp_path, flask_comman
     db.conn.commit()
     db.close()
     before = dump(database)
-    assert flask_command("backup-key", "create").returncode == 0
+    create_key(tmp_path / "instance" / "backup.key")
     result = flask_command("upgrade")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     [line] = result.stderr.strip().splitlines()
