@@ -50,7 +50,7 @@ REFUSALS = {
     "no TTL": 400,  # RFC 8030 §5.2: MUST 400; autopush errno 111
     "TTL is not a number of seconds": 400,  # autopush errno 112
     "Content-Encoding is not aes128gcm": 400,  # RFC 8291 §4; autopush errno 110/111
-    "Content-Type is not application/octet-stream": 400,  # npm web-push sends it; WNS 400 on a wrong type
+    "Content-Type is not application/octet-stream": 400,  # npm web-push always sends it; WNS documents 400 for a bad one
     "Topic is not up to 32 URL-safe base64 characters": 400,  # RFC 8030 §5.4; autopush errno 113
     "body over 4096 bytes": 413,  # RFC 8030 §7.2; autopush 413 errno 104
     "TTL conflicts with X-WNS-Cache-Policy": 400,  # WNS only: its answer in pywebpush issue #162
@@ -72,8 +72,8 @@ class Refused(Exception):
 class Receiver:
     private_key: ec.EllipticCurvePrivateKey
     auth_secret: bytes
-    # The applicationServerKey the browser subscribed with (RFC 8292 §4.1), bound
-    # at the first authenticated push when the test did not say.
+    # The applicationServerKey the browser subscribed with (RFC 8292 §4.1): the
+    # stand-in learns it from the first authenticated push.
     vapid_key: str | None = None
     # A Windows endpoint: the stand-in also checks what WNS checks.
     wns: bool = False
@@ -142,19 +142,19 @@ class StandInPushService:
         self.server.server_close()
 
     # --- receivers -------------------------------------------------------
-    def new_subscription(self, host=None, vapid_key=None):
+    def new_subscription(self, host=None):
         """A fresh device: a P-256 key pair and auth secret, as PushSubscription.toJSON().
 
         `host`: an endpoint on another push service's host (reached with the
         stand-in as the HTTP proxy); a `*.notify.windows.com` one is checked as
-        WNS checks. `vapid_key`: the applicationServerKey it was made with.
+        WNS checks.
         """
         key = ec.generate_private_key(ec.SECP256R1())
         auth = os.urandom(16)
         token = b64url_encode(os.urandom(12))
         endpoint = f"http://{host}/w/?token={token}" if host else f"{self.origin}/push/{token}"
         wns = bool(host) and (host == "notify.windows.com" or host.endswith(".notify.windows.com"))
-        self.receivers[endpoint] = Receiver(key, auth, vapid_key, wns)
+        self.receivers[endpoint] = Receiver(key, auth, wns=wns)
         public = key.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
         return {"endpoint": endpoint, "expirationTime": None, "keys": {"p256dh": b64url_encode(public), "auth": b64url_encode(auth)}}
 
