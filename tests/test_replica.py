@@ -142,3 +142,15 @@ def test_restore_without_the_right_key_says_so_and_changes_nothing(replica, s3_s
     assert expected in result.stderr and "Nothing was changed" in result.stderr, result.stderr
     assert sorted(p.name for p in instance.iterdir()) == ["fieldapp.db"]
     assert (instance / "fieldapp.db").read_bytes() == b"the database as it was before the restore"
+
+
+@pytest.mark.parametrize("at", ["yesterday", "2099-01-01T00:00:00Z"])
+def test_restore_with_a_bad_time_says_so_and_changes_nothing(replica, s3_server, tmp_path, at):
+    _, bucket, key, _ = replica
+    instance, env = instance_env(tmp_path, s3_server, bucket, key)
+    (instance / "fieldapp.db").write_bytes(b"the database as it was before the restore")
+    result = subprocess.run([str(DEPLOY / "restore-from-replica"), "--at", at], env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2 and "Nothing was changed" in result.stderr and "Traceback" not in result.stderr
+    assert sorted(p.name for p in instance.iterdir()) == ["fieldapp.db"]
+    assert (instance / "fieldapp.db").read_bytes() == b"the database as it was before the restore"
