@@ -25,7 +25,7 @@ moto) into .venv, and Litestream from npm into .drill/npm. Everything it makes
 is under .drill/ (git-ignored). It ends with `drill: N rows checked, M lost`
 and exits non-zero if a row or the deadline was lost, or a name was readable
 in the bucket. `--quick` (CI, .ci/run) makes fewer accounts and requests: the
-same parts, about half the time.
+same parts, in about two-thirds of the time.
 """
 import argparse
 import base64
