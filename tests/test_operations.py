@@ -12,6 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from fieldapp import create_app
+from fieldapp.ops.at_rest import create_key
 from tests.helpers import SCENE, offset
 
 FLASK = str(Path(sys.executable).parent / "flask")
@@ -25,6 +26,8 @@ def run_flask(tmp_path, *args, instance=None, database=None, **env):
                "FIELDAPP_INSTANCE_PATH": str(instance or tmp_path / "instance"),
                "FIELDAPP_DATABASE": str(database or tmp_path / "instance" / "fieldapp.db"),
                "FIELDAPP_CONTENT_DIR": FILLED_CONTENT, **env}
+    if "PYTHONPATH" in os.environ:  # a checkout run from outside the venv's own install
+        environ["PYTHONPATH"] = os.environ["PYTHONPATH"]
     return subprocess.run([FLASK, "--app", "fieldapp", *args], cwd=tmp_path, env=environ,
                           capture_output=True, text=True, timeout=60)
 
@@ -84,11 +87,15 @@ def test_migrate_create_makes_private_files_and_folders(tmp_path, instance):
         conn.close()
 
 
-def test_a_backup_is_private_and_audited_with_the_os_user(tmp_path, instance):
+def test_a_backup_is_private_encrypted_and_audited_with_the_os_user(tmp_path, instance):
     (tmp_path / "backups").mkdir()
+    assert run_flask(tmp_path, "backup-key", "create").returncode == 0
+    assert mode(instance / "backup.key") == 0o600
     result = run_flask(tmp_path, "backup", str(tmp_path / "backups" / "nightly.db"))
     assert result.returncode == 0, result.stderr
     assert mode(tmp_path / "backups" / "nightly.db") == 0o600
+    assert (tmp_path / "backups" / "nightly.db").read_bytes().startswith(b"age-encryption.org/v1\n")
+    assert os.listdir(tmp_path / "backups") == ["nightly.db"]  # no plain copy left beside it
     [row] = sqlite3.connect(instance / "fieldapp.db").execute("SELECT actor_name FROM audit_log WHERE action = 'backup'")
     assert row[0] == f"cli:{getpass.getuser()}"
 
@@ -102,12 +109,21 @@ def test_backup_without_a_real_instance_makes_nothing(tmp_path):
     assert not (tmp_path / "backups" / "nightly.db").exists()
 
 
+def test_backup_without_the_backup_key_is_one_line_and_makes_nothing(tmp_path, instance):
+    (tmp_path / "backups").mkdir()
+    result = run_flask(tmp_path, "backup", str(tmp_path / "backups" / "nightly.db"))
+    assert_one_line_error(result, "no backup key", "backup-key create")
+    assert os.listdir(tmp_path / "backups") == []
+
+
 def test_backup_into_a_missing_folder_is_one_line(tmp_path, instance):
+    create_key(instance / "backup.key")
     result = run_flask(tmp_path, "backup", str(tmp_path / "no-such-folder" / "nightly.db"))
     assert_one_line_error(result, "does not exist")
 
 
 def test_backup_to_a_path_that_cannot_be_written_is_one_line(tmp_path, instance):
+    create_key(instance / "backup.key")
     result = run_flask(tmp_path, "backup", "/proc/fieldapp-backup.db")
     assert_one_line_error(result, "Cannot write /proc/fieldapp-backup.db")
 

@@ -3,6 +3,7 @@ import re
 import sqlite3
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -500,11 +501,75 @@ def test_purge_refuses_a_malformed_age(app, age):
 
 def test_backup_is_a_consistent_copy_that_restores(app, client, officer, tmp_path):
     request_id = ask(client)
-    target = tmp_path / "backup.db"
-    result = app.test_cli_runner().invoke(args=["backup", str(target)])
+    target = tmp_path / "backup.db.age"
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["backup-key", "create"]).exit_code == 0
+    result = runner.invoke(args=["backup", str(target)])
     assert result.exit_code == 0 and "integrity check: ok" in result.output
-    restored = connect(target)
+    assert runner.invoke(args=["decrypt-backup", str(target), str(tmp_path / "restored.db")]).exit_code == 0
+    restored = connect(tmp_path / "restored.db")
     assert one(restored, "SELECT id FROM cit_requests")["id"] == request_id
+
+
+def test_a_backup_holds_no_name_in_clear(app, make_user, tmp_path):
+    make_user("ofc.quartermaine", "cit", display_name="Ofc. Zebulon Quartermaine")
+    runner = app.test_cli_runner()
+    runner.invoke(args=["backup-key", "create"])
+    assert runner.invoke(args=["backup", str(tmp_path / "nightly.db.age")]).exit_code == 0
+    data = (tmp_path / "nightly.db.age").read_bytes()
+    assert data.startswith(b"age-encryption.org/v1\n") and b"Quartermaine" not in data
+
+
+@pytest.fixture
+def backup_made(app, tmp_path):
+    """A backup made with the instance's key: (the CLI runner, its path)."""
+    runner = app.test_cli_runner()
+    runner.invoke(args=["backup-key", "create"])
+    assert runner.invoke(args=["backup", str(tmp_path / "nightly.db.age")]).exit_code == 0
+    return runner, tmp_path / "nightly.db.age"
+
+
+def test_a_backup_with_another_key_is_refused_and_nothing_written(app, backup_made, tmp_path):
+    runner, backup = backup_made
+    key = Path(app.instance_path) / "backup.key"
+    key.rename(tmp_path / "the-right.key")
+    runner.invoke(args=["backup-key", "create"])  # a new install's key: not the one the backup was made with
+    result = runner.invoke(args=["decrypt-backup", str(backup), str(tmp_path / "restored.db")])
+    assert result.exit_code == 1 and "not the one it was made with" in result.output and "Nothing was written" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("restored")) == []
+
+
+def test_a_backup_without_the_key_is_refused_with_what_to_do(app, backup_made, tmp_path):
+    runner, backup = backup_made
+    (Path(app.instance_path) / "backup.key").unlink()
+    result = runner.invoke(args=["decrypt-backup", str(backup), str(tmp_path / "restored.db")])
+    assert result.exit_code == 1 and "There is no backup key" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "restored.db").exists()
+
+
+def test_decrypting_over_an_existing_file_is_refused(backup_made, tmp_path):
+    runner, backup = backup_made
+    (tmp_path / "fieldapp.db").write_text("live")
+    result = runner.invoke(args=["decrypt-backup", str(backup), str(tmp_path / "fieldapp.db")])
+    assert result.exit_code == 1 and "it was kept" in result.output
+    assert (tmp_path / "fieldapp.db").read_text() == "live"
+
+
+@pytest.mark.parametrize("content", [b"", b"SQLite format 3\x00 not encrypted", b"age-encryption.org/v1\n-> X25519 cut short"])
+def test_a_file_that_is_not_a_whole_backup_is_refused_in_one_line(backup_made, tmp_path, content):
+    runner, _ = backup_made
+    (tmp_path / "odd.age").write_bytes(content)
+    result = runner.invoke(args=["decrypt-backup", str(tmp_path / "odd.age"), str(tmp_path / "restored.db")])
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1, result.output
+    assert not (tmp_path / "restored.db").exists()
+
+
+def test_backup_key_create_never_replaces_a_key(app, backup_made):
+    key = Path(app.instance_path) / "backup.key"
+    before = key.read_text()
+    result = backup_made[0].invoke(args=["backup-key", "create"])
+    assert result.exit_code == 1 and "was kept" in result.output
+    assert key.read_text() == before
 
 
 def test_oversized_body_is_refused_with_413(client, officer, db):

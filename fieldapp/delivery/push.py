@@ -85,6 +85,23 @@ def endpoint_allowed(endpoint, config):
     return any(host == h or host.endswith("." + h) for h in allowed)
 
 
+def request_headers(endpoint, ttl, urgency, topic):
+    """A push's headers beyond the three pywebpush writes (Content-Encoding, TTL, Authorization).
+
+    Content-Type is what npm web-push, the reference sender, sends with every
+    push (tests/test_push_reference.py compares the two). Windows' WNS reads
+    the TTL against its own X-WNS-Cache-Policy, which defaults to "cache", and
+    drops a push whose two disagree with 400 "Ttl value conflicts with
+    X-WNS-Cache-Policy" (pywebpush issue #162), so its endpoints are told the
+    policy the TTL means.
+    """
+    headers = {"Content-Type": "application/octet-stream", "Urgency": urgency, "Topic": topic}
+    host = (parse_url(endpoint).host or "").lower()
+    if host == "notify.windows.com" or host.endswith(".notify.windows.com"):
+        headers["X-WNS-Cache-Policy"] = "cache" if ttl > 0 else "no-cache"
+    return headers
+
+
 @dataclasses.dataclass
 class Outcome:
     """What one push attempt came to."""
@@ -155,7 +172,7 @@ class PushSender:
                 vapid_claims={"sub": self.subject},
                 ttl=self.ttl,
                 timeout=self.timeout,
-                headers={"Urgency": urgency, "Topic": topic},
+                headers=request_headers(subscription["endpoint"], self.ttl, urgency, topic),
                 requests_session=self.session,
             )
             outcome = Outcome(status=response.status_code)

@@ -11,7 +11,7 @@ whatever the SQLite build's default, and the WAL is checkpointed so no copy
 of an old page stays behind in it.
 """
 import re
-import sqlite3
+from pathlib import Path
 
 import click
 from flask import current_app
@@ -24,7 +24,7 @@ from ..delivery.outbox import forget_messages_of_closed_requests
 from ..requests.domain import strip_closed_requests
 from ..requests.selection import round_distances_of_closed_requests
 from ..audit import log as audit
-from .startup import open_private
+from . import at_rest
 
 DURATION_RE = re.compile(r"^(\d+)([dh])$")
 
@@ -65,25 +65,18 @@ def purge_command(older_than):
 @click.argument("path", type=click.Path(dir_okay=False, writable=True))
 @with_appcontext
 def backup_command(path):
-    """Copy the live database to PATH with SQLite's online backup API (safe while serving)."""
-    open_private(path)  # 0600, and a one-line error for a missing folder or an unwritable path
-    source = sqlite3.connect(current_app.config["DATABASE"])
-    target = sqlite3.connect(path)
-    try:
-        with target:
-            source.backup(target)
-        ok = target.execute("PRAGMA integrity_check").fetchone()[0]
-    finally:
-        target.close()
-        source.close()
+    """Copy the live database to PATH, encrypted with the backup key (safe while serving)."""
+    ok = at_rest.encrypt_backup(current_app.config["DATABASE"], path)
     if ok != "ok":
-        raise click.ClickException(f"The backup at {path} failed its integrity check: {ok}")
+        Path(path).unlink(missing_ok=True)
+        raise click.ClickException(f"The backup for {path} failed its integrity check: {ok}")
     audit.record(connect(current_app.config["DATABASE"]), "backup", path, actor=(None, "cli"))
-    click.echo(f"Backed up to {path} (integrity check: ok).")
+    click.echo(f"Backed up to {path}, encrypted with the backup key (integrity check: ok).")
 
 
 def init_app(app):
-    """Register `purge` and `backup`."""
+    """Register `purge` and `backup`, and the backup key's commands."""
     app.config.setdefault("RETENTION", "180d")
     app.cli.add_command(purge_command)
     app.cli.add_command(backup_command)
+    at_rest.init_app(app)

@@ -20,6 +20,8 @@ from werkzeug.exceptions import ServiceUnavailable
 from ..audit.log import os_user
 from ..store.db import connect, migrate
 from ..store.migrations import migrations
+from . import upgrade
+from .upgrade import stamp_release
 
 # Settings that must be numbers; anything else is refused at start-up, not at 3 a.m. mid-escalation.
 NUMERIC_SETTINGS = (
@@ -28,8 +30,9 @@ NUMERIC_SETTINGS = (
     "PUSH_TTL", "PUSH_TIMEOUT", "WORKER_POLL_S", "WORKER_BATCH", "WORKER_LEASE_S",
     "WORKER_STALE_S", "OUTBOX_STALE_S", "ESCALATION_LATE_S",
 )
-# Commands that read no instance and no database: `content check` lints card files before a deploy.
-UNGUARDED_COMMANDS = ("migrate", "content")
+# Commands that read no instance and no database: `content check` lints card files before a deploy,
+# and `decrypt-backup` brings back the database a restore onto a new machine starts without.
+UNGUARDED_COMMANDS = ("migrate", "content", "decrypt-backup")
 # Answered even while the database is missing or behind: the orchestrator must be able to ask.
 OPEN_ENDPOINTS = ("health.healthz", "health.readyz", "health.metrics", "static")
 
@@ -151,19 +154,6 @@ def check_migrate(app, create):
         raise click.ClickException(trouble)
 
 
-def open_private(path):
-    """Create `path` as an empty file only this user can read (for backups); one-line errors."""
-    target = Path(path)
-    if not target.parent.is_dir():
-        raise click.ClickException(f"The folder {target.parent} does not exist; create it first (mode 0700).")
-    try:
-        fd = os.open(target, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
-        os.close(fd)
-        target.chmod(0o600)
-    except OSError as e:
-        raise click.ClickException(f"Cannot write {path}: {e.strerror}.") from None
-
-
 def _schema_current(app):
     """True once the database has no pending migration; remembered once true."""
     if app.extensions.get("fieldapp.schema_current"):
@@ -197,6 +187,7 @@ def init_app(app):
     """At the end of create_app: the request guard and the command guards."""
     app.before_request_funcs.setdefault(None, []).insert(0, refuse_until_migrated)
     app.cli.add_command(migrate_command)
+    upgrade.init_app(app)
     guard_commands(app)
     if not in_cli():
         _schema_current(app)  # logs the one clear line at start-up when a migration is pending
@@ -209,6 +200,9 @@ def migrate_command(create):
     """Upgrade the database to the newest schema; with --create, make a new one."""
     check_migrate(current_app, create)
     db = connect(current_app.config["DATABASE"])
+    new = create and not migrations.applied(db)
     pending = [m.name for m in migrations.pending(db)]
     migrate(db)
+    if new:
+        stamp_release(db)  # its first `upgrade` shows only the notes of releases after this one
     click.echo(f"Database {current_app.config['DATABASE']}: applied {len(pending)} migration(s).")

@@ -60,9 +60,27 @@ def write_transaction(db):
 
 
 def migrate(db):
-    """Apply every pending migration; WAL is switched on first."""
+    """Apply every pending migration in one transaction; WAL is switched on first.
+
+    sqlite-utils commits each migration on its own, so an error or a kill -9
+    part-way would leave a database half upgraded, which neither the old code
+    nor the new can run. In one transaction it is as it was, or fully upgraded.
+    The two table rebuilds (m012, m018) need foreign keys off, which SQLite
+    ignores inside a transaction: they are off for the whole of it, and every
+    reference is checked before it commits.
+    """
     db.enable_wal()
-    migrations.apply(db)
+    if not migrations.pending(db):
+        return
+    db.execute("PRAGMA foreign_keys = OFF")
+    try:
+        with write_transaction(db):
+            migrations.apply(db)
+            broken = db.execute("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise sqlite3.IntegrityError(f"the migrations would break references: {broken[:5]}")
+    finally:
+        db.execute("PRAGMA foreign_keys = ON")
 
 
 def one(db, sql, params=()):
