@@ -329,7 +329,7 @@ def test_upgrade_lets_an_existing_database_hold_dispatchers(tmp_path, monkeypatc
 
     db = connect(tmp_path / "old.db")
     with monkeypatch.context() as old:
-        old.setattr(fieldapp.store.migrations, "ROLES", ("officer", "cit", "supervisor", "coordinator"))  # before issue 16
+        old.setattr(fieldapp.store.migrations, "_ROLES", ("officer", "cit", "supervisor", "coordinator"))  # before issue 16
         migrations.apply(db, stop_before=["m018_dispatch"])
     db.execute("INSERT INTO users (id, username, password_hash, role, display_name, created_at) VALUES (1, 'a', 'x', 'officer', 'A', 0)")
     db.execute("INSERT INTO cit_requests (id, requester_id, state, created_at, policy, updated_at) VALUES (7, 1, 'requested', 0, '{}', 0)")

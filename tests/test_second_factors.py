@@ -10,7 +10,8 @@ import pytest
 from webauthn.helpers import bytes_to_base64url
 
 from fieldapp import create_app
-from fieldapp.store.db import ROLES, one
+from fieldapp.identity.accounts import ROLES
+from fieldapp.store.db import one
 from tests.helpers import PASSWORD
 from tests.soft_authenticator import SoftAuthenticator
 

@@ -447,7 +447,7 @@ def reset_second_factors(db, user_id):
 
 def init_app(app):
     """Defaults: every role must have a second factor; the relying party is the demo's unless configured."""
-    from ..store.db import ROLES
+    from .accounts import ROLES
 
     app.config.setdefault("MFA_REQUIRED_ROLES", list(ROLES))
     app.config.setdefault("WEBAUTHN_RP_ID", "localhost")

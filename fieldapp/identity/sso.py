@@ -18,10 +18,11 @@ from joserfc.errors import JoseError
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 
 from . import accounts, pages as auth
+from .accounts import ROLES
 from ..audit import log as audit
 from .second_factors import second_step
 from ..clock import now
-from ..store.db import ROLES, get_db, one, write_transaction
+from ..store.db import get_db, one, write_transaction
 
 bp = Blueprint("sso", __name__, url_prefix="/sso")
 

@@ -12,12 +12,13 @@ from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..identity import accounts
+from ..identity.accounts import ROLES
 from ..delivery import backup_channel as fallback_channels
 from ..audit import log as audit
 from ..identity.pages import role_required, set_disabled, set_password
 from ..requests.domain import DISPOSITIONS
 from ..clock import now
-from ..store.db import ROLES, get_db, write_transaction
+from ..store.db import get_db, write_transaction
 from ..districts import district_list
 from ..web.downloads import csv_response, csv_stream
 from ..requests.history import demo_request_count

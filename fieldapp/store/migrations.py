@@ -8,8 +8,11 @@ from sqlite_utils.migrations import Migrations
 
 migrations = Migrations("fieldapp")
 
-# Least to most trusted (SSO picks the most trusted of several mapped groups).
-ROLES = ("officer", "dispatcher", "cit", "supervisor", "coordinator")
+# The roles the users table's CHECK accepts, frozen. m018 rebuilds an older table with them;
+# since then m001 creates it with them, so a new install needs no rebuild. The domain's list
+# is identity.accounts.ROLES, and a test holds the two equal: a new role is a new migration
+# that rebuilds the table as m018 does, never an edit here.
+_ROLES = ("officer", "dispatcher", "cit", "supervisor", "coordinator")
 
 
 @migrations()
@@ -20,7 +23,7 @@ def m001_accounts(db):
             id INTEGER PRIMARY KEY,
             username TEXT NOT NULL UNIQUE COLLATE NOCASE,
             display_name TEXT NOT NULL,
-            role TEXT NOT NULL CHECK (role IN ({", ".join(repr(r) for r in ROLES)})),
+            role TEXT NOT NULL CHECK (role IN ({", ".join(repr(r) for r in _ROLES)})),
             password_hash TEXT NOT NULL,
             unit TEXT NOT NULL DEFAULT '',
             phone TEXT NOT NULL DEFAULT '',
@@ -525,7 +528,7 @@ def m018_dispatch(db):
     old_check = "'officer', 'cit', 'supervisor', 'coordinator'"
     rebuild = []
     if old_check in db["users"].schema:
-        rebuild = [sql.replace(old_check, ", ".join(repr(r) for r in ROLES)) for sql in db["users"].transform_sql()]
+        rebuild = [sql.replace(old_check, ", ".join(repr(r) for r in _ROLES)) for sql in db["users"].transform_sql()]
     db.execute("PRAGMA foreign_keys = OFF")
     try:
         with db.atomic():
