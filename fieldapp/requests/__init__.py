@@ -4,6 +4,15 @@
 asking and widening the ask, `selection` who is alerted, `receipts` whether
 the alert reached each phone, `fallback` a specialist's own backup channel
 when none confirmed, `timeline` the request's history, and `pages` the routes.
+
+The package, not one module, owns the `cit_requests` table. Three of its
+modules write a request's row, each its own part of it: `escalation` creates
+it and keeps its escalation steps (`escalation_step`, `next_escalation_at`,
+`unanswered`: bookkeeping, not state changes), `domain` makes every state
+change through `move()` and clears what a closed request held, and `history`
+writes closed requests in bulk (the demo's year). Routing escalation's
+bookkeeping through `domain` would move its SQL, not give the row one writer;
+no module outside this package writes it.
 """
 from flask import Blueprint
 
