@@ -282,8 +282,3 @@ def disable(endpoint_id):
         audit.record(db, "webhook_disabled", f"webhook {endpoint_id}")
     return redirect(url_for("webhooks.page", endpoint_id=endpoint_id), 303)
 
-
-def init_app(app):
-    """Webhook settings."""
-    app.config.setdefault("WEBHOOK_INSECURE_HOSTS", ())
-    app.config.setdefault("WEBHOOK_TIMEOUT", 5.0)

@@ -84,6 +84,5 @@ def backup_command(path):
 
 def init_app(app):
     """Register `purge` and `backup`."""
-    app.config.setdefault("RETENTION", "180d")
     app.cli.add_command(purge_command)
     app.cli.add_command(backup_command)

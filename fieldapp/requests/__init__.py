@@ -25,7 +25,7 @@ bp.add_app_template_global(human_distance)
 
 
 @bp.record_once
-def _config_defaults(state):
+def _check_encounter_settings(state):
     from .encounter import init_app
 
     init_app(state.app)
