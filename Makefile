@@ -19,8 +19,16 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed
 
+# The real OpenID provider the single sign-on tests run on loopback (tests/oidc, Node). Installed
+# here, again only when its lock file changes, and never by the tests: two pytest-xdist workers
+# each running `npm ci` (which empties node_modules first) broke each other's provider.
+OIDC_MODULES := tests/oidc/node_modules/.installed
+$(OIDC_MODULES): tests/oidc/package-lock.json
+	npm ci --prefix tests/oidc --no-audit --no-fund --silent
+	touch $@
+
 install: $(VENV)/.installed
-install-test: $(VENV)/.installed-test
+install-test: $(VENV)/.installed-test $(OIDC_MODULES)
 
 migrate: install
 	$(DEMO_ENV) $(FLASK) migrate --create
