@@ -305,17 +305,9 @@ def readme_with_table(text):
 
 
 @click.command("settings")
-@click.option("--check", is_flag=True, help="Only check that README.md's table is current; exit 1 if not.")
-def settings_command(check):
-    """Write the table of settings in README.md from fieldapp/settings.py."""
-    text = README.read_text(encoding="utf-8")
-    current = readme_with_table(text)
-    if check:
-        if current != text:
-            raise click.ClickException(f"The settings table in {README} is out of date: run flask --app fieldapp settings.")
-        click.echo(f"The settings table in {README} is current.")
-        return
-    README.write_text(current, encoding="utf-8")
+def settings_command():
+    """Write the table of settings in README.md from fieldapp/settings.py (a test fails while they differ)."""
+    README.write_text(readme_with_table(README.read_text(encoding="utf-8")), encoding="utf-8")
     click.echo(f"Wrote the settings table in {README} ({len(SETTINGS)} settings).")
 
 

@@ -25,10 +25,6 @@ UNGUARDED_COMMANDS = ("migrate", "content", "settings")
 OPEN_ENDPOINTS = ("health.healthz", "health.readyz", "health.metrics", "static")
 
 
-class NotReady(Exception):
-    """The instance folder, database or a setting is not fit to run on; the message says what to do."""
-
-
 def in_cli():
     """True while the `flask` command line is loading the app or running a command."""
     return click.get_current_context(silent=True) is not None
