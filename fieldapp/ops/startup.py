@@ -19,8 +19,8 @@ from werkzeug.exceptions import ServiceUnavailable
 from ..settings import SETTINGS
 
 # Commands that read no instance and no database: `content check` lints card files before a deploy,
-# `settings` writes the README's table.
-UNGUARDED_COMMANDS = ("migrate", "content", "settings")
+# `settings` writes the README's table, `version` says which release is installed.
+UNGUARDED_COMMANDS = ("migrate", "content", "settings", "version")
 # Answered even while the database is missing or behind: the orchestrator must be able to ask.
 OPEN_ENDPOINTS = ("health.healthz", "health.readyz", "health.metrics", "static")
 
