@@ -57,7 +57,7 @@ def create_app(test_config=None):
 
     logs.init_app(app)
     Compress(app)
-    # Order matters where one area reads another's defaults; the worker starts last, after every table is known.
+    # Order matters where one part uses what another set up; the worker starts last, after every table is known.
     for part in (security, db, htmx, throttle, auth, users_cli, sso, content, errors, pwa, push, duty, demo, records,
                  formatting, restore, data_dictionary):
         part.init_app(app)

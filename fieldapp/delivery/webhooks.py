@@ -281,4 +281,3 @@ def disable(endpoint_id):
         db.execute("UPDATE webhook_endpoints SET disabled_at = COALESCE(disabled_at, ?) WHERE id = ?", [now(), endpoint_id])
         audit.record(db, "webhook_disabled", f"webhook {endpoint_id}")
     return redirect(url_for("webhooks.page", endpoint_id=endpoint_id), 303)
-

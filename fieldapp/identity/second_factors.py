@@ -443,4 +443,3 @@ def reset_second_factors(db, user_id):
     db.execute("DELETE FROM recovery_codes WHERE user_id = ?", [user_id])
     accounts.raise_session_version(db, user_id)
     end_every_session(db, user_id)
-

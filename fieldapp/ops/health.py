@@ -1,11 +1,12 @@
 """Health, readiness and metrics: what an orchestrator and Prometheus ask the app, and which release runs.
 
-`/healthz` says the process answers, and its version. `/readyz` says whether alerts would go
-out: the database is writable and current, a worker has reported lately, and
-nothing waits longer than it should. `/metrics` is Prometheus text, computed
-from the database at scrape time, so it is the same whichever gunicorn worker
-answers and covers the separate worker process too. This module owns the
-worker heartbeats and the backup-channel send log (migration m015_health).
+`/healthz` says the process answers, and which release it is. `/readyz` says
+whether alerts would go out: the database is writable and current, a worker
+has reported lately, and nothing waits longer than it should. `/metrics` is
+Prometheus text, computed from the database at scrape time, so it is the same
+whichever gunicorn worker answers and covers the separate worker process too.
+This module owns the worker heartbeats and the backup-channel send log
+(migration m015_health).
 
 The version is pyproject.toml's, read from the installed package's metadata
 (`pip install` writes it): `flask --app fieldapp version`, `/healthz` and the
@@ -18,7 +19,6 @@ import ipaddress
 import sqlite3
 
 import click
-
 from flask import Blueprint, Response, current_app, jsonify, request
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
