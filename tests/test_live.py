@@ -243,6 +243,7 @@ def test_the_touch_log_keeps_the_last_thousand_and_says_when_it_no_longer_reache
     from fieldapp.store.changes import last_touch, touched_since
 
     start = last_touch(db)
+    # Written straight in (triggers write it in the app): 2,500 touches, to see the oldest dropped.
     db.conn.executemany("INSERT INTO request_touches (request_id) VALUES (?)", [(n % 7,) for n in range(2500)])
     assert db.execute("SELECT COUNT(*) FROM request_touches").fetchone()[0] <= 2000
     assert touched_since(db, start) is None
