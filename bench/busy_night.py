@@ -74,15 +74,17 @@ def seed(folder, stand_in, n_specialists, rng):
 
     from fieldapp.identity.accounts import store_password
     from fieldapp.duty.devices import save_subscription
+    from fieldapp.duty.status import go_on_duty
     from fieldapp.store.db import connect
     from fieldapp.demo.seed import DEMO_DISTRICTS
+    from fieldapp.districts import save_centre
     from fieldapp.delivery.push import load_or_create_vapid
 
     app = make_bench_app(bench_config(folder, SECRET_KEY=SECRET))
     load_or_create_vapid(app.instance_path)  # before two processes race to make it
     db = connect(app.config["DATABASE"])
     for name, lat, lon in DEMO_DISTRICTS:
-        db["districts"].insert({"name": name, "lat": lat, "lon": lon}, pk="name", replace=True)
+        save_centre(db, name, lat, lon)
     officers = [f"ofc.{n}" for n in range(N_OFFICERS)]
     for n, username in enumerate(officers):
         add_account(app, db, username, "officer", f"Ofc. Night {n}", unit=f"{n}-Adam")
@@ -99,15 +101,14 @@ def seed(folder, stand_in, n_specialists, rng):
         for j, uid in enumerate(sup_ids):
             p256dh, auth = stand_in.key(offset + j)
             save_subscription(db, uid, stand_in.endpoint(offset + j, uid), p256dh, auth)
-    with db.conn:
+    with db.conn, app.app_context():
         # One real hash shared by the bulk accounts: each still signs in through scrypt.
         password_hash = generate_password_hash(PASSWORD)
         for uid in ids:
             store_password(db, uid, password_hash)
         names = {n: (lat, lon) for n, lat, lon in DEMO_DISTRICTS}
         for uid, (lat, lon) in zip(ids, points):
-            district = min(names, key=lambda n: (names[n][0] - lat) ** 2 + (names[n][1] - lon) ** 2)
-            db.conn.execute("UPDATE duty SET district = ? WHERE user_id = ?", [district, uid])
+            go_on_duty(db, uid, min(names, key=lambda n: (names[n][0] - lat) ** 2 + (names[n][1] - lon) ** 2))
     specialists = {uid: (f"cit{uid}", lat, lon) for uid, (lat, lon) in zip(ids, points)}
     db.close()
     return app.config["DATABASE"], app.instance_path, officers, supervisors, specialists

@@ -79,6 +79,7 @@ def main(args):
     edits = itertools.count()
 
     def change_one_row():
+        # A write straight to the table, as no page makes it: the cost measured is the poll's, not the write's.
         n = next(edits)
         writer.execute("UPDATE cit_requests SET location_text = ? WHERE id = ?", [f"{n} Changed Rd", open_ids[n % len(open_ids)]])
 

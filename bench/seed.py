@@ -169,6 +169,8 @@ def add_specialists(app, db, points, endpoint_for, keys, prefix="cit"):
         with app.app_context():
             ids = [create_user(db, f"{prefix}{uid}", None, "cit", f"Ofc. Bench {uid} (CIT)", f"CIT-{uid}", password_hash="!")
                    for uid in range(base, base + len(points))]
+        # duty.go_on_duty() and record_position() are the owners' way in, one specialist at a time;
+        # a bench seeding 100,000 writes the same columns in one batch instead.
         conn.executemany(
             "INSERT INTO duty (user_id, on_duty, since, lat, lon, accuracy_m, position_at, position_source)"
             " VALUES (?, 1, ?, ?, ?, 10, ?, 'bench')",

@@ -84,12 +84,13 @@ def seed(folder, rng):
     from fieldapp.requests.escalation import create_request
     from fieldapp.store.db import connect, one
     from fieldapp.demo.seed import DEMO_DISTRICTS
+    from fieldapp.districts import save_centre
     from fieldapp.identity.sessions import User
 
     app = make_bench_app(bench_config(folder, SECRET_KEY=SECRET, CLOCK=time.time))
     db = connect(app.config["DATABASE"])
     for name, lat, lon in DEMO_DISTRICTS:
-        db["districts"].insert({"name": name, "lat": lat, "lon": lon}, pk="name", replace=True)
+        save_centre(db, name, lat, lon)
     add_account(app, db, "ofc.home", "officer", "Ofc. Home Bench", unit="1-Adam-1")
     supervisor = add_account(app, db, "sgt.board", "supervisor", "Sgt. Board Bench", unit="1-Sgt-1")
     go_on_duty_now(app, db, supervisor)

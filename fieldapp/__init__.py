@@ -1,7 +1,6 @@
 """fieldapp: recognise a crisis, request a CIT officer, hold the scene until one arrives."""
 import os
 import secrets
-import time
 from pathlib import Path
 
 from flask import Flask
@@ -42,39 +41,11 @@ def create_app(test_config=None):
     # Tests and deployments may put the instance folder (secrets, database) elsewhere.
     instance_path = (test_config or {}).get("INSTANCE_PATH") or os.environ.get("FIELDAPP_INSTANCE_PATH")
     app = Flask(__name__, instance_relative_config=True, instance_path=instance_path)
-    app.config.from_mapping(
-        DATABASE=os.path.join(app.instance_path, "fieldapp.db"),
-        CONTENT_DIR=str(Path(app.root_path).parent / "content"),
-        CONTENT_DIRS="",
-        CLOCK=time.time,
-        MAX_CONTENT_LENGTH=64 * 1024,
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
-        # NIST SP 800-63B rev. 4: at least 15 characters for a password that is the only factor.
-        PASSWORD_MIN_LENGTH=15,
-        LOGIN_MAX_FAILURES=5,
-        LOGIN_LOCK_SECONDS=15 * 60,
-        WORKER_IN_PROCESS=False,
-        STABILISATION_TOPIC="scene-stabilisation",
-        DISPATCH_PHONE="911",
-        # The escalation policy; each request keeps a copy of the one in force when it was made.
-        ALERT_K=3,
-        ALERT_RADIUS_KM=15.0,
-        ESCALATE_AFTER_S=60,
-        ALL_HANDS_AFTER_S=180,
-        POSITION_MAX_AGE_S=15 * 60,
-        # Per officer: more CIT requests than this in the window are refused, and supervisors told.
-        REQUEST_RATE_MAX=5,
-        REQUEST_RATE_WINDOW_S=15 * 60,
-        VAPID_SUBJECT="mailto:cit-coordinator@example.org",
-        PUSH_TTL=300,
-        # Delivery receipts: the board flags a request no phone confirmed within this many seconds,
-        # and the specialist's backup channel is sent; the roster flags a silent specialist.
-        RECEIPT_TIMEOUT_S=20,
-        RECEIPT_STALE_DAYS=7,
-        PUSH_TIMEOUT=5.0,
-        PUSH_INSECURE_HOSTS=(),
-    )
+    from . import settings
+
+    # Every default, from the one list of settings; instance config and FIELDAPP_* variables override them.
+    app.config.from_mapping(settings.defaults(app))
+    settings.init_app(app)
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)
     else:
@@ -91,10 +62,10 @@ def create_app(test_config=None):
 
     from . import api, content, districts, program, requests
     from .board import pages as board
-    from .delivery import push, webhook_pages, webhooks
+    from .delivery import push, webhook_pages
     from .demo import seed as demo
     from .duty import pages as duty, readiness
-    from .identity import access, pages as auth, second_factor_pages, second_factors, sso, throttle, cli as users_cli
+    from .identity import access, pages as auth, second_factor_pages, sso, throttle, cli as users_cli
     from . import logs
     from .ops import health, records, restore, worker
     from .program import audit_pages, data_dictionary
@@ -105,9 +76,9 @@ def create_app(test_config=None):
 
     logs.init_app(app)
     Compress(app)
-    # Order matters where one area reads another's defaults; the worker starts last, after every table is known.
+    # Order matters where one part uses what another set up; the worker starts last, after every table is known.
     for part in (security, db, htmx, throttle, access, users_cli, sso, content, errors, assets, context, push, duty,
-                 demo, records, formatting, restore, second_factors, data_dictionary):
+                 demo, records, formatting, restore, data_dictionary):
         part.init_app(app)
     for area in (auth, home, reference, offline, duty, requests, board, audit_pages, program, content_review, sso,
                  second_factor_pages, readiness, webhook_pages, dispatch_pages):
@@ -119,7 +90,7 @@ def create_app(test_config=None):
     # A delivery receipt authenticates with the single-use token its push carried.
     security.csrf.exempt(requests.pages.receipt)
     _listen()
-    for part in (api, webhooks, health, districts, worker, startup):
+    for part in (api, health, districts, worker, startup):
         part.init_app(app)
     if app.config.get("PROXY_FIX"):
         # Behind N trusted reverse proxies: take the client address, scheme and

@@ -38,8 +38,6 @@ def formatter():
 
 def init_app(app):
     """Send the `fieldapp` loggers (and werkzeug's) to stderr as JSON; LOG_FORMAT=text keeps plain lines."""
-    app.config.setdefault("LOG_FORMAT", "json")
-    app.config.setdefault("LOG_LEVEL", "INFO")
     from flask.logging import default_handler
 
     app.logger.removeHandler(default_handler)

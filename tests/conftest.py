@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from fieldapp import create_app
+from fieldapp.districts import save_centre
 from fieldapp.store.db import connect, migrate
 from fieldapp.delivery.push import application_server_key
 from fieldapp.ops.worker import Worker
@@ -376,7 +377,7 @@ def midday(clock):
 def districts(db):
     """The three invented districts of `helpers.DISTRICTS` (a test module may define districts of its own)."""
     for name, (lat, lon) in DISTRICTS.items():
-        db["districts"].insert({"name": name, "lat": lat, "lon": lon}, pk="name", replace=True)
+        save_centre(db, name, lat, lon)
 
 
 @pytest.fixture

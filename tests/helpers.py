@@ -4,6 +4,7 @@ left in the database, and browser waits.
 
 Fixtures live in conftest.py; anything a test calls directly lives here, so no
 test module imports from another."""
+import json
 import math
 import os
 import shutil
@@ -12,6 +13,7 @@ import sys
 from pathlib import Path
 from time import monotonic
 
+from fieldapp.districts import save_centre
 from fieldapp.identity.accounts import create_user
 from fieldapp.store.db import connect, migrate
 from fieldapp.duty.devices import save_subscription
@@ -119,7 +121,7 @@ def add_specialist(app, db, push_service, username, position=None, district=None
     user_id = add_user(app, db, username, "cit", display_name=f"Ofc. {username.title()} (CIT)", unit=f"CIT-{username}", phone="555-0199")
     with app.app_context():
         if district:
-            db["districts"].insert({"name": district, "lat": SCENE[0], "lon": SCENE[1]}, pk="name", replace=True)
+            save_centre(db, district, *SCENE)
         if on_duty:
             go_on_duty(db, user_id, district)
         if position:
@@ -150,6 +152,24 @@ def alerted(db, request_id):
 def events(db, request_id):
     """The request's timeline, as event names in order."""
     return [r["event"] for r in db.query("SELECT event FROM request_events WHERE request_id = ? ORDER BY id", [request_id])]
+
+
+def past_request(db, requester, created, where, state, events=(), **columns):
+    """A request as the flow leaves it at a past time, with its timeline: `events` are (event, seconds after).
+
+    Written in SQL: the state machine writes only at the clock's now, and the
+    program's figures are counted over requests made on set days. `where` is a
+    name in DISTRICTS, or None for a typed location.
+    """
+    lat, lon = DISTRICTS[where] if where else (None, None)
+    request_id = db["cit_requests"].insert(
+        {"requester_id": requester, "state": state, "created_at": created, "updated_at": created, "lat": lat, "lon": lon,
+         "location_text": "" if where else "Typed: behind the invented library", "policy": json.dumps({}), **columns}
+    ).last_pk
+    db["request_events"].insert({"request_id": request_id, "at": created, "event": "requested"})
+    for event, after in events:
+        db["request_events"].insert({"request_id": request_id, "at": created + after, "event": event})
+    return request_id
 
 
 def snapshot(db):

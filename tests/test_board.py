@@ -1,7 +1,8 @@
 """The supervisor board: open requests live, unanswered ones flagged, coverage on top."""
 import pytest
 
-from tests.helpers import ask, offset
+from fieldapp.districts import save_centre
+from tests.helpers import alerted, ask, events, offset
 
 
 def test_board_lists_open_requests_with_alert_counts(client, officer, specialist, make_user, login):
@@ -40,13 +41,13 @@ def test_supervisor_assigns_by_hand_and_it_is_in_the_timeline(client, officer, s
 
 
 def test_supervisor_realerts_the_next_nearest(client, officer, specialist, make_user, login, db):
-    for n, km in enumerate([1, 2, 3, 4]):
-        specialist(f"s{n}", offset(km * 1000))
+    s0, s1, s2, s3 = [specialist(f"s{n}", offset(km * 1000)) for n, km in enumerate([1, 2, 3, 4])]
     request_id = ask(client)
+    assert alerted(db, request_id) == [s0, s1, s2]  # the nearest K = 3
     make_user("sgt.diaz", "supervisor")
     login("sgt.diaz").post(f"/requests/{request_id}/realert")
-    assert db.execute("SELECT COUNT(*) FROM alerts WHERE request_id = ?", [request_id]).fetchone()[0] == 4
-    assert db.execute("SELECT COUNT(*) FROM request_events WHERE event = 'realerted'").fetchone()[0] == 1
+    assert alerted(db, request_id) == [s0, s1, s2, s3]  # the next nearest, and no one twice
+    assert events(db, request_id).count("realerted") == 1
 
 
 def test_only_supervisors_see_the_board(client, officer):
@@ -75,7 +76,7 @@ def watching(client, officer, specialist, make_user, login, districts_for_board)
 
 @pytest.fixture
 def districts_for_board(db):
-    db["districts"].insert({"name": "North", "lat": 35.2, "lon": -90.0}, pk="name", replace=True)
+    save_centre(db, "North", 35.2, -90.0)
 
 
 def test_an_unchanged_board_poll_is_304_without_rendering(watching, monkeypatch):
@@ -89,7 +90,7 @@ def test_an_unchanged_board_poll_is_304_without_rendering(watching, monkeypatch)
     assert watching["changed"]() is False
 
 
-def test_the_board_changes_when_anything_it_shows_changes(watching, login, specialist, db, clock):
+def test_the_board_changes_when_anything_it_shows_changes(watching, login, specialist, db, clock, on_roster):
     changed, request_id = watching["changed"], watching["request_id"]
     assert not changed()
     clock.advance(600)  # no phone confirmed the alert: the board flags it, once
@@ -98,12 +99,13 @@ def test_the_board_changes_when_anything_it_shows_changes(watching, login, speci
     assert not changed()
     specialist("second", offset(2000), district="North")  # coverage: one more on duty
     assert changed() and not changed()
+    # Forced: the stand-in push service takes every push, so no send fails by itself.
     db.execute("UPDATE outbox SET state = 'failed' WHERE request_id = ?", [request_id])
     assert changed() and not changed()
     login("near").post(f"/requests/{request_id}/decline", data={"reason": "too_far"})
     assert changed() and not changed()
-    db.execute("INSERT INTO roster (user_id, course_completed_on, districts, shifts) VALUES (?, '2025-01-10', 'Central', 'night')",
-               [watching["near"]])  # the coverage grid gains a rostered specialist
+    # The coverage grid gains a rostered specialist.
+    on_roster("near", course="2025-01-10", districts="Central", shifts="night", user_id=watching["near"])
     assert changed() and not changed()
     login("second").post(f"/requests/{request_id}/accept")
     assert changed() and not changed()
@@ -133,7 +135,8 @@ def test_the_board_query_does_not_walk_closed_requests_history(app, client, offi
         return len(steps)
 
     before = steps_to_read()
-    # A year of closed requests, each with its alert and its receipt: none on the board.
+    # A year of closed requests, each with its alert and its receipt: none on the board. Copied in SQL:
+    # no function writes closed requests with their alerts and receipts.
     for n in range(300):
         db.execute(f"INSERT INTO cit_requests ({', '.join(columns)}, state) SELECT {', '.join(columns)}, 'resolved'"
                    " FROM cit_requests WHERE id = ?", [request_id])
@@ -172,6 +175,7 @@ def test_the_board_read_change_by_change_is_the_board_read_whole(app, client, of
     same("a second request")
     login("near").post(f"/requests/{first}/decline", data={"reason": "too_far"})
     same("a decline")
+    # From here, some writes go straight to the tables, as no one page makes them alone: each must still redraw its row.
     db.execute("UPDATE alerts SET declined_at = 5 WHERE request_id = ? AND user_id = ?", [second, far])
     same("a decline written on its own")
     db.execute("UPDATE outbox SET state = 'failed' WHERE request_id = ?", [second])

@@ -2,7 +2,8 @@
 import pytest
 from playwright.sync_api import expect
 
-from fieldapp.store.db import ROLES, connect
+from fieldapp.identity.accounts import ROLES
+from fieldapp.store.db import connect
 from tests.helpers import sign_in
 
 pytestmark = pytest.mark.browser

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from fieldapp.districts import save_centre
 from fieldapp.program.data_dictionary import MARKDOWN, describe, load_dictionary, render_markdown
 from fieldapp.program.exports import ENCOUNTER_COLUMNS, encounter_rows, public_summary_rows
 
@@ -20,7 +21,7 @@ DISTRICTS = {"North": (35.2000, -90.0300), "Central": (35.1495, -90.0490)}
 @pytest.fixture
 def coordinator(db, make_user, login):
     for name, (lat, lon) in DISTRICTS.items():
-        db["districts"].insert({"name": name, "lat": lat, "lon": lon}, pk="name", replace=True)
+        save_centre(db, name, lat, lon)
     make_user("lt.ames", "coordinator", display_name="Lt. Jo Ames")
     return login("lt.ames")
 

@@ -5,6 +5,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from fieldapp.api.keys import create_key, revoke_key
+from fieldapp.districts import save_centre
 from fieldapp.store.db import one
 from tests.helpers import SCENE, alerted, events, offset, snapshot
 
@@ -27,7 +28,7 @@ def dispatcher(make_user, login):
 @pytest.fixture
 def districts(db):
     for name, lat in (("North", SCENE[0] + 0.05), ("South", SCENE[0] - 0.05)):
-        db["districts"].insert({"name": name, "lat": lat, "lon": SCENE[1]}, pk="name", replace=True)
+        save_centre(db, name, lat, SCENE[1])
 
 
 def api_key(app, db, name="cad", scopes=("requests:read", "requests:write")):
@@ -106,11 +107,11 @@ def test_attaching_nobody_known_is_refused(dispatcher, districts, db):
     assert snapshot(db) == before
 
 
-def test_a_dispatcher_re_alerts_and_cancels_any_open_request(dispatcher, client, officer, specialist, db):
+def test_a_dispatcher_re_alerts_and_cancels_any_open_request(app, dispatcher, client, officer, specialist, db):
     specialist("near", offset(1000))
     specialist("later", offset(2000))
+    app.config["ALERT_K"] = 1  # one specialist a step: the re-alert has someone left to alert
     request_id = int(client.post("/requests", data={"lat": SCENE[0], "lon": SCENE[1]}).headers["Location"].rsplit("/", 1)[1])
-    db.execute("UPDATE cit_requests SET policy = json_set(policy, '$.k', 1) WHERE id = ?", [request_id])
     assert dispatcher.post(f"/requests/{request_id}/realert").status_code == 303
     assert "realerted" in events(db, request_id)
     assert dispatcher.post(f"/requests/{request_id}/cancel", data={"reason": "sent_in_error"}).status_code == 303
@@ -345,8 +346,9 @@ def test_upgrade_lets_an_existing_database_hold_dispatchers(tmp_path, monkeypatc
     from fieldapp.store.migrations import migrations
 
     db = connect(tmp_path / "old.db")
+    # Rows as an older release wrote them, in SQL: today's functions write today's columns.
     with monkeypatch.context() as old:
-        old.setattr(fieldapp.store.migrations, "ROLES", ("officer", "cit", "supervisor", "coordinator"))  # before issue 16
+        old.setattr(fieldapp.store.migrations, "_ROLES", ("officer", "cit", "supervisor", "coordinator"))  # before issue 16
         migrations.apply(db, stop_before=["m018_dispatch"])
     db.execute("INSERT INTO users (id, username, password_hash, role, display_name, created_at) VALUES (1, 'a', 'x', 'officer', 'A', 0)")
     db.execute("INSERT INTO cit_requests (id, requester_id, state, created_at, policy, updated_at) VALUES (7, 1, 'requested', 0, '{}', 0)")

@@ -1,6 +1,7 @@
 """Duty: on and off, positions from the phone and from the car, and push subscriptions."""
 import pytest
 
+from fieldapp.districts import save_centre
 from fieldapp.store.db import one
 from tests.helpers import offset
 
@@ -16,7 +17,7 @@ def duty_row(db):
 
 
 def test_go_on_and_off_duty_with_a_district(cit_client, db):
-    db["districts"].insert({"name": "North", "lat": 35.2, "lon": -90.03})
+    save_centre(db, "North", 35.2, -90.03)
     html = cit_client.post("/duty/on", data={"district": "North"}).get_data(as_text=True)
     assert "On duty" in html and "North" in html and "Go off duty" in html
     assert duty_row(db)["on_duty"] == 1 and duty_row(db)["district"] == "North"

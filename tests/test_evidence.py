@@ -2,14 +2,13 @@
 import csv
 import datetime
 import io
-import json
 
 import pytest
 
 from fieldapp.demo.seed import demo_people, seed_demo
 from fieldapp.demo.history import invent_history
 from fieldapp.program import coverage, fidelity, forecast, roster
-from tests.helpers import DISTRICTS, local
+from tests.helpers import DISTRICTS, local, past_request
 
 TODAY = datetime.date(2026, 5, 28)
 
@@ -92,31 +91,19 @@ def test_coverage_page_charts_the_forecast_and_says_where_the_target_comes_from(
 
 # ---- The fidelity figure: did a CIT officer reach the scene? ----
 
-def add_request(db, requester, created, where, state, events=()):
-    """A request as the flow leaves it, with its timeline: events are (event, seconds after the request)."""
-    lat, lon = DISTRICTS[where] if where else (None, None)
-    request_id = db["cit_requests"].insert(
-        {"requester_id": requester, "state": state, "created_at": created, "updated_at": created, "lat": lat, "lon": lon,
-         "location_text": "" if where else "Typed: behind the invented library", "policy": json.dumps({})}
-    ).last_pk
-    db["request_events"].insert({"request_id": request_id, "at": created, "event": "requested"})
-    for event, after in events:
-        db["request_events"].insert({"request_id": request_id, "at": created + after, "event": event})
-
-
 @pytest.fixture
 def arrivals(db, make_user, districts):
     """Eight requests, six closed in April and May 2026; shifts start at 07, 15 and 23."""
     ofc = make_user("ofc.lee", "officer")
     reached, missed = [("accepted", 60), ("on_scene", 600)], [("accepted", 60)]
-    add_request(db, ofc, local(2026, 4, 3, 10), "Central", "resolved", reached)  # day
-    add_request(db, ofc, local(2026, 4, 10, 16), "Central", "resolved", missed)  # evening, resolved by phone
-    add_request(db, ofc, local(2026, 5, 2, 2), "Central", "cancelled", missed)  # night
-    add_request(db, ofc, local(2026, 5, 5, 11), "North", "resolved", reached)  # day
-    add_request(db, ofc, local(2026, 5, 6, 23, 30), "North", "cancelled", reached)  # night, cancelled after arrival
-    add_request(db, ofc, local(2026, 4, 12, 8), None, "resolved", reached)  # day, a typed location
-    add_request(db, ofc, local(2026, 5, 27, 12), "Central", "on_scene", reached)  # still open: left out
-    add_request(db, ofc, local(2026, 3, 15, 12), "Central", "resolved", reached)  # before the range
+    past_request(db, ofc, local(2026, 4, 3, 10), "Central", "resolved", reached)  # day
+    past_request(db, ofc, local(2026, 4, 10, 16), "Central", "resolved", missed)  # evening, resolved by phone
+    past_request(db, ofc, local(2026, 5, 2, 2), "Central", "cancelled", missed)  # night
+    past_request(db, ofc, local(2026, 5, 5, 11), "North", "resolved", reached)  # day
+    past_request(db, ofc, local(2026, 5, 6, 23, 30), "North", "cancelled", reached)  # night, cancelled after arrival
+    past_request(db, ofc, local(2026, 4, 12, 8), None, "resolved", reached)  # day, a typed location
+    past_request(db, ofc, local(2026, 5, 27, 12), "Central", "on_scene", reached)  # still open: left out
+    past_request(db, ofc, local(2026, 3, 15, 12), "Central", "resolved", reached)  # before the range
 
 
 def fidelity_figures(app, db):

@@ -6,7 +6,11 @@ import sqlite3
 import pytest
 
 import fieldapp.store.db
-from fieldapp.store.changes import CACHED_PARTS, LIVE_TABLES, PART_UPDATE_COLUMNS, REQUEST_ROW_TABLES, UPDATE_COLUMNS, VIEWER_COLUMNS, current, part_current
+from fieldapp.store.changes import VIEWER_COLUMNS, current, part_current
+from fieldapp.store.migrations import M017_COUNTED_TABLES, M017_UPDATE_COLUMNS, M022_COUNTED_TABLES, M023_PARTS, M023_TOUCHED_TABLES
+from fieldapp.districts import save_centre
+from fieldapp.duty.devices import save_subscription
+from fieldapp.duty.status import go_off_duty
 from fieldapp.requests.domain import CANCEL_REASONS
 from tests.helpers import ask, offset
 
@@ -14,14 +18,20 @@ POLL = {"HX-Request": "true"}
 # Read by every signed-in request, never shown by a live part: who is signed in
 # (a new session is a new CSRF secret, which is in the poll's key), and the counter itself.
 NOT_SHOWN = {"sessions", "change_counter", "part_counters", "request_touches", "sqlite_sequence"}
+# What the triggers watch, as the migrations that made them froze it: a live part that reads
+# more fails here, and its fix is a migration that adds the triggers.
+LIVE_TABLES = M017_COUNTED_TABLES + M022_COUNTED_TABLES
+UPDATE_COLUMNS = M017_UPDATE_COLUMNS
+COVERAGE_TABLES, COVERAGE_UPDATE_COLUMNS = M023_PARTS["coverage"]
+PEOPLE_UPDATE_COLUMNS = M023_PARTS["people"][1]
 
 
 @pytest.fixture
-def requester_device(db, officer, push_service):
+def requester_device(app, db, officer, push_service):
     """The requesting officer's phone, subscribed to push."""
     sub = push_service.new_subscription()
-    db.execute("INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth, created_at) VALUES (?, ?, ?, ?, 0)",
-               [officer, sub["endpoint"], sub["keys"]["p256dh"], sub["keys"]["auth"]])
+    with app.app_context():
+        save_subscription(db, officer, sub["endpoint"], sub["keys"]["p256dh"], sub["keys"]["auth"])
     return sub["endpoint"]
 
 
@@ -88,6 +98,7 @@ def test_a_failed_push_to_the_requester_is_not_shown_as_a_failed_alert(client, o
                                                                         make_user, login, db):
     specialist("near", offset(1200))
     request_id = ask(client)
+    # Forced: the stand-in push service takes every push, so no send fails by itself.
     db.execute("UPDATE outbox SET state = 'failed' WHERE request_id = ? AND user_id = ?", [request_id, officer])
     make_user("sgt.diaz", "supervisor")
     assert "alert(s) failed" not in login("sgt.diaz").get("/board").get_data(as_text=True)
@@ -117,13 +128,13 @@ def tables_read(monkeypatch):
     return read
 
 
-def test_every_table_a_live_part_reads_moves_the_counter(client, officer, specialist, make_user, login, db, tables_read):
+def test_every_table_a_live_part_reads_moves_the_counter(client, officer, specialist, make_user, login, db, tables_read,
+                                                         on_roster):
     near = specialist("near", offset(1000), district="Central")
     request_id = ask(client, note="Invented note")
     make_user("sgt.diaz", "supervisor")
     sgt, cit = login("sgt.diaz"), login("near")
-    db.execute("INSERT INTO roster (user_id, course_completed_on, districts, shifts) VALUES (?, '2025-01-10', 'Central', 'night')",
-               [near])
+    on_roster("near", course="2025-01-10", districts="Central", shifts="night", user_id=near)
     tables_read.clear()
     assert sgt.get("/board/live", headers=POLL).status_code == 200
     for viewer in (client, cit, sgt):
@@ -172,8 +183,9 @@ def test_a_position_report_changes_only_the_page_that_shows_distances_from_it(cl
 @pytest.mark.parametrize("table", LIVE_TABLES)
 def test_a_write_to_a_live_table_moves_the_counter(db, table, make_user):
     make_user("someone", "cit")
-    db.execute("INSERT OR IGNORE INTO districts (name, lat, lon) VALUES ('Central', 35.1, -90.0)")
+    save_centre(db, "Central", 35.1, -90.0)
     before = current(db)
+    # A raw write on purpose: the triggers must see every writer, an administrator's sqlite3 too.
     column = UPDATE_COLUMNS.get(table, ("rowid",))[0]
     db.execute(f"UPDATE {table} SET {column} = {column}")
     rows = db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
@@ -181,25 +193,24 @@ def test_a_write_to_a_live_table_moves_the_counter(db, table, make_user):
     assert current(db) >= before + rows
 
 
-def test_every_table_the_kept_coverage_reads_moves_its_own_counter(app, db, specialist, tables_read, login):
+def test_every_table_the_kept_coverage_reads_moves_its_own_counter(app, db, specialist, tables_read, login, on_roster):
     from fieldapp.duty.status import coverage
     from fieldapp.program.coverage import roster_coverage
 
     near = specialist("near", offset(1000), district="Central")
-    db.execute("INSERT INTO roster (user_id, course_completed_on, districts, shifts) VALUES (?, '2025-01-10', 'Central', 'night')",
-               [near])
+    on_roster("near", course="2025-01-10", districts="Central", shifts="night", user_id=near)
     watched = fieldapp.store.db.connect(app.config["DATABASE"])
     tables_read.clear()
     with app.test_request_context():
         coverage(watched), roster_coverage(watched)
-    assert {t for t, _ in tables_read} <= set(CACHED_PARTS["coverage"]), "coverage reads a table its counter does not watch"
-    for table in CACHED_PARTS["coverage"]:
+    assert {t for t, _ in tables_read} <= set(COVERAGE_TABLES), "coverage reads a table its counter does not watch"
+    for table in COVERAGE_TABLES:
         for op in ("INSERT", "UPDATE", "DELETE"):
             body = db.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?",
                               [f"part_counter_coverage_{table}_{op.lower()}"]).fetchone()
             assert body and "part = 'coverage'" in body[0], f"no coverage counter trigger for {op} on {table}"
     # duty's update trigger watches some columns: every other one coverage reads would go unseen.
-    moving = set(PART_UPDATE_COLUMNS["coverage"]["duty"])
+    moving = set(COVERAGE_UPDATE_COLUMNS["duty"])
     read = {column for t, column in tables_read if t == "duty"}
     assert read and read <= moving, f"duty: {read - moving} can change unseen"
 
@@ -217,9 +228,9 @@ def test_every_column_a_board_row_reads_logs_its_request_when_written(app, db, c
     for table, column in tables_read:
         read.setdefault(table, set()).add(column)
     # Names and units: a rename moves the people counter, which reads every row again.
-    assert read.pop("users") <= set(PART_UPDATE_COLUMNS["people"]["users"])
-    assert set(read) <= set(REQUEST_ROW_TABLES), "a board row reads a table whose writes log no request"
-    for table, (_, columns) in REQUEST_ROW_TABLES.items():
+    assert read.pop("users") <= set(PEOPLE_UPDATE_COLUMNS["users"])
+    assert set(read) <= set(M023_TOUCHED_TABLES), "a board row reads a table whose writes log no request"
+    for table, (_, columns) in M023_TOUCHED_TABLES.items():
         assert columns is None or read[table] <= set(columns), f"{table}: {read[table] - set(columns)} can change unlogged"
         for op in ("INSERT", "UPDATE", "DELETE"):
             body = db.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?",
@@ -233,6 +244,7 @@ def test_the_touch_log_keeps_the_last_thousand_and_says_when_it_no_longer_reache
     from fieldapp.store.changes import last_touch, touched_since
 
     start = last_touch(db)
+    # Written straight in (triggers write it in the app): 2,500 touches, to see the oldest dropped.
     db.conn.executemany("INSERT INTO request_touches (request_id) VALUES (?)", [(n % 7,) for n in range(2500)])
     assert db.execute("SELECT COUNT(*) FROM request_touches").fetchone()[0] <= 2000
     assert touched_since(db, start) is None
@@ -240,21 +252,22 @@ def test_the_touch_log_keeps_the_last_thousand_and_says_when_it_no_longer_reache
     assert touched_since(db, last_touch(db) - 3) == {5, 6, 0}
 
 
-@pytest.mark.parametrize("table", CACHED_PARTS["coverage"])
+@pytest.mark.parametrize("table", COVERAGE_TABLES)
 def test_a_write_to_a_table_coverage_reads_moves_its_counter(db, table, make_user):
     make_user("someone", "cit")
-    db.execute("INSERT OR IGNORE INTO districts (name, lat, lon) VALUES ('Central', 35.1, -90.0)")
+    save_centre(db, "Central", 35.1, -90.0)
     before = part_current(db, "coverage")
+    # A raw write on purpose: the triggers must see every writer, an administrator's sqlite3 too.
     column = UPDATE_COLUMNS.get(table, ("rowid",))[0]
     db.execute(f"UPDATE {table} SET {column} = {column}")
     assert part_current(db, "coverage") >= before + db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
 
 
-def test_a_new_request_redraws_the_board_without_recounting_coverage(client, officer, specialist, make_user, login,
+def test_a_new_request_redraws_the_board_without_recounting_coverage(app, client, officer, specialist, make_user, login,
                                                                        monkeypatch, db):
     from fieldapp.board import pages as board
 
-    specialist("near", offset(1000), district="Central")
+    near = specialist("near", offset(1000), district="Central")
     make_user("sgt.diaz", "supervisor")
     sgt = login("sgt.diaz")
     counted = []
@@ -264,7 +277,8 @@ def test_a_new_request_redraws_the_board_without_recounting_coverage(client, off
     ask(client)
     assert "#1" in sgt.get("/board/live", headers=POLL).get_data(as_text=True) and counted == [1]
     # Someone going off duty is what moves it.
-    db.execute("UPDATE duty SET on_duty = 0")
+    with app.app_context():
+        go_off_duty(db, near)
     assert "0</strong> CIT officers on duty now" in sgt.get("/board/live", headers=POLL).get_data(as_text=True)
     assert counted == [1, 1]
 
@@ -278,6 +292,7 @@ def test_a_board_row_that_changed_is_drawn_again_and_the_others_are_kept(client,
     make_user("sgt.diaz", "supervisor")
     sgt = login("sgt.diaz")
     before = sgt.get("/board/live", headers=POLL).get_data(as_text=True)
+    # Forced: no page edits a request's place or flags once it is made, but any write to them must redraw its row.
     db.execute("UPDATE cit_requests SET location_text = '9 Moved Street', weapon = 1 WHERE id = ?", [second])
     after = sgt.get("/board/live", headers=POLL).get_data(as_text=True)
     assert "9 Moved Street" in after and "Weapon" in after and "2 Invented Way" not in after
@@ -299,7 +314,7 @@ def test_a_live_poll_is_decided_by_the_counter_before_the_view_is_computed(clien
     monkeypatch.setattr(domain, "request_view", lambda *a, **k: computed.append(1) or real(*a, **k))
     again = client.get(f"/requests/{request_id}/live", headers=dict(POLL, **{"If-None-Match": etag}))
     assert again.status_code == 304 and computed == []
-    db.execute("UPDATE cit_requests SET weapon = 1 WHERE id = ?", [request_id])
+    db.execute("UPDATE cit_requests SET weapon = 1 WHERE id = ?", [request_id])  # forced: any write to the request counts
     assert client.get(f"/requests/{request_id}/live", headers=dict(POLL, **{"If-None-Match": etag})).status_code == 200
 
 
@@ -350,7 +365,7 @@ def test_a_supervisor_who_asked_gets_one_board_push_for_a_burst_of_changes(clien
     assert payload["kind"] == "board" and payload["topic"] == "fieldapp-board"
     for private in ("Pat", "Example", "Invented", "Lane", "Kim Lee", "ofc.lee", "Near"):
         assert private not in push["payload"]
-    db.execute("UPDATE outbox SET state = 'sent' WHERE topic = 'fieldapp-board'")
+    db.execute("UPDATE outbox SET state = 'sent' WHERE topic = 'fieldapp-board'")  # as a worker leaves it, without one
     login("near").post(f"/requests/{request_id}/arrive")
     assert len(board_pushes(db)) == 1  # sent a moment ago: the next waits out the quiet time
     clock.advance(11)
@@ -371,6 +386,7 @@ def test_board_pushes_go_only_to_devices_that_asked(client, officer, specialist,
 def test_a_request_closing_reaches_the_boards(client, officer, specialist, board_device, db):
     specialist("near", offset(1200))
     request_id = ask(client)
+    # As a worker leaves it long ago, without one: past the quiet time, so the next change is pushed.
     db.execute("UPDATE outbox SET state = 'sent', created_at = 0 WHERE topic = 'fieldapp-board'")
     client.post(f"/requests/{request_id}/cancel", data={"reason": next(iter(CANCEL_REASONS))})
     assert [p["state"] for p in board_pushes(db)] == ["sent", "pending"]

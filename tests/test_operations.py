@@ -1,11 +1,14 @@
 """Running it for real: failing closed, one-line command errors, private files, health, metrics and logs."""
 import getpass
+import importlib.metadata
 import json
 import os
+import re
 import sqlite3
 import stat
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -16,13 +19,15 @@ from fieldapp.ops.at_rest import create_key
 from tests.helpers import SCENE, offset
 
 FLASK = str(Path(sys.executable).parent / "flask")
+REPO = Path(__file__).resolve().parents[1]
 # Cards an agency has filled in: the shipped set warns about its unfilled one on every start.
 FILLED_CONTENT = str(Path(__file__).parent / "content_fixtures" / "good")
 
 
 def run_flask(tmp_path, *args, instance=None, database=None, **env):
     """`flask --app fieldapp ARGS` as an administrator would type it, in a folder of its own."""
-    environ = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "LANG": "C.UTF-8",
+    # PYTHONPATH: the code of this checkout, whichever one the virtualenv was installed from.
+    environ = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "LANG": "C.UTF-8", "PYTHONPATH": str(REPO),
                "FIELDAPP_INSTANCE_PATH": str(instance or tmp_path / "instance"),
                "FIELDAPP_DATABASE": str(database or tmp_path / "instance" / "fieldapp.db"),
                "FIELDAPP_CONTENT_DIR": FILLED_CONTENT, **env}
@@ -147,8 +152,8 @@ def test_the_web_app_will_not_start_on_a_missing_database(tmp_path):
     (tmp_path / "instance").mkdir()
     result = subprocess.run(
         [sys.executable, "-c", "from fieldapp import create_app; create_app()"], cwd=tmp_path, capture_output=True,
-        text=True, timeout=60, env={"PATH": os.environ["PATH"], "FIELDAPP_INSTANCE_PATH": str(tmp_path / "instance"),
-                                    "FIELDAPP_CONTENT_DIR": FILLED_CONTENT})
+        text=True, timeout=60, env={"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO),
+                                    "FIELDAPP_INSTANCE_PATH": str(tmp_path / "instance"), "FIELDAPP_CONTENT_DIR": FILLED_CONTENT})
     assert result.returncode == 4
     assert_one_line_error(result, "no database")
     assert not (tmp_path / "instance" / "fieldapp.db").exists()
@@ -307,8 +312,33 @@ def test_the_audit_page_shows_the_client_address(app, make_user, login):
     assert "127.0.0.1" in page
 
 
-def test_healthz_only_says_alive(client):
-    assert client.get("/healthz").json == {"status": "alive"}
+def test_healthz_says_alive_and_which_release(client):
+    assert client.get("/healthz").json == {"status": "alive", "version": importlib.metadata.version("fieldapp")}
+
+
+# ---- the release ----
+
+
+def test_the_version_command_prints_the_installed_release_without_an_instance(tmp_path):
+    result = run_flask(tmp_path, "version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == importlib.metadata.version("fieldapp")
+    assert not (tmp_path / "instance").exists()
+
+
+def test_coordinators_see_the_release_in_the_footer_and_no_one_else_does(make_user, login):
+    footer = "fieldapp " + importlib.metadata.version("fieldapp")
+    make_user("coord.one", "coordinator")
+    make_user("ofc.one", "officer")
+    assert footer in login("coord.one").get("/program/roster").get_data(as_text=True)
+    assert footer not in login("ofc.one").get("/").get_data(as_text=True)
+
+
+def test_the_newest_release_in_the_changelog_is_the_version_and_unreleased_stands_above_it():
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    headings = re.findall(r"^## (.+)$", (REPO / "CHANGELOG.md").read_text(), re.M)
+    assert headings[0] == "Unreleased"
+    assert re.fullmatch(rf"{re.escape(version)} — \d{{4}}-\d{{2}}-\d{{2}}", headings[1]), headings[1]
 
 
 def test_migrate_explains_create_in_its_help(tmp_path):

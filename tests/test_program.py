@@ -11,7 +11,7 @@ import pytest
 from fieldapp.identity import accounts
 from fieldapp.program import charts, coverage, reports, roster, roster_csv
 from fieldapp.store.db import one, write_transaction
-from tests.helpers import DISTRICTS, PASSWORD, alerted, ask, local, offset
+from tests.helpers import DISTRICTS, PASSWORD, alerted, ask, local, offset, past_request
 
 # Every figure here is read on Thursday 28 May 2026 at noon, the day shift.
 pytestmark = pytest.mark.usefixtures("midday")
@@ -237,9 +237,11 @@ def test_import_creates_new_specialists_with_passwords_shown_once(app, db, coord
     assert ("roster_imported", "roster", "1 rows: 1 new accounts, 0 updated") in audit_actions(db)
 
 
-def test_import_updates_an_existing_specialist_and_keeps_inservice_titles(db, coordinator, on_roster):
+def test_import_updates_an_existing_specialist_and_keeps_inservice_titles(app, db, coordinator, on_roster):
     user_id = on_roster("ofc.nakamura", course="2025-01-10", inservice=["2025-06-01"])
-    db.execute("UPDATE inservice_training SET title = 'Youth in crisis' WHERE user_id = ?", [user_id])
+    [session] = roster.inservice_sessions(db, user_id)
+    with app.test_request_context():
+        roster.title_inservice(db, accounts.user_by_id(db, user_id), session, "Youth in crisis")
     row = GOOD_ROW.replace(",,South", ",2025-06-01;2026-04-02,South")
     assert confirm(coordinator, f"{HEADER}\n{row}\n").status_code == 200
     sessions = list(db.query("SELECT completed_on, title FROM inservice_training WHERE user_id = ? ORDER BY completed_on", [user_id]))
@@ -358,45 +360,31 @@ def test_supervisor_sees_todays_coverage_on_the_board(supervisor, covered):
 # ---- Outcome reports, against a data set counted by hand ----
 
 
-def seed_request(db, requester, created, where, state, *, events=(), disposition=None, unanswered=0, **flags):
-    """A request as the flow leaves it, with its timeline: events are (event, seconds after the request)."""
-    lat, lon = DISTRICTS[where] if where else (None, None)
-    request_id = db["cit_requests"].insert(
-        {"requester_id": requester, "state": state, "created_at": created, "updated_at": created, "lat": lat, "lon": lon,
-         "location_text": "" if where else "Typed: behind the invented library", "policy": json.dumps({}),
-         "disposition": disposition, "unanswered": unanswered, **flags}
-    ).last_pk
-    db["request_events"].insert({"request_id": request_id, "at": created, "event": "requested"})
-    for event, after in events:
-        db["request_events"].insert({"request_id": request_id, "at": created + after, "event": event})
-    return request_id
-
-
 @pytest.fixture
 def outcomes(db, make_user, districts):
     """Eight requests whose figures are worked out by hand in the tests below."""
     ofc = make_user("ofc.lee", "officer")
     resolved = {"force_used": 0, "officer_injured": 0, "person_injured": 0}
     # Central, April: accepts after 60, 120, 300 s; on scene after 600, 900, 1200 s.
-    seed_request(db, ofc, local(2026, 4, 3, 10), "Central", "resolved", events=[("accepted", 60), ("on_scene", 600)],
+    past_request(db, ofc, local(2026, 4, 3, 10), "Central", "resolved", events=[("accepted", 60), ("on_scene", 600)],
                  disposition="voluntary_transport", weapon=1, **resolved)
-    seed_request(db, ofc, local(2026, 4, 10, 14), "Central", "resolved", events=[("accepted", 120), ("on_scene", 900)],
+    past_request(db, ofc, local(2026, 4, 10, 14), "Central", "resolved", events=[("accepted", 120), ("on_scene", 900)],
                  disposition="arrest", **resolved | {"force_used": 1, "officer_injured": 1})
     # Reassigned after the first accept: the first accept still counts.
-    seed_request(db, ofc, local(2026, 4, 20, 9), "Central", "resolved",
+    past_request(db, ofc, local(2026, 4, 20, 9), "Central", "resolved",
                  events=[("accepted", 300), ("assigned", 400), ("on_scene", 1200)],
                  disposition="mobile_crisis_referral", juvenile=1, **resolved)
-    seed_request(db, ofc, local(2026, 4, 25, 16), "Central", "cancelled", events=[("unanswered", 180), ("cancelled", 400)],
+    past_request(db, ofc, local(2026, 4, 25, 16), "Central", "cancelled", events=[("unanswered", 180), ("cancelled", 400)],
                  unanswered=1, medical=1)
     # North: a supervisor's assignment at 240 s in April; an accept at 90 s in March.
-    seed_request(db, ofc, local(2026, 4, 5, 11), "North", "resolved", events=[("assigned", 240), ("on_scene", 840)],
+    past_request(db, ofc, local(2026, 4, 5, 11), "North", "resolved", events=[("assigned", 240), ("on_scene", 840)],
                  disposition="resolved_on_scene", **resolved | {"person_injured": 1})
-    seed_request(db, ofc, local(2026, 3, 15, 12), "North", "resolved", events=[("accepted", 90), ("on_scene", 500)],
+    past_request(db, ofc, local(2026, 3, 15, 12), "North", "resolved", events=[("accepted", 90), ("on_scene", 500)],
                  disposition="emergency_evaluation", **resolved)
     # A typed location, still on scene.
-    seed_request(db, ofc, local(2026, 4, 12, 8), None, "on_scene", events=[("accepted", 180), ("on_scene", 700)])
+    past_request(db, ofc, local(2026, 4, 12, 8), None, "on_scene", events=[("accepted", 180), ("on_scene", 700)])
     # Before the range.
-    seed_request(db, ofc, local(2026, 2, 20, 12), "Central", "resolved", events=[("accepted", 30)], disposition="arrest", **resolved)
+    past_request(db, ofc, local(2026, 2, 20, 12), "Central", "resolved", events=[("accepted", 30)], disposition="arrest", **resolved)
 
 
 def figures(app, db, by="district", start=(2026, 3, 1), end=(2026, 4, 30)):

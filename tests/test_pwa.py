@@ -103,6 +103,12 @@ def test_offline_copies_carry_no_name_token_or_user_id(app, client, make_user):
     assert 'name="requester_id" value=""' in home
 
 
+def test_the_offline_page_the_worker_keeps_at_install_carries_no_name_token_or_user_id(client, officer):
+    # A worker that installs after the sign-in (a quick officer, a slow phone) fetches it with the session cookie.
+    body = client.get("/offline").get_data(as_text=True)
+    assert "Ofc. Kim Lee" not in body and "csrf" not in body.lower() and "data-user=" not in body
+
+
 def test_pages_with_anything_personal_are_never_marked_as_offline_copies(client, officer):
     request_id = ask(client)
     for path in (f"/requests/{request_id}", "/account/password", "/precache.json"):

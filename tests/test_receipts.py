@@ -172,7 +172,7 @@ def test_nothing_leaves_for_a_request_after_the_accept(app, client, officer, spe
 def test_a_push_being_sent_when_the_accept_lands_is_not_retried(app, client, officer, specialist, worker, push_service,
                                                                 login, db):
     request_id = two_alerted(client, specialist, worker, push_service)
-    # Both alerts are due again (a retry), and the worker leases them just before the accept lands.
+    # Both alerts are due again (a retry, forced here), and the worker leases them just before the accept lands.
     db.execute("UPDATE outbox SET state = 'pending', next_attempt_at = 0")
     with app.app_context():
         leased = worker.lease(10)

@@ -4,10 +4,12 @@ import threading
 
 import pytest
 
+from fieldapp.districts import save_centre
 from fieldapp.requests import domain as flow
-from fieldapp.identity.accounts import user_by_username
+from fieldapp.identity.accounts import user_by_id, user_by_username
 from fieldapp.store.db import connect, one
 from fieldapp.duty.devices import save_subscription
+from fieldapp.program.roster import set_active
 from fieldapp.identity.sessions import User
 from tests.helpers import SCENE, alerted, ask, events, offset, snapshot
 
@@ -401,17 +403,19 @@ def test_someone_elses_request_is_forbidden(client, officer, make_user, login, s
     assert login("unalerted").post(f"/requests/{request_id}/accept").status_code == 403
 
 
-def test_inactive_specialist_on_the_roster_is_never_alerted(client, officer, specialist, db):
+def test_inactive_specialist_on_the_roster_is_never_alerted(app, client, officer, specialist, db):
     benched = specialist("benched", offset(500))
     active = specialist("active", offset(3000))
-    db.execute("INSERT INTO roster (user_id, active) VALUES (?, 0)", [benched])
+    with app.app_context():
+        set_active(db, user_by_id(db, benched), False)
     assert alerted(db, ask(client)) == [active]
 
 
-def test_inactive_specialist_cannot_be_assigned_by_hand(client, officer, specialist, make_user, login, db):
+def test_inactive_specialist_cannot_be_assigned_by_hand(app, client, officer, specialist, make_user, login, db):
     benched = specialist("benched", offset(50_000))
     request_id = ask(client)
-    db.execute("INSERT INTO roster (user_id, active) VALUES (?, 0)", [benched])
+    with app.app_context():
+        set_active(db, user_by_id(db, benched), False)
     make_user("sgt.diaz", "supervisor")
     sgt = login("sgt.diaz")
     assert f'value="{benched}"' not in sgt.get(f"/requests/{request_id}").get_data(as_text=True)
@@ -422,7 +426,11 @@ def test_inactive_specialist_cannot_be_assigned_by_hand(client, officer, special
 
 
 def add_far_specialists(db, count, t):
-    """`count` on-duty specialists 300 km away: half with fresh positions, half stale in a far district."""
+    """`count` on-duty specialists 300 km away: half with fresh positions, half stale in a far district.
+
+    Written in one batch, as bench/seed.py writes its own: create_user and go_on_duty take one
+    account at a time, each hashing and committing, and the positions are made stale on purpose.
+    """
     first = db.execute("SELECT MAX(id) FROM users").fetchone()[0] + 1
     with db.conn:
         for uid in range(first, first + count):
@@ -438,8 +446,8 @@ def test_selection_does_not_grow_with_the_number_of_specialists(app, db, special
 
     near = [specialist(f"near{n}", offset(300 * (n + 1))) for n in range(3)]
     # The scene's own district has no one in it; the far specialists' district is outside every box.
-    db["districts"].insert_all([{"name": "Central", "lat": SCENE[0], "lon": SCENE[1]},
-                                {"name": "Elsewhere", "lat": offset(300_000)[0], "lon": SCENE[1]}], pk="name")
+    save_centre(db, "Central", *SCENE)
+    save_centre(db, "Elsewhere", offset(300_000)[0], SCENE[1])
     steps = []
     db.conn.set_progress_handler(lambda: steps.append(1), 1)  # once per SQLite VM instruction: counted, not timed
 
@@ -622,6 +630,7 @@ def test_upgrade_keeps_every_request_and_scopes_device_ids_per_officer(tmp_path)
 
     db = connect(tmp_path / "old.db")
     migrations.apply(db, stop_before=["m012_request_limits"])
+    # Rows as an older release wrote them, in SQL: today's functions write today's columns.
     db.execute("INSERT INTO users (id, username, password_hash, role, display_name, created_at) VALUES (1, 'a', 'x', 'officer', 'A', 0), (2, 'b', 'x', 'officer', 'B', 0)")
     db.execute("INSERT INTO cit_requests (id, client_id, requester_id, state, created_at, policy, updated_at) VALUES (7, 'device-id-0001', 1, 'requested', 0, '{}', 0)")
     db.execute("INSERT INTO alerts (request_id, user_id, step, at) VALUES (7, 2, 0, 0)")

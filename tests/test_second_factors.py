@@ -10,7 +10,9 @@ import pytest
 from webauthn.helpers import bytes_to_base64url
 
 from fieldapp import create_app
-from fieldapp.store.db import ROLES, one
+from fieldapp.identity import accounts
+from fieldapp.identity.accounts import ROLES
+from fieldapp.store.db import one
 from tests.helpers import PASSWORD
 from tests.soft_authenticator import SoftAuthenticator
 
@@ -343,7 +345,7 @@ def test_asking_for_passkey_challenges_is_limited_per_address(app, client):
 
 
 def test_a_disabled_account_cannot_sign_in_with_its_passkey(sam, client, db):
-    db.execute("UPDATE users SET disabled = 1 WHERE username = 'sam'")
+    accounts.mark_disabled(db, accounts.user_by_username(db, "sam")["id"], True)
     response = passkey_sign_in(client, sam)
     assert response.status_code == 400 and "disabled" in response.get_json()["error"]
     assert signed_in_as(client) is None

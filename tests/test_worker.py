@@ -272,6 +272,7 @@ def endpoint_of(db, user_id):
 
 
 def give_crafted_endpoint(db, user_id):
+    """Forced: save_subscription refuses such an endpoint today; a database from before may still hold one."""
     db.execute("UPDATE push_subscriptions SET endpoint = ? WHERE user_id = ?", [CRAFTED_ENDPOINT, user_id])
 
 

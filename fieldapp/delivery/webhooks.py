@@ -162,7 +162,3 @@ def _record(db, row, status, error):
         )
 
 
-def init_app(app):
-    """Webhook settings."""
-    app.config.setdefault("WEBHOOK_INSECURE_HOSTS", ())
-    app.config.setdefault("WEBHOOK_TIMEOUT", 5.0)

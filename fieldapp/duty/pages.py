@@ -166,10 +166,5 @@ def _is_key(value, length):
 
 
 def init_app(app):
-    """Device limits and the `units` commands."""
-    # Enough for a phone, a tablet and a car computer, with room for a replacement.
-    app.config.setdefault("PUSH_MAX_DEVICES", 5)
-    # Sends in a row that this device's subscription made fail before it is retired.
-    app.config.setdefault("PUSH_RETIRE_AFTER", 3)
-    app.config.setdefault("AVL_TOKEN_DAYS", 90)
+    """The `units` commands."""
     app.cli.add_command(units_cli)

@@ -9,9 +9,10 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from . import accounts
+from .accounts import ROLES
 from ..audit import log as audit
-from .accounts import set_disabled, set_password
-from ..store.db import ROLES, connect, write_transaction
+from .accounts import ROLES, set_disabled, set_password
+from ..store.db import connect, write_transaction
 
 
 @click.group("users", cls=AppGroup)

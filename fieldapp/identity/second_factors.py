@@ -443,14 +443,3 @@ def reset_second_factors(db, user_id):
     db.execute("DELETE FROM recovery_codes WHERE user_id = ?", [user_id])
     accounts.raise_session_version(db, user_id)
     end_every_session(db, user_id)
-
-
-def init_app(app):
-    """Defaults: every role must have a second factor; the relying party is the demo's unless configured."""
-    from ..store.db import ROLES
-
-    app.config.setdefault("MFA_REQUIRED_ROLES", list(ROLES))
-    app.config.setdefault("WEBAUTHN_RP_ID", "localhost")
-    app.config.setdefault("WEBAUTHN_ORIGIN", "http://localhost:5000")
-    app.config.setdefault("WEBAUTHN_RP_NAME", "fieldapp")
-    app.config.setdefault("PASSKEY_OPTIONS_LIMIT", "30 per minute")

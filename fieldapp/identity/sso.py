@@ -15,16 +15,17 @@ import requests
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.flask_client import OAuth
 from joserfc.errors import JoseError
-from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, render_template, request, session, url_for
 
 from . import accounts
+from .accounts import ROLES
 from ..audit import log as audit
 from ..web.context import safe_next
 from ..web.security import CONTENT_SECURITY_POLICY
 from .second_factors import second_step
 from .sign_in import finish_sign_in
 from ..clock import now
-from ..store.db import ROLES, get_db, one, write_transaction
+from ..store.db import get_db, one, write_transaction
 
 bp = Blueprint("sso", __name__, url_prefix="/sso")
 
@@ -259,21 +260,7 @@ def _allow_provider_as_form_target(response):
 
 
 def init_app(app):
-    """Set the SSO defaults and, when an issuer is configured, register the provider and its routes' helpers."""
-    app.config.setdefault("SSO_ISSUER", "")
-    app.config.setdefault("SSO_METADATA_URL", "")  # only when discovery is not at the issuer (Entra ID's v1.0 tokens)
-    app.config.setdefault("SSO_CLIENT_ID", "")
-    app.config.setdefault("SSO_CLIENT_SECRET", "")
-    app.config.setdefault("SSO_NAME", "your agency account")
-    app.config.setdefault("SSO_SCOPES", "openid profile email")
-    app.config.setdefault("SSO_USERNAME_CLAIM", "preferred_username")
-    app.config.setdefault("SSO_ROLE_CLAIM", "groups")
-    app.config.setdefault("SSO_ROLE_MAP", {})  # claim value -> role; empty: roles stay as coordinators set them
-    app.config.setdefault("SSO_CREATE_ACCOUNTS", False)
-    app.config.setdefault("SSO_MFA_FROM_IDP", False)
-    app.config.setdefault("SSO_MFA_AMR", ["mfa"])
-    app.config.setdefault("SSO_MFA_ACR", [])
-    app.config.setdefault("SSO_TIMEOUT", 10.0)
+    """Check the role map and, when an issuer is configured, register the provider and its routes' helpers."""
     bad_roles = set(app.config["SSO_ROLE_MAP"].values()) - set(ROLES)
     if bad_roles:
         raise ValueError(f"SSO_ROLE_MAP names roles that do not exist: {sorted(bad_roles)}; roles are {ROLES}.")

@@ -47,9 +47,5 @@ def failed_sign_ins_limited(view):
 
 
 def init_app(app):
-    """Set the sign-in limits' defaults and wire the limiter into the app."""
-    app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")  # one process; see docs/DEPLOY.md for several
-    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
-    app.config.setdefault("LOGIN_LIMIT_PER_ACCOUNT_AND_ADDRESS", "4 per 15 minutes")
-    app.config.setdefault("LOGIN_LIMIT_PER_ADDRESS", "30 per 15 minutes")
+    """Wire the limiter into the app."""
     limiter.init_app(app)

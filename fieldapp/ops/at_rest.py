@@ -191,6 +191,5 @@ def decrypt_backup_command(backup, target):
 
 def init_app(app):
     """The backup key's setting and commands."""
-    app.config.setdefault("BACKUP_KEY_FILE", "")
     app.cli.add_command(backup_key_cli)
     app.cli.add_command(decrypt_backup_command)

@@ -1,16 +1,24 @@
-"""Health, readiness and metrics: what an orchestrator and Prometheus ask the app.
+"""Health, readiness and metrics: what an orchestrator and Prometheus ask the app, and which release runs.
 
-`/healthz` says the process answers. `/readyz` says whether alerts would go
-out: the database is writable and current, a worker has reported lately, and
-nothing waits longer than it should. `/metrics` is Prometheus text, computed
-from the database at scrape time, so it is the same whichever gunicorn worker
-answers and covers the separate worker process too. This module owns the
-worker heartbeats and the backup-channel send log (migration m015_health).
+`/healthz` says the process answers, and which release it is. `/readyz` says
+whether alerts would go out: the database is writable and current, a worker
+has reported lately, and nothing waits longer than it should. `/metrics` is
+Prometheus text, computed from the database at scrape time, so it is the same
+whichever gunicorn worker answers and covers the separate worker process too.
+This module owns the worker heartbeats and the backup-channel send log
+(migration m015_health).
+
+The version is pyproject.toml's, read from the installed package's metadata
+(`pip install` writes it): `flask --app fieldapp version`, `/healthz` and the
+coordinators' footer all say it.
 """
+import functools
 import hmac
+import importlib.metadata
 import ipaddress
 import sqlite3
 
+import click
 from flask import Blueprint, Response, current_app, jsonify, request
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -71,10 +79,25 @@ def _writable(db):
         return False, str(e)
 
 
+@functools.cache
+def version():
+    """This release's number, as pyproject.toml gave it to the installed package."""
+    try:
+        return importlib.metadata.version("fieldapp")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout never installed with pip
+        return "unknown"
+
+
+@click.command("version")
+def version_command():
+    """Print the version of fieldapp installed here."""
+    click.echo(version())
+
+
 @bp.route("/healthz")
 def healthz():
-    """The process is alive and answering; nothing else is checked."""
-    return {"status": "alive"}
+    """The process is alive and answering, and which release it is; nothing else is checked."""
+    return {"status": "alive", "version": version()}
 
 
 @bp.route("/readyz")
@@ -199,8 +222,10 @@ def metrics():
 
 
 def init_app(app):
-    """The health blueprint and this app's own metrics registry (never the process-wide default)."""
+    """The health blueprint, this app's own metrics registry (never the process-wide default), and the version."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DatabaseCollector(app))
     app.extensions["fieldapp.metrics"] = registry
     app.register_blueprint(bp)
+    app.cli.add_command(version_command)
+    app.context_processor(lambda: {"fieldapp_version": version()})  # the coordinators' footer

@@ -76,7 +76,6 @@ def backup_command(path):
 
 def init_app(app):
     """Register `purge` and `backup`, and the backup key's commands."""
-    app.config.setdefault("RETENTION", "180d")
     app.cli.add_command(purge_command)
     app.cli.add_command(backup_command)
     at_rest.init_app(app)

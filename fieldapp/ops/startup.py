@@ -18,27 +18,18 @@ from flask.cli import with_appcontext
 from werkzeug.exceptions import ServiceUnavailable
 
 from ..audit.log import os_user
+from ..settings import SETTINGS
 from ..store.db import connect, migrate
 from ..store.migrations import migrations
 from . import upgrade
 from .upgrade import stamp_release
 
-# Settings that must be numbers; anything else is refused at start-up, not at 3 a.m. mid-escalation.
-NUMERIC_SETTINGS = (
-    "PASSWORD_MIN_LENGTH", "LOGIN_MAX_FAILURES", "LOGIN_LOCK_SECONDS", "ALERT_K", "ALERT_RADIUS_KM",
-    "ESCALATE_AFTER_S", "ALL_HANDS_AFTER_S", "POSITION_MAX_AGE_S", "REQUEST_RATE_MAX", "REQUEST_RATE_WINDOW_S",
-    "PUSH_TTL", "PUSH_TIMEOUT", "WORKER_POLL_S", "WORKER_BATCH", "WORKER_LEASE_S",
-    "WORKER_STALE_S", "OUTBOX_STALE_S", "ESCALATION_LATE_S",
-)
 # Commands that read no instance and no database: `content check` lints card files before a deploy,
-# and `decrypt-backup` brings back the database a restore onto a new machine starts without.
-UNGUARDED_COMMANDS = ("migrate", "content", "decrypt-backup")
+# `settings` writes the README's table, `version` says which release is installed, and
+# `decrypt-backup` brings back the database a restore onto a new machine starts without.
+UNGUARDED_COMMANDS = ("migrate", "content", "settings", "version", "decrypt-backup")
 # Answered even while the database is missing or behind: the orchestrator must be able to ask.
 OPEN_ENDPOINTS = ("health.healthz", "health.readyz", "health.metrics", "static")
-
-
-class NotReady(Exception):
-    """The instance folder, database or a setting is not fit to run on; the message says what to do."""
 
 
 def in_cli():
@@ -73,13 +64,19 @@ def problems(app):
 
 
 def check_settings(app):
-    """Refuse settings that are not what they must be (numbers, the VAPID subject)."""
-    for name in NUMERIC_SETTINGS:
-        value = app.config.get(name)
-        if value is None:
+    """Refuse settings that are not what they must be (numbers, the VAPID subject).
+
+    Which settings are numbers, and what each means, comes from fieldapp/settings.py:
+    a bad one is refused at start-up, not at 3 a.m. mid-escalation.
+    """
+    for setting in SETTINGS:
+        if not setting.is_number():
+            continue
+        value = app.config.get(setting.name)
+        if value is None and type(None) in setting.types():
             continue
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            refuse(f"The setting {name} must be a number of 0 or more; it is {value!r}.")
+            refuse(f"The setting {setting.name} ({setting.meaning}) must be a number of 0 or more; it is {value!r}.")
     if not str(app.config.get("VAPID_SUBJECT", "")).startswith(("mailto:", "https:")):
         refuse("The setting VAPID_SUBJECT must be a mailto: or https: URL.")
 
@@ -92,10 +89,6 @@ def prepare(app):
     a missing instance or database stops the process here.
     """
     os.umask(0o077)
-    app.config.setdefault("WORKER_STALE_S", 60)
-    app.config.setdefault("OUTBOX_STALE_S", 60)
-    app.config.setdefault("ESCALATION_LATE_S", 30)
-    app.config.setdefault("METRICS_TOKEN", "")
     check_settings(app)
     trouble = problems(app)
     if trouble and not in_cli():

@@ -14,7 +14,6 @@ major * 1,000,000 + minor * 1,000 + patch; 0, the default, means none has.
 """
 import datetime as dt
 import importlib.metadata
-import os
 import re
 import traceback
 from pathlib import Path
@@ -160,5 +159,4 @@ def upgrade_command(backup_path):
 
 def init_app(app):
     """The `upgrade` command and where its backups go."""
-    app.config.setdefault("BACKUP_DIR", os.path.join(os.path.dirname(app.instance_path.rstrip("/")), "backups"))
     app.cli.add_command(upgrade_command)

@@ -197,11 +197,7 @@ def worker_command(once):
 
 
 def init_app(app):
-    """Worker settings, the `worker` command, and the in-process thread when configured."""
-    app.config.setdefault("WORKER_BATCH", 50)
-    app.config.setdefault("WORKER_LEASE_S", 30.0)
-    # A separate worker process cannot be woken, so it looks often; a look is one indexed read.
-    app.config.setdefault("WORKER_POLL_S", 0.1)
+    """The `worker` command, and the in-process thread when configured."""
     app.cli.add_command(worker_command)
     # The reloader's parent process must not send pushes too.
     if app.config.get("WORKER_IN_PROCESS") and os.environ.get("WERKZEUG_RUN_MAIN", "true") == "true":

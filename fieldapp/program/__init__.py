@@ -21,13 +21,7 @@ bp = Blueprint("program", __name__, url_prefix="/program")
 
 
 @bp.record_once
-def _config_defaults(state):
-    # Defaults live with the area that reads them; config.py or FIELDAPP_* variables override them.
-    state.app.config.setdefault("INSERVICE_INTERVAL_DAYS", 730)  # CIT International: in-service at least every two years
-    state.app.config.setdefault("SHIFT_STARTS", {"day": 7, "evening": 15, "night": 23})
-    # The coverage forecast's target per district and watch: NAMI Chicago asks for at least two;
-    # Chicago's own policy says only "a sufficient number". A program choice, not a law.
-    state.app.config.setdefault("MIN_CIT_PER_SHIFT", 2)
+def _commands(state):
     state.app.cli.add_command(export_command)
 
 

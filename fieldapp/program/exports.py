@@ -37,6 +37,14 @@ ENCOUNTER_COLUMNS = (
 )
 
 
+# How the columns that are not written one by one are written: seconds rounded, yes/no flags, and the
+# encounter record's answers and flags, which exist only for a resolved request (an open or cancelled one has none).
+SECONDS_COLUMNS = ("time_to_accept_s", "time_to_scene_s", "time_on_scene_s", "cit_time_on_call_s")
+YES_NO_COLUMNS = ("unanswered", "cit_reached_scene", "not_mental_health", "weapon", "medical", "juvenile")
+ENCOUNTER_ANSWER_COLUMNS = ("force_level", "transport", "mh_evaluation", "follow_up", "age_band", "veteran")
+ENCOUNTER_YES_NO_COLUMNS = ("force_used", "officer_injured", "person_injured")
+
+
 def _yes_no(value):
     return NOT_RECORDED if value is None else ("yes" if value else "no")
 
@@ -58,7 +66,7 @@ def encounter_rows(db, start_day, end_day):
         r = dict(zip(names, values))
         created = datetime.datetime.fromtimestamp(r["created_at"])
         resolved = r["state"] == "resolved"
-        yield {
+        row = {
             "request_id": r["id"],
             "cad_incident": r["cad_incident"] or "",
             "created_at": created.isoformat(timespec="seconds"),
@@ -66,31 +74,16 @@ def encounter_rows(db, start_day, end_day):
             "month": created.strftime("%Y-%m"),
             "district": district_of(db, r["lat"], r["lon"]),
             "state": r["state"],
-            "unanswered": _yes_no(r["unanswered"]),
             "cancel_reason": r["cancel_reason"] or "",
-            "time_to_accept_s": _seconds(r["time_to_accept_s"]),
-            "time_to_scene_s": _seconds(r["time_to_scene_s"]),
-            "time_on_scene_s": _seconds(r["time_on_scene_s"]),
-            "cit_time_on_call_s": _seconds(r["cit_time_on_call_s"]),
-            "cit_reached_scene": _yes_no(r["cit_reached_scene"]),
             "disposition": r["disposition"] or "",
-            "not_mental_health": _yes_no(r["not_mental_health"]),
-            "weapon": _yes_no(r["weapon"]),
-            "medical": _yes_no(r["medical"]),
-            "juvenile": _yes_no(r["juvenile"]),
-            # The encounter record exists only for a resolved request; an open or cancelled one has none.
-            "force_level": (r["force_level"] or NOT_RECORDED) if resolved else "",
-            "force_used": _yes_no(r["force_used"]) if resolved else "",
-            "officer_injured": _yes_no(r["officer_injured"]) if resolved else "",
-            "person_injured": _yes_no(r["person_injured"]) if resolved else "",
-            "transport": (r["transport"] or NOT_RECORDED) if resolved else "",
-            "mh_evaluation": (r["mh_evaluation"] or NOT_RECORDED) if resolved else "",
             # Whether there was a referral, never its text: the text may name people or places.
             "referral_made": ("yes" if (r["referral"] or "").strip() else "no") if resolved else "",
-            "follow_up": (r["follow_up"] or NOT_RECORDED) if resolved else "",
-            "age_band": (r["age_band"] or NOT_RECORDED) if resolved else "",
-            "veteran": (r["veteran"] or NOT_RECORDED) if resolved else "",
         }
+        row.update((name, _seconds(r[name])) for name in SECONDS_COLUMNS)
+        row.update((name, _yes_no(r[name])) for name in YES_NO_COLUMNS)
+        row.update((name, (r[name] or NOT_RECORDED) if resolved else "") for name in ENCOUNTER_ANSWER_COLUMNS)
+        row.update((name, _yes_no(r[name]) if resolved else "") for name in ENCOUNTER_YES_NO_COLUMNS)
+        yield {name: row[name] for name in ENCOUNTER_COLUMNS}
 
 
 def _seconds(value):
@@ -215,11 +208,6 @@ def export_command(name, start, end, out):
 
 
 # ---- The public summary ----
-
-
-def suppress(count):
-    """A count fit to publish: under SMALL_CELL it is shown as "<5", so nobody can be picked out."""
-    return f"<{SMALL_CELL}" if count < SMALL_CELL else count
 
 
 # Derived columns and the count they rest on: suppressed with it, since a median of three or a

@@ -12,11 +12,12 @@ from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..identity import accounts, admin
+from ..identity.accounts import ROLES
 from ..delivery import backup_channel
 from ..identity.access import role_required
 from ..requests.domain import DISPOSITIONS
 from ..clock import now
-from ..store.db import ROLES, get_db
+from ..store.db import get_db
 from ..districts import district_list
 from ..web.downloads import csv_response, csv_stream
 from ..requests.history import demo_request_count

@@ -105,4 +105,5 @@ def precache():
 @bp.route("/offline")
 def offline():
     """Shown when a page is not cached and the network is down."""
-    return render_template("offline.html")
+    # The worker keeps this page when it installs, which can be after someone signed in: never personal.
+    return render_template("offline.html", personal=False)

@@ -5,7 +5,6 @@
 - `domain`: the state machine and what the request page shows;
 - `escalation`: asking and widening the ask;
 - `selection`: who is alerted (owns `alerts`);
-- `receipts`: whether the alert reached each phone (owns `alert_receipts`);
 - `backup_channel`: a specialist's own backup channel when no phone confirmed;
 - `updates`: the requester's pushes and the boards' refreshes;
 - `timeline`: the request's history (owns `request_events`);
@@ -14,9 +13,14 @@
 - `pages`, `dispatch_pages`, `home`: the routes (this blueprint's, the "dispatch"
   one's and the "home" one's).
 
-The package, not one module, owns `cit_requests`: escalation.py creates a
-request and records its escalation steps, domain.py moves it, history.py
-writes closed ones in bulk.
+The package, not one module, owns the `cit_requests` table. Three of its
+modules write a request's row, each its own part of it: `escalation` creates
+it and keeps its escalation steps (`escalation_step`, `next_escalation_at`,
+`unanswered`: bookkeeping, not state changes), `domain` makes every state
+change through `move()` and clears what a closed request held, and `history`
+writes closed requests in bulk (the demo's year). Routing escalation's
+bookkeeping through `domain` would move its SQL, not give the row one writer;
+no module outside this package writes it.
 """
 from flask import Blueprint
 
@@ -29,7 +33,7 @@ bp.add_app_template_global(human_distance)
 
 
 @bp.record_once
-def _config_defaults(state):
+def _check_encounter_settings(state):
     from .encounter import init_app
 
     init_app(state.app)

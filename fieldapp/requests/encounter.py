@@ -17,49 +17,13 @@ from werkzeug.exceptions import Conflict
 NOT_RECORDED = "not_recorded"
 YES_NO = {"yes": "Yes", "no": "No"}
 
-# The default scale, lowest to highest; ENCOUNTER_FORCE_LEVELS in config replaces it.
-FORCE_LEVELS = {
-    "none": "None",
-    "presence": "Officer presence",
-    "verbal": "Verbal direction",
-    "hands_on": "Hands-on",
-    "less_lethal": "Less-lethal weapon",
-    "firearm_pointed": "Firearm pointed",
-    "firearm_discharged": "Firearm discharged",
-}
-# Presence and verbal direction are levels of the scale, not force used: the yes/no
-# "force used" figure counts from this level up (ENCOUNTER_FORCE_USED_FROM).
-FORCE_USED_FROM = "hands_on"
-TRANSPORT_DESTINATIONS = {
-    "none": "None",
-    "crisis_centre": "Crisis receiving centre",
-    "emergency_department": "Emergency department",
-    "jail": "Jail",
-    "home_family": "Home or family",
-    "other": "Other",
-}
-AGE_BANDS = {
-    "under_18": "Under 18",
-    "18_24": "18–24",
-    "25_34": "25–34",
-    "35_44": "35–44",
-    "45_54": "45–54",
-    "55_64": "55–64",
-    "65_plus": "65 or older",
-}
 # Fields config may require (no "not recorded" option); demographics never can be.
 REQUIRABLE = ("force_level", "transport", "mh_evaluation", "follow_up")
 DEMOGRAPHICS = ("age_band", "veteran")
 
 
 def init_app(app):
-    """Set the encounter defaults; config.py or FIELDAPP_* variables override them."""
-    app.config.setdefault("ENCOUNTER_FORCE_LEVELS", FORCE_LEVELS)
-    app.config.setdefault("ENCOUNTER_FORCE_USED_FROM", FORCE_USED_FROM)
-    app.config.setdefault("ENCOUNTER_TRANSPORT", TRANSPORT_DESTINATIONS)
-    app.config.setdefault("ENCOUNTER_AGE_BANDS", AGE_BANDS)
-    app.config.setdefault("ENCOUNTER_REQUIRED", ())  # any of REQUIRABLE
-    app.config.setdefault("ENCOUNTER_DEMOGRAPHICS", ())  # any of DEMOGRAPHICS: off unless the agency turns them on
+    """Refuse to start on encounter settings that cannot work (their defaults are in fieldapp/settings.py)."""
     trouble = config_problem(app.config)
     if trouble:
         from ..ops.startup import refuse

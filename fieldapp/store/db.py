@@ -1,8 +1,8 @@
 """The database: one SQLite file, opened through sqlite-utils; transactions; the `migrate` command.
 
 Every area of the app reaches the database through `get_db()` inside a request,
-or `connect()` in a background thread. The schema itself, its roles and its
-migrations, is in schema.py.
+or `connect()` in a background thread. The schema itself, its append-only
+migrations, is in migrations.py.
 """
 import contextlib
 import sqlite3
@@ -10,7 +10,7 @@ import sqlite3
 from flask import current_app, g
 from sqlite_utils import Database
 
-from .migrations import ROLES, migrations  # noqa: F401  ROLES: the areas read it from here
+from .migrations import migrations
 
 
 def connect(path):

@@ -1,15 +1,20 @@
-"""The database's schema: the roles, and the append-only migrations m001 onwards.
+"""The database's schema: the append-only migrations m001 onwards.
 
 A schema change is a new function at the bottom of this list, never an edit to an
 old one: a deployed database has run the old ones already. `db.migrate()` applies
-what is pending; `migrate --create` makes a new database.
+what is pending; `migrate --create` makes a new database. A migration reads
+nothing from the live code: what it creates (role lists, trigger text, table
+lists) is frozen here, so a new install and an upgraded one end the same.
 """
 from sqlite_utils.migrations import Migrations
 
 migrations = Migrations("fieldapp")
 
-# Least to most trusted (SSO picks the most trusted of several mapped groups).
-ROLES = ("officer", "dispatcher", "cit", "supervisor", "coordinator")
+# The roles the users table's CHECK accepts, frozen. m018 rebuilds an older table with them;
+# since then m001 creates it with them, so a new install needs no rebuild. The domain's list
+# is identity.accounts.ROLES, and a test holds the two equal: a new role is a new migration
+# that rebuilds the table as m018 does, never an edit here.
+_ROLES = ("officer", "dispatcher", "cit", "supervisor", "coordinator")
 
 
 @migrations()
@@ -20,7 +25,7 @@ def m001_accounts(db):
             id INTEGER PRIMARY KEY,
             username TEXT NOT NULL UNIQUE COLLATE NOCASE,
             display_name TEXT NOT NULL,
-            role TEXT NOT NULL CHECK (role IN ({", ".join(repr(r) for r in ROLES)})),
+            role TEXT NOT NULL CHECK (role IN ({", ".join(repr(r) for r in _ROLES)})),
             password_hash TEXT NOT NULL,
             unit TEXT NOT NULL DEFAULT '',
             phone TEXT NOT NULL DEFAULT '',
@@ -498,20 +503,72 @@ def m016_delivery_receipts(db):
     )
 
 
+# ---- Frozen helpers: the trigger text m017, m022 and m023 create ----
+# Copied here from changes.py when it stopped making triggers, and never to be
+# edited: a migration that called live code would give a new install other
+# triggers than an upgraded one got. Different triggers are a new migration
+# with a helper of its own.
+
+
+def _counter_triggers(tables, update_columns=None, part=None):
+    """The SQL that creates the counter's three triggers on each of `tables`.
+
+    `update_columns` ({table: columns}) limits a table's update trigger to those
+    columns. With `part`, the triggers move that part's counter in `part_counters`.
+    """
+    update_columns = update_columns or {}
+    name, bump = (f"part_counter_{part}", f"UPDATE part_counters SET n = n + 1 WHERE part = '{part}'") if part else (
+        "change_counter", "UPDATE change_counter SET n = n + 1 WHERE id = 1")
+
+    def event(op, table):
+        columns = update_columns.get(table) if op == "UPDATE" else None
+        return f"UPDATE OF {', '.join(columns)}" if columns else op
+
+    return "\n".join(
+        f"CREATE TRIGGER {name}_{table}_{op.lower()} AFTER {event(op, table)} ON {table} BEGIN {bump}; END;"
+        for table in tables
+        for op in ("INSERT", "UPDATE", "DELETE")
+    )
+
+
+def _touch_triggers(tables):
+    """The SQL that logs, in `request_touches`, the request each write to `tables` touched.
+
+    `tables` is {table: (request column, columns whose update counts, or None for all)}.
+    """
+    def trigger(table, op, column, columns):
+        event = f"UPDATE OF {', '.join(columns)}" if op == "UPDATE" and columns else op
+        # Not every outbox row or receipt belongs to a request (board pushes, test pushes);
+        # an update that moved a row to another request touches both.
+        rows = {"INSERT": ["NEW"], "DELETE": ["OLD"], "UPDATE": ["NEW", "OLD"]}[op]
+        body = " ".join(
+            f"INSERT INTO request_touches (request_id) SELECT {row}.{column} WHERE {row}.{column} IS NOT NULL"
+            + (f" AND OLD.{column} IS NOT NEW.{column};" if row == "OLD" and op == "UPDATE" else ";")
+            for row in rows)
+        return f"CREATE TRIGGER request_touch_{table}_{op.lower()} AFTER {event} ON {table} BEGIN {body} END;"
+
+    return "\n".join(trigger(table, op, column, columns)
+                     for table, (column, columns) in tables.items() for op in ("INSERT", "UPDATE", "DELETE"))
+
+
+# The tables the board's and the request page's live parts read, frozen as of m017
+# (m022 adds two); a table read later gets its triggers in a migration of its own.
+# tests/test_live.py reads these lists: a live part reading a table none of them
+# names fails there.
+M017_COUNTED_TABLES = ("alerts", "cit_requests", "districts", "duty", "inservice_training", "outbox",
+                       "request_events", "roster", "users")
+# A position report changes no live part but the viewer's own (its key holds that position).
+M017_UPDATE_COLUMNS = {"duty": ("user_id", "on_duty", "district")}
+
+
 @migrations()
 def m017_change_counter(db):
     # The live polls' change counter (changes.py): bumped by triggers on every table
-    # the board and the request page read. The list is frozen here, as of this
-    # migration; a table read later gets its triggers in a migration of its own.
-    from .changes import counter_triggers
-
-    tables = ("alerts", "cit_requests", "districts", "duty", "inservice_training", "outbox",
-              "request_events", "roster", "users")
-    # A position report changes no live part but the viewer's own (its key holds that position).
-    update_columns = {"duty": ("user_id", "on_duty", "district")}
+    # the board and the request page read.
     db.executescript(
         "CREATE TABLE change_counter (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);"
-        " INSERT INTO change_counter (id, n) VALUES (1, 0);\n" + counter_triggers(tables, update_columns)
+        " INSERT INTO change_counter (id, n) VALUES (1, 0);\n"
+        + _counter_triggers(M017_COUNTED_TABLES, M017_UPDATE_COLUMNS)
     )
     # A supervisor's device that asked, on the board, for a silent push at each change (requests/updates.py).
     db["push_subscriptions"].add_column("board_alerts", int, not_null_default=0)
@@ -525,7 +582,7 @@ def m018_dispatch(db):
     old_check = "'officer', 'cit', 'supervisor', 'coordinator'"
     rebuild = []
     if old_check in db["users"].schema:
-        rebuild = [sql.replace(old_check, ", ".join(repr(r) for r in ROLES)) for sql in db["users"].transform_sql()]
+        rebuild = [sql.replace(old_check, ", ".join(repr(r) for r in _ROLES)) for sql in db["users"].transform_sql()]
     db.execute("PRAGMA foreign_keys = OFF")
     try:
         with db.atomic():
@@ -644,39 +701,49 @@ def m021_district_polygons(db):
     )
 
 
+# Delivery receipts (m016) show on the board and the request page ("delivered 2 · seen 1"),
+# and the request page names a request's district (m021's stamp says when districts changed):
+# the live polls' counter moves with them too.
+M022_COUNTED_TABLES = ("alert_receipts", "districts_revision")
+
+
 @migrations()
 def m022_change_counter_receipts(db):
-    # Delivery receipts (m016) show on the board and the request page ("delivered 2 · seen 1"),
-    # and the request page names a request's district (m021's stamp says when districts changed):
-    # the live polls' counter moves with them too.
-    from .changes import counter_triggers
+    db.executescript(_counter_triggers(M022_COUNTED_TABLES))
 
-    db.executescript(counter_triggers(("alert_receipts", "districts_revision")))
+
+# What lets a changed board poll do little (changes.py), frozen here as of m023.
+# The parts the polls keep per process (`changes.cached`), each with the tables it
+# reads and, where not every column's update counts, the columns that do: a
+# request written does not make every board recompute coverage. tests/test_live.py
+# reads these lists against what each part really reads.
+M023_PARTS = {
+    "coverage": (("districts", "duty", "inservice_training", "roster", "users"),
+                 {"duty": ("user_id", "on_duty", "district")}),
+    # The names and units the board's rows show: a rename redraws every row.
+    "people": (("users",), {"users": ("id", "display_name", "unit")}),
+}
+# The tables a board row is drawn from: the column that names the row's request,
+# and the columns whose update changes what the row shows (None: every column).
+# A write to one of them logs its request in `request_touches`, so the board
+# reads again only those rows.
+M023_TOUCHED_TABLES = {
+    "cit_requests": ("id", None),
+    "alerts": ("request_id", None),
+    "outbox": ("request_id", ("request_id", "user_id", "channel", "state")),
+    "alert_receipts": ("request_id", ("request_id", "user_id", "kind", "delivered_at", "seen_at")),
+}
 
 
 @migrations()
 def m023_board_counters(db):
-    # What lets a changed board poll do little (changes.py), frozen here as of
-    # this migration: a counter for each part the polls keep per process, moved
-    # only by the tables that part reads, so a request written does not make
-    # every board recompute coverage; and the touch log, the request each write
-    # to a board row's tables touched, so the board reads again only those rows.
-    from .changes import counter_triggers, touch_triggers
-
     db.executescript(
         "CREATE TABLE part_counters (part TEXT PRIMARY KEY, n INTEGER NOT NULL);"
         " INSERT INTO part_counters (part, n) VALUES ('coverage', 0), ('people', 0);\n"
-        + counter_triggers(("districts", "duty", "inservice_training", "roster", "users"),
-                           {"duty": ("user_id", "on_duty", "district")}, part="coverage") + "\n"
-        + counter_triggers(("users",), {"users": ("id", "display_name", "unit")}, part="people") + "\n"
+        + "".join(_counter_triggers(tables, columns, part=part) + "\n" for part, (tables, columns) in M023_PARTS.items())
         # AUTOINCREMENT: n never goes back, even when the oldest touches are dropped.
-        "CREATE TABLE request_touches (n INTEGER PRIMARY KEY AUTOINCREMENT, request_id INTEGER NOT NULL);\n"
+        + "CREATE TABLE request_touches (n INTEGER PRIMARY KEY AUTOINCREMENT, request_id INTEGER NOT NULL);\n"
         "CREATE TRIGGER request_touches_kept AFTER INSERT ON request_touches WHEN NEW.n % 1000 = 0"
         " BEGIN DELETE FROM request_touches WHERE n <= NEW.n - 1000; END;\n"
-        + touch_triggers({
-            "cit_requests": ("id", None),
-            "alerts": ("request_id", None),
-            "outbox": ("request_id", ("request_id", "user_id", "channel", "state")),
-            "alert_receipts": ("request_id", ("request_id", "user_id", "kind", "delivered_at", "seen_at")),
-        })
+        + _touch_triggers(M023_TOUCHED_TABLES)
     )

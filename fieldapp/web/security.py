@@ -93,13 +93,6 @@ def kept_csrf_token():
 
 def init_app(app):
     """Install CSRF protection, the headers, the cookie policy and the idle timeout."""
-    app.config.setdefault("SESSION_IDLE_MINUTES", 30)
-    # Absolute lifetime: a sign-in lasts a shift at most, however busy.
-    app.config.setdefault("SESSION_MAX_HOURS", 12)
-    # A token lives as long as its session, which sign-in, sign-out and the idle
-    # timeout all clear; Flask-WTF's default of one hour would fail a form on a
-    # board left open and polled for longer than that.
-    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
     app.session_interface = SessionInterface()
     csrf.init_app(app)
     app.context_processor(lambda: {"csrf_token": kept_csrf_token})  # after Flask-WTF's, which it replaces
