@@ -197,7 +197,7 @@ def parse_topic(path):
     for flag in ("agency_law", "unfilled"):
         if not isinstance(meta.get(flag, False), bool):
             problems.append(f"'{flag}' must be true or false")
-    kicker = meta.get("kicker", "")
+    kicker = meta.get("kicker") or ""
     if not isinstance(kicker, str) or "\n" in kicker.strip() or len(kicker.strip()) > KICKER_MAX:
         problems.append(f"'kicker' must be one line of text, {KICKER_MAX} characters or fewer")
         kicker = ""
