@@ -2,11 +2,14 @@
 
 Topics are read once at start-up. A malformed file stops start-up with its
 file name and the problem, because an officer must never meet a half-broken
-card on a scene. Full-text search runs on an in-memory SQLite FTS5 index
-built from the same topics, so the files stay the one source of truth.
+card on a scene. A card over its length budget (content/README.md) fails
+`content check` and cannot be signed off, but loads. Full-text search runs on
+an in-memory SQLite FTS5 index built from the same topics, so the files stay
+the one source of truth.
 """
 import dataclasses
 import hashlib
+import json
 import re
 import sqlite3
 import sys
@@ -28,12 +31,30 @@ KINDS = {
     "resources": "Community resources",
     "phrases": "Phrases",
 }
-# Word budgets: a scene is no place for long reading.
-WORD_BUDGETS = {"checklist": 400, "prompt": 250, "resources": 600, "phrases": 400}
-MAX_ITEMS = 40
 # `first:` is read before anything else on a scene: one breath's worth of words.
 FIRST_BUDGET = 25
 NEEDS_FIRST = ("checklist", "prompt")
+# The length budget the content author set (content/README.md, "Length budget"): a checklist or
+# prompt is read in about a minute on a scene, counted as first shown, with "More signs" collapsed.
+SCENE_WORDS = 250  # first, summary, items and asks, say/do/avoid lines, body above "## More signs"
+SCENE_ITEMS = 12  # checklist items, or say + do + avoid lines together
+MORE_SIGNS = "## More signs"  # the exact line that opens the collapsed background signs
+MORE_SIGNS_BULLETS = 8
+MORE_SIGNS_WORDS = 80
+# Resources and phrases are lookup lists, not read top to bottom.
+LOOKUP_WORDS = {"resources": 600, "phrases": 400}
+MAX_PHRASES = 20
+# A card's own label above its title, in place of its kind's (a medical-danger prompt is no de-escalation prompt).
+KICKER_MAX = 40
+# Where a card leaves the agency's law or procedure to the agency: "[Your agency: ...]".
+PLACEHOLDER_RE = re.compile(r"\[\s*Your agency\b[^\]]*\]", re.IGNORECASE)
+# A heading that was meant to be "## More signs" but is not exactly that line.
+NEAR_MORE_SIGNS_RE = re.compile(r"^\s{0,3}#{1,6}\s*more\s+signs\b", re.IGNORECASE)
+# The parts of a card a sign-off's history names when a later version changes them.
+SECTION_LABELS = {
+    "title": "title", "summary": "summary", "first": "first step", "items": "items", "body": "body",
+    "more_signs": "More signs", "sources": "sources", "related": "related cards", "settings": "kind and settings",
+}
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 PHONE_RE = re.compile(r"^\+?[0-9 ()\-]+$")
 # Any mention of /reference/<slug>, in a Markdown link or as bare text.
@@ -61,7 +82,7 @@ class Topic:
     summary: str
     sources: list
     body_html: str
-    body_text: str
+    body_text: str  # the whole body, "More signs" included: what search reads
     path: str
     related: list = dataclasses.field(default_factory=list)
     pinned: bool = False
@@ -81,15 +102,44 @@ class Topic:
     unfilled: bool = False
     # sha256 of the file as served: what a content sign-off vouches for.
     digest: str = ""
+    # The label above the title, when the card's kind's label does not fit it.
+    kicker: str = ""
+    # The body above "## More signs", and the bullets under it (shown collapsed).
+    body_main: str = ""
+    more_signs: list = dataclasses.field(default_factory=list)
+    # What `content check` finds wrong with the card's "More signs" section.
+    more_signs_problems: list = dataclasses.field(default_factory=list)
+    # A short hash of each part (SECTION_LABELS): a sign-off's history says which parts changed since.
+    sections: dict = dataclasses.field(default_factory=dict)
 
     def words(self):
-        """Every word a reader meets on this card, for the length budget."""
+        """Every word a reader meets on this card, "More signs" included."""
         parts = [self.first, self.summary, self.body_text]
         parts += [i["text"] + " " + i.get("ask", "") for i in self.items]
         parts += self.say + self.do + self.avoid
         parts += [" ".join(str(v) for v in e.values()) for e in self.entries]
         parts += [" ".join(str(v) for v in p.values()) for p in self.phrases]
         return len(" ".join(parts).split())
+
+    def scene_words(self):
+        """The words of the card as first shown, "More signs" collapsed: the length budget's count."""
+        parts = [self.first, self.summary, self.body_main]
+        parts += [i["text"] + " " + i.get("ask", "") for i in self.items]
+        parts += self.say + self.do + self.avoid
+        return len(" ".join(parts).split())
+
+    def scene_items(self):
+        """Checklist items, or say + do + avoid lines together."""
+        return len(self.items) + len(self.say) + len(self.do) + len(self.avoid)
+
+    def placeholders(self):
+        """Every "[Your agency: ...]" line left on the card, in order, once each."""
+        texts = [self.title, self.summary, self.first, self.body_text, *self.say, *self.do, *self.avoid]
+        texts += [i["text"] + " " + i.get("ask", "") for i in self.items]
+        texts += [" ".join(str(v) for v in e.values()) for e in self.entries]
+        texts += [" ".join(str(v) for v in p.values()) for p in self.phrases]
+        found = [m.group(0) for text in texts for m in PLACEHOLDER_RE.finditer(text)]
+        return list(dict.fromkeys(found))
 
     def item(self, item_id):
         """Checklist item `item_id` ({id, text, ask?, protective?}), or None."""
@@ -128,7 +178,7 @@ def parse_topic(path):
     if not meta:
         return None, ["there is no YAML front matter"]
     # `reviewed:` and `reviewer:` from older agency files are ignored: a review is
-    # recorded by a sign-off in the app (program/content_review.py), never claimed in a file.
+    # recorded by sign-offs in the app (reference/content_review.py), never claimed in a file.
     for key in ("title", "kind", "summary", "sources"):
         if key not in meta or meta[key] in (None, "", []):
             problems.append(f"missing field '{key}'")
@@ -147,6 +197,11 @@ def parse_topic(path):
     for flag in ("agency_law", "unfilled"):
         if not isinstance(meta.get(flag, False), bool):
             problems.append(f"'{flag}' must be true or false")
+    kicker = meta.get("kicker") or ""
+    if not isinstance(kicker, str) or "\n" in kicker.strip() or len(kicker.strip()) > KICKER_MAX:
+        problems.append(f"'kicker' must be one line of text, {KICKER_MAX} characters or fewer")
+        kicker = ""
+    kicker = kicker.strip()
     sources = meta.get("sources") or []
     if not isinstance(sources, list):
         problems.append("'sources' must be a list")
@@ -170,8 +225,6 @@ def parse_topic(path):
         if not isinstance(raw_items, list) or not raw_items:
             problems.append("a checklist needs at least one item")
             raw_items = []
-        if len(raw_items) > MAX_ITEMS:
-            problems.append(f"a checklist has at most {MAX_ITEMS} items, this one has {len(raw_items)}")
         for n, item in enumerate(raw_items, 1):
             if isinstance(item, str):
                 item = {"text": item}
@@ -227,6 +280,7 @@ def parse_topic(path):
                 phrases.append({k: str(phrase[k]) for k in ("text", "say", "means")})
 
     body = post.content.strip()
+    body_main, more_text, more_signs, more_signs_problems = split_more_signs(body)
     lowered = (body + " " + str(meta)).lower()
     for term in BANNED_TERMS:
         if term in lowered:
@@ -239,7 +293,7 @@ def parse_topic(path):
         kind=kind,
         summary=str(meta["summary"]).strip(),
         sources=sources,
-        body_html=_markdown.render(body),
+        body_html=render_body(body_main, more_text),
         body_text=body,
         path=str(path),
         related=[str(r) for r in related],
@@ -256,10 +310,117 @@ def parse_topic(path):
         agency_law=meta.get("agency_law", False),
         unfilled=meta.get("unfilled", False),
         digest=hashlib.sha256(path.read_bytes()).hexdigest(),
+        kicker=kicker,
+        body_main=body_main,
+        more_signs=more_signs,
+        more_signs_problems=more_signs_problems,
     )
-    if topic.words() > WORD_BUDGETS[kind]:
-        return None, [f"{topic.words()} words is over the {WORD_BUDGETS[kind]}-word budget for a {kind}"]
+    topic.sections = section_hashes(topic, meta)
     return topic, []
+
+
+def split_more_signs(body):
+    """(body above "## More signs", the section's text, its bullets, [problems]) for one card's body.
+
+    The section starts at the exact line "## More signs" and runs to the end of
+    the body. Only a bullet list goes under it: one observable sign a bullet,
+    no asks, links or instructions (content/README.md).
+    """
+    lines = body.splitlines()
+    starts = [n for n, line in enumerate(lines) if line.rstrip() == MORE_SIGNS]
+    problems = [
+        f"the heading {line.strip()!r} must be exactly {MORE_SIGNS!r} to be shown collapsed"
+        for line in lines if NEAR_MORE_SIGNS_RE.match(line) and line.rstrip() != MORE_SIGNS
+    ]
+    if not starts:
+        return body, "", [], problems
+    if len(starts) > 1:
+        problems.append(f"{MORE_SIGNS!r} appears {len(starts)} times; a card has one, at the end of its body")
+    main = "\n".join(lines[:starts[0]]).strip()
+    bullets = []
+    for line in lines[starts[0] + 1:]:
+        if not line.strip() or line.rstrip() == MORE_SIGNS:
+            continue
+        if re.match(r"^[-*+] \S", line):
+            bullets.append(line[2:].strip())
+        elif line.startswith((" ", "\t")) and bullets:
+            bullets[-1] += " " + line.strip()  # a bullet's text wrapped onto the next line
+        else:
+            problems.append(f"under {MORE_SIGNS!r} goes only a bullet list, one sign a bullet: {line.strip()[:60]!r}")
+    if not bullets:
+        problems.append(f"{MORE_SIGNS!r} has no bullets under it")
+    for bullet in bullets:
+        if "](" in bullet or "/reference/" in bullet or "http" in bullet.lower():
+            problems.append(f"no links under {MORE_SIGNS!r} (a sign that needs one is a checklist item): {bullet[:60]!r}")
+        if re.search(r"\bask\b\s*[:\"“]", bullet, re.IGNORECASE):
+            problems.append(f"no asks under {MORE_SIGNS!r} (a sign that needs an ask is a checklist item): {bullet[:60]!r}")
+    if len(bullets) > MORE_SIGNS_BULLETS:
+        problems.append(f"{MORE_SIGNS!r} has {len(bullets)} bullets; keep it to {MORE_SIGNS_BULLETS} or fewer")
+    words = len(" ".join(bullets).split())
+    if words > MORE_SIGNS_WORDS:
+        problems.append(f"{MORE_SIGNS!r} has {words} words; keep it to {MORE_SIGNS_WORDS} or fewer")
+    more_text = "\n".join(line for line in lines[starts[0] + 1:] if line.rstrip() != MORE_SIGNS).strip()
+    return main, more_text, bullets, problems
+
+
+def render_body(main, more_text):
+    """The body's HTML: the text above "More signs", then that section collapsed in a <details>.
+
+    Background signs round out the picture without changing what the officer
+    does next, so they wait behind one tap and the card stays short on a scene.
+    """
+    html = _markdown.render(main)
+    if more_text:
+        html += f'<details class="more-signs"><summary>More signs</summary>\n{_markdown.render(more_text)}</details>\n'
+    return html
+
+
+def section_hashes(topic, meta):
+    """A short hash of each part of the card (SECTION_LABELS), to say which parts a new version changed."""
+    parts = {
+        "title": topic.title,
+        "summary": topic.summary,
+        "first": topic.first,
+        "items": [topic.items, topic.say, topic.do, topic.avoid, topic.entries, topic.phrases],
+        "body": topic.body_main,
+        "more_signs": topic.more_signs,
+        "sources": topic.sources,
+        "related": topic.related,
+        "settings": {k: meta.get(k) for k in ("kind", "kicker", "pinned", "order", "agency_law", "unfilled", "language")},
+    }
+    return {
+        name: hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()[:16]
+        for name, value in parts.items()
+    }
+
+
+def budget_problems(topic):
+    """What puts one loaded card over its length budget or breaks the "More signs" rules, as messages.
+
+    `content check` fails on these and a card with any cannot be signed off,
+    but the card still loads: an agency's long card must never take the
+    reference down after an upgrade (a malformed card does stop start-up).
+    """
+    problems = list(topic.more_signs_problems)
+    if topic.kind in NEEDS_FIRST:
+        words, items = topic.scene_words(), topic.scene_items()
+        if words > SCENE_WORDS:
+            problems.append(f"{words} words above {MORE_SIGNS!r} is over the {SCENE_WORDS}-word budget for a"
+                            f" {topic.kind}; cut, or move background signs under {MORE_SIGNS!r}")
+        if items > SCENE_ITEMS:
+            what = "checklist items" if topic.kind == "checklist" else "say, do and avoid lines"
+            problems.append(f"{items} {what} is over the budget of {SCENE_ITEMS}")
+    else:
+        if topic.words() > LOOKUP_WORDS[topic.kind]:
+            problems.append(f"{topic.words()} words is over the {LOOKUP_WORDS[topic.kind]}-word budget for {topic.kind}")
+        if len(topic.phrases) > MAX_PHRASES:
+            problems.append(f"{len(topic.phrases)} phrases is over the budget of {MAX_PHRASES}")
+    return problems
+
+
+def check_problems(topics):
+    """(file, message) for every loaded card over its budget or breaking the "More signs" rules."""
+    return [(t.path, m) for t in sorted(topics.values(), key=lambda t: t.slug) for m in budget_problems(t)]
 
 
 def content_dirs(app):
@@ -383,6 +544,11 @@ def content_check():
         raise click.ClickException(f"{len(e.problems)} problem(s) in the content.")
     for name, message in warnings(topics):
         click.echo(f"warning: {name}: {message}", err=True)
+    problems = check_problems(topics)
+    if problems:
+        for name, message in problems:
+            click.echo(f"{name}: {message}", err=True)
+        raise click.ClickException(f"{len(problems)} problem(s) in the content.")
     click.echo(f"{len(topics)} topics OK.")
 
 
@@ -401,4 +567,6 @@ def init_app(app):
             raise
     for name, message in warnings(topics):
         app.logger.warning("%s: %s", name, message)
+    for name, message in check_problems(topics):
+        app.logger.error("%s: %s (content check fails: the card is served, and cannot be signed off)", name, message)
     app.extensions["fieldapp.content"] = Library(topics)

@@ -105,7 +105,7 @@ SETTINGS = (
             " (docs/DEPLOY.md)"),
     Setting("RATELIMIT_HEADERS_ENABLED", True, bool, "a 429 says when to try again"),
     # Every role, least to most trusted (identity.accounts.ROLES; a test holds them equal).
-    Setting("MFA_REQUIRED_ROLES", ["officer", "dispatcher", "cit", "supervisor", "coordinator"], LIST,
+    Setting("MFA_REQUIRED_ROLES", ["clinical_partner", "officer", "dispatcher", "cit", "supervisor", "coordinator"], LIST,
             "roles that must have a second factor (the demo sets none; never in production)", shown="every role"),
     Setting("WEBAUTHN_RP_ID", "localhost", str,
             "the name passkeys are bound to: the host officers type, without scheme or port"),

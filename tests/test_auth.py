@@ -128,7 +128,7 @@ def test_seed_demo_creates_one_account_per_role_and_prints_passwords(app, db):
     result = app.test_cli_runner().invoke(args=["seed-demo"])
     assert result.exit_code == 0, result.output
     roles = {r["role"] for r in db.query("SELECT role FROM users")}
-    assert roles == {"officer", "cit", "supervisor", "coordinator"}
+    assert roles == {"officer", "cit", "supervisor", "coordinator", "clinical_partner"}
     again = app.test_cli_runner().invoke(args=["seed-demo"])
     assert again.output == result.output
 

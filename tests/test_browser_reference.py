@@ -90,6 +90,43 @@ def test_no_serious_or_critical_accessibility_violations(officer_page, live_serv
         assert not serious, (theme, [(v["id"], [n["target"] for n in v["nodes"]]) for v in serious])
 
 
+# content/README.md's length budget: a checklist or prompt reads in under three 360×740 screens, from the top
+# of the page to the end of its body with "More signs" collapsed (Related and Sources below not counted).
+THREE_SCREENS = 3 * 740
+CARD_BOTTOM = """() => {
+  const parts = [...document.querySelector("article.topic").children].filter((el) => !el.matches(".related, .provenance"));
+  return Math.max(...parts.map((el) => el.getBoundingClientRect().bottom + window.scrollY));
+}"""
+
+
+def test_every_checklist_and_prompt_reads_in_under_three_phone_screens(browser, live_server):
+    from fieldapp.content import NEEDS_FIRST, get_library
+
+    with live_server.app_context():
+        create_user(connect(live_server.config["DATABASE"]), "ofc.lee", PASSWORD, "officer", "Ofc. Kim Lee")
+        slugs = sorted(t.slug for t in get_library().topics.values() if t.kind in NEEDS_FIRST)
+    context = browser.new_context(viewport={"width": 360, "height": 740}, base_url=live_server.base_url)
+    page = context.new_page()
+    try:
+        sign_in(page, live_server.base_url, "ofc.lee")
+        too_long = []
+        for slug in slugs:
+            page.goto(f"{live_server.base_url}/reference/{slug}")
+            more = page.locator("details.more-signs")
+            assert more.count() <= 1 and not (more.count() and more.evaluate("d => d.open")), slug
+            bottom = page.evaluate(CARD_BOTTOM)
+            if bottom >= THREE_SCREENS:
+                too_long.append((slug, round(bottom)))
+        assert not too_long, f"over three screens at 360×740 (px from the top): {too_long}"
+        # One tap opens the background signs.
+        page.goto(f"{live_server.base_url}/reference/psychosis")
+        expect(page.get_by_text("covers ears")).to_be_hidden()
+        page.locator("details.more-signs summary").click()
+        expect(page.get_by_text("covers ears")).to_be_visible()
+    finally:
+        context.close()
+
+
 def test_usable_on_a_landscape_mdt(browser, live_server):
     with live_server.app_context():
         create_user(connect(live_server.config["DATABASE"]), "mdt.unit", PASSWORD, "officer", "Ofc. MDT")

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from fieldapp import create_app
-from fieldapp.content import ContentError, Library, load_topics, warnings
+from fieldapp.content import ContentError, Library, check_problems, load_topics, warnings
 
 FIXTURES = Path(__file__).parent / "content_fixtures"
 CONTENT = Path(__file__).parent.parent / "content"
@@ -32,7 +32,6 @@ def test_good_fixture_loads_with_item_ids():
         ("unknown_kind", "unknown kind 'poem'"),
         ("broken_link", "broken internal link /reference/no-such-topic"),
         ("bad_phone", "malformed phone number 'call us maybe'"),
-        ("over_budget", "over the 250-word budget for a prompt"),
         ("bad_yaml", "the front matter does not parse"),
         ("banned_term", "uses the term 'excited delirium'"),
         ("missing_first", "missing field 'first': a checklist opens with what to do first"),
@@ -46,6 +45,99 @@ def test_check_names_the_file_and_the_problem(case, expected):
     [(path, message)] = caught.value.problems
     assert Path(path).parent.name == case
     assert expected in message
+
+
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("over_budget", "words above '## More signs' is over the 250-word budget for a prompt"),
+        ("too_many_items", "13 checklist items is over the budget of 12"),
+        ("more_signs_too_long", "'## More signs' has 9 bullets; keep it to 8 or fewer"),
+        ("more_signs_too_long", "'## More signs' has 108 words; keep it to 80 or fewer"),
+        ("more_signs_not_signs", "under '## More signs' goes only a bullet list, one sign a bullet"),
+        ("more_signs_not_signs", "no links under '## More signs'"),
+        ("more_signs_misspelt", "the heading '## More Signs:' must be exactly '## More signs'"),
+    ],
+)
+def test_a_card_over_its_length_budget_loads_but_the_check_names_it(case, expected):
+    topics = load_topics([FIXTURES / case])  # it loads: a long card never takes the reference down
+    problems = check_problems(topics)
+    assert {Path(path).parent.name for path, _ in problems} == {case}
+    assert any(expected in message for _, message in problems), problems
+
+
+def test_content_check_command_fails_a_card_over_its_budget(tmp_path):
+    result = _content_check(tmp_path, str(FIXTURES / "too_many_items"), content_dir=FIXTURES / "good")
+    assert result.returncode == 1
+    assert "thirteen-things.md: 13 checklist items is over the budget of 12" in result.stderr
+    assert "1 problem(s) in the content." in result.stderr
+
+
+def _card(tmp_path, name, words_above, items=1, more_signs=()):
+    """A checklist card of `words_above` words as first shown (first, summary, items, body) and `more_signs` bullets."""
+    first, summary = "Anyone hurt? Call 911.", "When to open it."  # 4 + 4 words
+    item_lines = "".join(f"  - text: Sign {n}\n" for n in range(items))  # 2 words each
+    body = " ".join(["word"] * (words_above - 8 - 2 * items))
+    section = "\n\n## More signs\n\n" + "\n".join(f"- {bullet}" for bullet in more_signs) if more_signs else ""
+    (tmp_path / f"{name}.md").write_text(
+        f"---\ntitle: {name}\nkind: checklist\nfirst: \"{first}\"\nsummary: {summary}\n"
+        "sources:\n  - {title: T, publisher: P, year: 2024, url: https://example.org/s}\n"
+        f"items:\n{item_lines}---\n{body}{section}\n")
+    return load_topics([tmp_path])[name]
+
+
+def test_a_card_at_its_budget_passes_and_one_word_more_fails(tmp_path):
+    at_budget = _card(tmp_path, "at-budget", 250, items=12)
+    assert (at_budget.scene_words(), at_budget.scene_items()) == (250, 12)
+    assert check_problems({"at-budget": at_budget}) == []
+    over = _card(tmp_path, "over", 251, items=12)
+    [(_, message)] = check_problems({"over": over})
+    assert message.startswith("251 words above '## More signs' is over the 250-word budget for a checklist")
+
+
+def test_more_signs_are_not_counted_in_the_cards_words_but_have_their_own_budget(tmp_path):
+    bullets = ["Ten words in this background sign, seen over many weeks"] * 8  # 8 bullets, 80 words
+    topic = _card(tmp_path, "with-more-signs", 250, more_signs=bullets)
+    assert topic.scene_words() == 250 and len(" ".join(topic.more_signs).split()) == 80
+    assert check_problems({"with-more-signs": topic}) == []
+
+
+def test_more_signs_fold_away_on_the_card_and_stay_searchable():
+    topics = load_topics([FIXTURES / "more_signs"])
+    topic = topics["quiet-signs"]
+    assert topic.more_signs == ["Nightmares or hardly sleeping", "Drinking or using drugs to cope, more than before"]
+    assert "## More signs" not in topic.body_html and "More signs</h2>" not in topic.body_html
+    assert topic.body_html.endswith(
+        '<details class="more-signs"><summary>More signs</summary>\n<ul>\n<li>Nightmares or hardly sleeping</li>\n'
+        "<li>Drinking or using drugs to cope,\nmore than before</li>\n</ul>\n</details>\n")
+    assert topic.body_html.startswith("<p>Request a CIT officer.</p>")
+    assert [t.slug for t in Library(topics).search("nightmares")] == ["quiet-signs"]
+
+
+def test_a_body_without_more_signs_renders_as_before():
+    topic = load_topics([FIXTURES / "good"])["hearing-things"]
+    assert "<details" not in topic.body_html and topic.more_signs == []
+
+
+def test_shipped_cards_fit_their_budget_and_the_struggle_card_has_its_own_kicker():
+    topics = load_topics([CONTENT])
+    assert check_problems(topics) == []
+    assert topics["struggle-medical-danger"].kicker == "Medical danger"
+    assert sum(1 for t in topics.values() if t.more_signs) >= 10
+
+
+def test_a_card_names_the_agency_lines_left_to_fill_in():
+    topic = load_topics([FIXTURES / "placeholder_left"])["who-to-call"]
+    assert topic.placeholders() == ["[Your agency: the on-call clinician's number]"]
+    assert load_topics([FIXTURES / "good"])["calm-voice"].placeholders() == []
+
+
+def test_an_edit_changes_only_the_hash_of_the_part_it_touched(tmp_path):
+    original = (FIXTURES / "good" / "hearing-things.md").read_text()
+    before = load_topics([FIXTURES / "good"])["hearing-things"].sections
+    (tmp_path / "hearing-things.md").write_text(original.replace("Looks around as if listening", "Looks around, listening"))
+    after = load_topics([FIXTURES / "good", tmp_path])["hearing-things"].sections
+    assert {name for name in before if before[name] != after[name]} == {"items"}
 
 
 def test_agency_folder_overrides_a_topic_by_slug():

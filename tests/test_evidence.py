@@ -202,7 +202,7 @@ def test_seed_demo_twice_adds_no_second_year(app, db):
 def test_seed_demo_no_history_writes_no_requests(app, db):
     result = app.test_cli_runner().invoke(args=["seed-demo", "--no-history"])
     assert result.exit_code == 0, result.output
-    assert db.execute("SELECT COUNT(*) FROM users").fetchone()[0] == 5
+    assert db.execute("SELECT COUNT(*) FROM users").fetchone()[0] == 6
     assert db.execute("SELECT COUNT(*) FROM cit_requests").fetchone()[0] == 0
 
 

@@ -42,7 +42,7 @@ def test_migrations_read_nothing_from_the_live_code():
     # code (store/changes.py, identity/accounts.py) must never change what a migration creates.
     source = Path(fieldapp.store.migrations.__file__).read_text()
     imports = re.findall(r"^\s*(?:from|import) (\S+)", source, re.M)
-    assert imports == ["sqlite_utils.migrations"]
+    assert [name for name in imports if name.startswith(("fieldapp", "."))] == []
 
 
 def test_the_users_table_accepts_exactly_the_roles_accounts_know():

@@ -45,6 +45,19 @@ def test_search_finds_a_topic_by_a_word_in_its_items(client, officer):
     assert "/reference/psychosis" in html
 
 
+def test_more_signs_are_collapsed_on_the_card_and_search_still_finds_them(client, officer):
+    html = client.get("/reference/psychosis").get_data(as_text=True)
+    collapsed = html.index('<details class="more-signs"><summary>More signs</summary>')
+    assert html.index("covers ears") > collapsed and "## More signs" not in html
+    assert "/reference/psychosis" in client.get("/reference/search?q=covers+ears").get_data(as_text=True)
+
+
+def test_the_struggle_card_is_labelled_medical_danger_not_de_escalation(client, officer):
+    html = client.get("/reference/struggle-medical-danger").get_data(as_text=True)
+    assert '<p class="kicker">Medical danger</p>' in html and "De-escalation prompts</p>" not in html
+    assert '<p class="kicker">De-escalation prompts</p>' in client.get("/reference/one-voice").get_data(as_text=True)
+
+
 def test_search_for_htmx_returns_only_the_results_fragment(client, officer):
     response = client.get("/reference/search?q=suicide", headers={"HX-Request": "true"})
     html = response.get_data(as_text=True)

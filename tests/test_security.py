@@ -12,8 +12,11 @@ from fieldapp.store.db import connect, one
 from tests.helpers import PASSWORD, FakeClock, add_specialist, add_user, ask, new_instance, offset, signed_in, snapshot
 from tests.push_service import StandInPushService
 
-SIGNED_IN = ("officer", "dispatcher", "cit", "supervisor", "coordinator")
+SIGNED_IN = ("officer", "dispatcher", "cit", "supervisor", "coordinator", "clinical_partner")
 EVERYONE = SIGNED_IN
+# Everyone at work reads the reference; a clinical partner reads the cards only on the content review pages.
+AT_WORK = ("officer", "dispatcher", "cit", "supervisor", "coordinator")
+REVIEWERS = ("coordinator", "clinical_partner")
 # Which roles each endpoint lets in. "public" needs no sign-in; "bearer" takes a device token only;
 # "loopback" needs no sign-in from this machine.
 ACCESS = {
@@ -28,11 +31,11 @@ ACCESS = {
     # Single sign-on: 404 unless configured; then the provider decides who it is (tests/test_sso.py).
     "sso.start": "public",
     "sso.callback": "public",
-    "home.index": EVERYONE,
-    "reference.index": EVERYONE,
-    "reference.search": EVERYONE,
-    "reference.titles": EVERYONE,
-    "reference.topic": EVERYONE,
+    "home.index": EVERYONE,  # a clinical partner's home is the content review page (a redirect)
+    "reference.index": AT_WORK,
+    "reference.search": AT_WORK,
+    "reference.titles": AT_WORK,
+    "reference.topic": AT_WORK,
     "duty.page": ("cit", "supervisor"),
     "duty.on": ("cit", "supervisor"),
     "duty.off": ("cit", "supervisor"),
@@ -87,9 +90,10 @@ ACCESS = {
     "program.fidelity_csv": ("coordinator", "supervisor"),
     "program.public_summary_csv": ("coordinator", "supervisor"),
     "program.summary": ("coordinator", "supervisor"),
-    "content_review.index": ("coordinator",),
-    "content_review.sign_off_card": ("coordinator",),
-    "content_review.export": ("coordinator",),
+    "content_review.index": REVIEWERS,
+    "content_review.card": REVIEWERS,
+    "content_review.sign_off_card": REVIEWERS,
+    "content_review.export": REVIEWERS,
     # Health checks answer anyone (no personal data); metrics only this machine or a bearer
     # METRICS_TOKEN. The test client calls from 127.0.0.1; test_health.py has the refusals.
     "health.healthz": "public",
@@ -122,9 +126,11 @@ def make_world(app, db, push_service):
     add_user(app, db, "sgt.one", "supervisor")
     add_user(app, db, "coord.one", "coordinator")
     add_user(app, db, "disp.one", "dispatcher")
+    add_user(app, db, "dr.one", "clinical_partner")
     request_id = ask(signed_in(app, "ofc.one"))
     return {"request_id": request_id, "users": {"officer": "ofc.one", "cit": "cit.one", "supervisor": "sgt.one",
-                                                "coordinator": "coord.one", "dispatcher": "disp.one"}}
+                                                "coordinator": "coord.one", "dispatcher": "disp.one",
+                                                "clinical_partner": "dr.one"}}
 
 
 @pytest.fixture
@@ -730,6 +736,7 @@ def test_every_signed_in_page_is_kept_off_the_device(world, login):
         "officer": ["/", f"/requests/{world['request_id']}", "/reference/psychosis", "/account/password"],
         "supervisor": ["/board", f"/requests/{world['request_id']}"],
         "coordinator": ["/program/roster", "/audit", "/program/roster/2"],
+        "clinical_partner": ["/program/content-review", "/program/content-review/psychosis"],
     }
     for role, paths in pages.items():
         client = login(world["users"][role])

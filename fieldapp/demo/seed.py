@@ -25,6 +25,7 @@ DEMO_ACCOUNTS = [
     ("cit2", "cit", "Ofc. Alex Morgan (CIT)", "3-CIT-7", "555-0137"),
     ("supervisor", "supervisor", "Sgt. Robin Okafor", "2-Sgt-1", "555-0110"),
     ("coordinator", "coordinator", "Lt. Casey Brennan", "CIT Coordinator", "555-0100"),
+    ("clinical", "clinical_partner", "Dr. Ana Rivera", "Clinical partner", "555-0190"),
 ]
 # The demo specialists' roster records: volunteered, 40-hour course, in-service dates, districts, shifts.
 DEMO_ROSTER = {

@@ -14,9 +14,10 @@ from ..clock import now
 from ..store.db import one
 from .sessions import end_every_session
 
-# What a person does, least to most trusted (SSO picks the most trusted of several mapped groups).
+# What a person does, least to most trusted (SSO picks the most trusted of several mapped groups);
+# a clinical partner opens only the content review pages.
 # The users table's CHECK holds the same list (store/migrations.py); a new role needs a migration.
-ROLES = ("officer", "dispatcher", "cit", "supervisor", "coordinator")
+ROLES = ("clinical_partner", "officer", "dispatcher", "cit", "supervisor", "coordinator")
 
 
 def user_by_username(db, username):

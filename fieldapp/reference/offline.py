@@ -19,7 +19,7 @@ from ..store.db import get_db
 from ..web.assets import PUBLIC_ASSETS, asset_url, login_queued_url
 from ..web.context import OFFLINE_COPY
 from . import content_review
-from .pages import card_link_template
+from .pages import READERS, card_link_template
 
 bp = Blueprint("pwa", __name__)
 
@@ -97,8 +97,8 @@ def service_worker():
 
 @bp.route("/precache.json")
 def precache():
-    """The signed-in pages to keep offline; empty for someone not signed in."""
-    urls = page_urls() if current_user.is_authenticated else []
+    """The signed-in pages to keep offline; empty for someone not signed in, or whose role reads no reference."""
+    urls = page_urls() if current_user.is_authenticated and current_user.has_role(*READERS) else []
     return {"version": precache_version(), "urls": urls}
 
 

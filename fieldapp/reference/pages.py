@@ -1,6 +1,6 @@
 """The field reference: recognition checklists, de-escalation prompts, resources."""
 from flask import Blueprint, abort, current_app, render_template, request
-from flask_login import login_required
+from flask_login import current_user, login_required
 from jinja2_fragments.flask import render_block
 from markupsafe import Markup
 
@@ -13,6 +13,9 @@ from ..web.htmx import page_or_block
 bp = Blueprint("reference", __name__, url_prefix="/reference")
 
 MAX_QUERY = 100
+# Who reads the reference: everyone at work. A clinical partner reads cards only on the
+# content review pages (reference/content_review.py), and a new role reads none until it is added here.
+READERS = ("officer", "dispatcher", "cit", "supervisor", "coordinator")
 
 # A topic whose fields are tokens: _card_link.html rendered with it is the card link's
 # markup for the service worker and app.js to fill in, so that markup exists once.
@@ -27,7 +30,9 @@ def card_link_template():
 @bp.before_request
 @login_required
 def _signed_in_only():
-    """Every reference page needs a signed-in user."""
+    """Every reference page needs a signed-in user whose role reads the reference."""
+    if not current_user.has_role(*READERS):
+        abort(403, description="Your role does not give access to this page.")
 
 
 @bp.route("")
@@ -66,31 +71,30 @@ def topic(slug):
     found = get_library().get(slug)
     if found is None:
         abort(404, description="There is no reference topic at this address.")
-    review_status, signoff = card_review(get_db(), found)
-    card = topic_card(found, review_status, signoff)
+    card = topic_card(found, card_review(get_db(), found))
     return page_response(render_template("reference/topic.html", topic=found, card=card.html), card)
 
 
-def topic_card(topic, review_status, signoff):
+def topic_card(topic, review):
     """The topic's card (the page's main part) as a KeptPart, rendered and compressed once per process for what it shows.
 
     The card is the same for every reader, and rendering and compressing it on
     each load was most of a reference page's CPU. It is kept per slug with its
     key, everything the card shows that can move while the process runs: the
-    review footer (the sign-off's date, name and role, not its id) and the URL
-    prefix its links are built under. So a sign-off shows on the next load. The
-    content is loaded once per process; its version in the key guards a reload.
+    review footer (the Review: status, signers' names and dates, parts changed;
+    never a sign-off's id) and the URL prefix its links are built under. So a
+    sign-off shows on the next load. The content is loaded once per process; its
+    version in the key guards a reload.
     """
     library = get_library()
-    shown_signoff = signoff and (signoff["signed_on"], signoff["reviewer_name"], signoff["reviewer_role"])
-    key = (library.version, review_status, shown_signoff, request.script_root)
+    key = (library.version, review, request.script_root)
     store = current_app.extensions.setdefault("fieldapp.topic_cards", {})
     hit = store.get(topic.slug)
     if hit is None or hit[0] != key:
         related = [library.get(s) for s in topic.related]
         html = Markup(render_block(
             "reference/topic.html", "card", topic=topic, related=related, kinds=KINDS,
-            review_status=review_status, signoff=signoff,
+            review=review,
         ))
         hit = store[topic.slug] = (key, KeptPart(html))
     return hit[1]

@@ -28,6 +28,8 @@ def index():
     """The officer's home: the request button, pinned topics, recent topics and search."""
     if current_user.role == "dispatcher":
         return redirect(url_for("dispatch.index"))  # a dispatcher asks for CIT for a call, not for themself
+    if current_user.role == "clinical_partner":
+        return redirect(url_for("content_review.index"))  # they review the cards, and open nothing else
     if request.args.get("after_queue"):
         # Back online from a saved copy of a page: the service worker may have sent the queued
         # request already (Background Sync), so the officer goes straight to it.

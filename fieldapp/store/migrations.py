@@ -6,15 +6,20 @@ what is pending; `migrate --create` makes a new database. A migration reads
 nothing from the live code: what it creates (role lists, trigger text, table
 lists) is frozen here, so a new install and an upgraded one end the same.
 """
+import re
+
 from sqlite_utils.migrations import Migrations
 
 migrations = Migrations("fieldapp")
 
 # The roles the users table's CHECK accepts, frozen. m018 rebuilds an older table with them;
-# since then m001 creates it with them, so a new install needs no rebuild. The domain's list
-# is identity.accounts.ROLES, and a test holds the two equal: a new role is a new migration
-# that rebuilds the table as m018 does, never an edit here.
+# since then m001 creates it with them, so a new install needs no rebuild. A new role is a new
+# migration that rebuilds the table with a frozen list of its own, as m024 does, never an edit here.
 _ROLES = ("officer", "dispatcher", "cit", "supervisor", "coordinator")
+# m024's list: the clinical partner, who opens only the content review pages, comes first (least
+# trusted first; SSO picks the most trusted of several mapped groups). The domain's list is
+# identity.accounts.ROLES, and a test holds it equal to the newest frozen list.
+_ROLES_M024 = ("clinical_partner", "officer", "dispatcher", "cit", "supervisor", "coordinator")
 
 
 @migrations()
@@ -747,3 +752,76 @@ def m023_board_counters(db):
         " BEGIN DELETE FROM request_touches WHERE n <= NEW.n - 1000; END;\n"
         + _touch_triggers(M023_TOUCHED_TABLES)
     )
+
+
+@migrations(transactional=False)
+def m024_content_review_by_two(db):
+    # Two sign-offs per card version, each from the signer's own account
+    # (reference/content_review.py). The clinical partner's role: SQLite cannot
+    # alter a CHECK, so the users table is rebuilt from its own CREATE statement
+    # (which keeps every column's collation) with its indexes and triggers, in its
+    # own transaction with foreign keys off, as m018 did. A sign-off gains its
+    # signer, the role it counts for and the card version; a sign-off from before
+    # (a name a coordinator typed) keeps signer_role NULL and counts for neither
+    # role, since nobody can tell now who read the card. card_versions numbers
+    # each text of a card the app has served, with a hash of each part, so the
+    # review can say "version 3, changed 2026-12-09" and which parts changed.
+    rebuild = _users_rebuild_for_roles(db, _ROLES_M024)
+    db.execute("PRAGMA foreign_keys = OFF")
+    try:
+        with db.atomic():
+            for sql in rebuild:
+                db.execute(sql)
+            for sql in [s.strip() for s in M024_SCHEMA.split(";") if s.strip()]:
+                db.execute(sql)
+            broken = db.execute("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise RuntimeError(f"m024_content_review_by_two would break references: {broken[:5]}")
+    finally:
+        db.execute("PRAGMA foreign_keys = ON")
+
+
+ROLE_CHECK_RE = re.compile(r"CHECK \(role IN \(([^)]*)\)\)")
+
+
+def _users_rebuild_for_roles(db, roles):
+    """The statements that rebuild `users` with a CHECK naming every role in `roles`; none if it already does."""
+    table_sql = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'users'").fetchone()[0]
+    check = ROLE_CHECK_RE.search(table_sql)
+    if check is None or set(re.findall(r"'([a-z_]+)'", check.group(1))) == set(roles):
+        return []
+    new_sql = table_sql[:check.start(1)] + ", ".join(repr(r) for r in roles) + table_sql[check.end(1):]
+    new_sql = re.sub(r'^CREATE TABLE\s+"?users"?', "CREATE TABLE users_m024", new_sql, count=1)
+    attached = [row[0] for row in db.execute(
+        "SELECT sql FROM sqlite_master WHERE tbl_name = 'users' AND type IN ('index', 'trigger') AND sql IS NOT NULL")]
+    columns = ", ".join(f'"{c.name}"' for c in db["users"].columns)
+    return [
+        new_sql,
+        f"INSERT INTO users_m024 ({columns}) SELECT {columns} FROM users",
+        "DROP TABLE users",
+        # Legacy mode: the rename must not rewrite other tables' REFERENCES users.
+        "PRAGMA legacy_alter_table = ON",
+        "ALTER TABLE users_m024 RENAME TO users",
+        "PRAGMA legacy_alter_table = OFF",
+        *attached,
+    ]
+
+
+M024_SCHEMA = """
+        ALTER TABLE content_signoffs ADD COLUMN signer_id INTEGER REFERENCES users(id);
+        ALTER TABLE content_signoffs ADD COLUMN signer_role TEXT;
+        ALTER TABLE content_signoffs ADD COLUMN version INTEGER;
+        -- One signature per role per card text: a second one is refused, even from two tabs at once.
+        CREATE UNIQUE INDEX content_signoffs_one_per_role ON content_signoffs(slug, content_hash, signer_role)
+            WHERE signer_role IS NOT NULL;
+        CREATE TABLE card_versions (
+            id INTEGER PRIMARY KEY,
+            slug TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            content_hash TEXT NOT NULL,
+            sections TEXT NOT NULL,
+            seen_at REAL NOT NULL,
+            UNIQUE (slug, version)
+        );
+        CREATE INDEX card_versions_hash ON card_versions(slug, content_hash);
+        """
