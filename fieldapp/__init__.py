@@ -73,6 +73,7 @@ def create_app(test_config=None):
         health, home, htmx, logs, program, push, pwa, readiness, reference, requests, restore, second_factor_pages,
         second_factors, security, sso, throttle, users_cli, webhooks, worker,
     )
+    from . import maps
     from .audit import pages as audit_pages
     from .audit import records
     from .program import content_review
@@ -90,6 +91,9 @@ def create_app(test_config=None):
     security.csrf.exempt(duty.unit_location)
     # A delivery receipt authenticates with the single-use token its push carried.
     security.csrf.exempt(requests.pages.receipt)
+    # The agency's basemap and address index (fieldapp/maps): the map page, tiles, `map` and `addresses` commands.
+    maps.init_app(app)
+    app.register_blueprint(maps.bp)
     for part in (api, webhooks, health, districts, worker, startup):
         part.init_app(app)
     if app.config.get("PROXY_FIX"):

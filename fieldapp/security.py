@@ -36,6 +36,7 @@ LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 NOT_AT_WORK_ENDPOINTS = {
     "requests.live", "board.live",
     "static", "pwa.service_worker", "pwa.manifest", "pwa.precache", "pwa.offline",
+    "maps.tile", "maps.area",
 }
 
 
