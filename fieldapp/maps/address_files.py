@@ -52,6 +52,8 @@ def _nena(path):
         fields = {name: props.get(name.lower()) for name in (*NENA_NUMBER, *NENA_STREET, *NENA_UNIT,
                                                              "Post_Comm", "Inc_Muni", "Post_Code")}
         housenumber = _joined(fields, NENA_NUMBER)
+        if str(fields["AddNum_Suf"] or "").strip().isalpha() and len(str(fields["AddNum_Suf"]).strip()) == 1:
+            housenumber = housenumber[:-2] + housenumber[-1]  # "20 B" is written "20B"
         street = _joined(fields, NENA_STREET)
         if not housenumber or not street:
             continue  # a landmark or mile post without a number and street: not an address point here

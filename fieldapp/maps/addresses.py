@@ -83,6 +83,13 @@ def street_key(name):
 def index_words(row):
     """Every word an address is found by, abbreviations and their long forms included."""
     found = []
+    # "12 B" is found as "12B" and "12B" as "12 B": the number joined, and its digits alone.
+    number = words(row["housenumber"])
+    if len(number) > 1:
+        found.append("".join(number))
+    digits = re.match(r"\d+", "".join(number))
+    if digits and digits.group() != "".join(number):
+        found.append(digits.group())
     for field in ("housenumber", "street", "unit", "city", "postcode"):
         for word in words(row[field]):
             found.append(word)
@@ -174,6 +181,7 @@ class IndexBuilder:
     def drop_osm_duplicates(self, within_m=150):
         """Remove OpenStreetMap addresses an agency's own file also has (same number, street and unit, nearby):
         the agency's points are the ones dispatch uses."""
+        self._flush()
         pairs = self.conn.execute(
             "SELECT o.id, o.lat, o.lon, f.lat, f.lon FROM addresses o JOIN addresses f"
             " ON f.street_key = o.street_key AND lower(f.housenumber) = lower(o.housenumber)"

@@ -59,9 +59,9 @@ def index():
     lat = lon = None
     if request.args.get("at"):
         lat, lon = _point_from(request.args["at"])
+    place = describe_place(lat, lon) if lat is not None else None
     return page_or_block("maps/index.html", "results", query=query, results=results, lat=lat, lon=lon,
-                         place=describe_place(lat, lon) if lat is not None else None,
-                         frame=map_frame(lat, lon))
+                         place=place, frame=map_frame(lat, lon, label=place or ""))
 
 
 @bp.route("/tiles/<version>/<int:z>/<int:x>/<int:y>.mvt")
