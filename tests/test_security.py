@@ -32,6 +32,9 @@ ACCESS = {
     "reference.search": EVERYONE,
     "reference.titles": EVERYONE,
     "reference.topic": EVERYONE,
+    "maps.index": EVERYONE,
+    "maps.tile": EVERYONE,
+    "maps.area": EVERYONE,
     "duty.page": ("cit", "supervisor"),
     "duty.on": ("cit", "supervisor"),
     "duty.off": ("cit", "supervisor"),
@@ -111,7 +114,8 @@ ACCESS = {
     "factors.reset": ("coordinator",),
 }
 # user_id 2 is cit.one, the second account `world` makes.
-SAMPLE = {"endpoint_id": 1, "slug": "psychosis", "filename": "css/app.css", "username": "cit.one", "action": "realert", "user_id": 2, "session_id": 1, "passkey_id": 1}
+SAMPLE = {"endpoint_id": 1, "slug": "psychosis", "filename": "css/app.css", "username": "cit.one", "action": "realert", "user_id": 2, "session_id": 1, "passkey_id": 1,
+          "version": "0123456789ab", "z": 15, "x": 1, "y": 1}
 
 
 def make_world(app, db, push_service):

@@ -69,10 +69,15 @@ CREATE VIRTUAL TABLE address_words USING fts5(words, content='', prefix='2 3 4')
 BATCH = 5000
 
 
+WORD = re.compile(r"[a-z0-9]+")
+
+
 def words(text):
     """Lower-case words without accents: 'Pohjoisesplanadi 11 B' -> ['pohjoisesplanadi', '11', 'b']."""
-    plain = unicodedata.normalize("NFKD", text or "").encode("ascii", "ignore").decode().lower()
-    return re.findall(r"[a-z0-9]+", plain)
+    text = text or ""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return WORD.findall(text.lower())
 
 
 def street_key(name):
