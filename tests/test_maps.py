@@ -398,3 +398,38 @@ def test_the_map_needs_no_loosening_of_the_content_security_policy(client, offic
 def test_the_service_worker_keeps_map_tiles_apart_from_its_own_versions(client):
     sw = client.get("/sw.js").get_data(as_text=True)
     assert 'const MAP_CACHE_PREFIX = "fieldmap-";' in sw and '"/map/tiles/"' in sw
+
+
+# ---- The specialist's request page ----
+
+
+def test_the_specialist_sees_the_street_address_map_eta_and_navigate(client, officer, specialist, login, town_map):
+    from tests.helpers import ask
+
+    specialist("near", offset(-1500, 0, origin=(35.14965, -90.0500)))
+    request_id = ask(client, position=(35.14965, -90.0500))
+    html = login("near").get(f"/requests/{request_id}", headers={"User-Agent": IPHONE}).get_data(as_text=True)
+    assert '<p class="place">12 Main Street</p>' in html
+    assert '<p class="coords">35.14965, -90.05000' in html and "1.5 km N of you" in html
+    assert "about 3 min (2.0 km by road, estimated)" in html
+    assert 'class="button primary" href="https://maps.apple.com/?daddr=35.149650,-90.050000&amp;dirflg=d"' in html
+    assert 'class="map map-small" data-map' in html and "data-you-lat" in html
+
+
+def test_the_live_part_keeps_the_address_and_navigate(client, officer, specialist, login, town_map):
+    from tests.helpers import ask
+
+    specialist("near", offset(-1500))
+    request_id = ask(client, position=(35.14965, -90.0500))
+    html = login("near").get(f"/requests/{request_id}/live", headers={"HX-Request": "true", "User-Agent": ANDROID})
+    html = html.get_data(as_text=True)
+    assert "12 Main Street" in html and 'href="google.navigation:q=35.149650,-90.050000&amp;mode=d"' in html
+    assert "data-map" not in html  # the map is outside the polled part, so a poll never redraws it
+
+
+def test_the_requester_sees_no_map_of_their_own_scene(client, officer, specialist, town_map):
+    from tests.helpers import ask
+
+    specialist("near", offset(-1500))
+    request_id = ask(client, position=(35.14965, -90.0500))
+    assert "data-map" not in client.get(f"/requests/{request_id}").get_data(as_text=True)
