@@ -125,12 +125,15 @@ def percentiles(samples):
 
 
 def timed(call, args_list):
-    out = []
+    """(wall, cpu) seconds of each call. On a shared machine the wall tail holds the time another process had
+    the core; the CPU time is this call's own work."""
+    wall, cpu = [], []
     for args in args_list:
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         call(*args)
-        out.append(time.perf_counter() - start)
-    return out
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return wall, cpu
 
 
 def main():
@@ -145,7 +148,7 @@ def main():
         extract, folder = tmp / "county.osm.pbf", tmp / "map"
         start = time.perf_counter()
         streets, written = write_county(extract, args.addresses, args.side_km)
-        print(f"wrote {extract.stat().st_size / 1e6:.0f} MB extract: {written:,} addresses, {streets} streets, "
+        print(f"wrote {extract.stat().st_size / 1e6:.1f} MB extract: {written:,} addresses, {streets} streets, "
               f"{args.side_km:g} x {args.side_km:g} km, in {time.perf_counter() - start:.0f} s")
         child = subprocess.run([sys.executable, "-c", IMPORT, str(folder), str(extract)], capture_output=True,
                                text=True, cwd=Path(__file__).resolve().parents[1])
@@ -153,7 +156,7 @@ def main():
             sys.exit(child.stderr)
         imported = json.loads(child.stdout.strip().splitlines()[-1])
         print(f"import: {imported['wall_s']:.0f} s; peak memory: python {imported['python_peak_mb']:.0f} MB, "
-              f"tippecanoe {imported['tippecanoe_peak_mb']:.0f} MB; basemap {imported['tiles_bytes'] / 1e6:.0f} MB, "
+              f"tippecanoe {imported['tippecanoe_peak_mb']:.0f} MB; basemap {imported['tiles_bytes'] / 1e6:.1f} MB, "
               f"address index {imported['index_bytes'] / 1e6:.0f} MB")
         index = AddressIndex(folder / "addresses.db")
         rng = random.Random(27)
@@ -170,15 +173,20 @@ def main():
                                      f"{number} {name}", number[:2], f"{number} {name.split()[0]} {TOWNS[0]}"]))
         for lat, lon in points[:200]:  # warm the page cache
             index.nearest_address(lat, lon)
-        nearest = percentiles(timed(lambda a, b: index.nearest_address(a, b, 50), points))
+        wall, cpu = timed(lambda a, b: index.nearest_address(a, b, 50), points)
+        nearest, nearest_cpu = percentiles(wall), percentiles(cpu)
         found = sum(1 for lat, lon in points[:2000] if index.nearest_address(lat, lon, 50))
-        search = percentiles(timed(lambda text: index.search(text, 10), [(t,) for t in typed]))
+        wall, cpu = timed(lambda text: index.search(text, 10), [(t,) for t in typed])
+        search, search_cpu = percentiles(wall), percentiles(cpu)
         results = {"addresses": index.count(), "extract_mb": extract.stat().st_size / 1e6, "import": imported,
-                   "nearest": nearest, "nearest_hit_share": found / 2000, "search": search,
-                   "loadavg": os.getloadavg()[0]}
+                   "nearest": nearest, "nearest_cpu": nearest_cpu, "nearest_hit_share": found / 2000,
+                   "search": search, "search_cpu": search_cpu, "loadavg": os.getloadavg()[0]}
     print(f"nearest_address at {results['addresses']:,} addresses: p50 {nearest['p50_ms']:.3f} ms, "
-          f"p99 {nearest['p99_ms']:.3f} ms (target < 1 ms); {results['nearest_hit_share']:.0%} found one within 50 m")
-    print(f"search: p50 {search['p50_ms']:.2f} ms, p99 {search['p99_ms']:.2f} ms (target < 20 ms)")
+          f"p99 {nearest['p99_ms']:.3f} ms wall, {nearest_cpu['p99_ms']:.3f} ms CPU (target < 1 ms); "
+          f"{results['nearest_hit_share']:.0%} found one within 50 m")
+    print(f"search: p50 {search['p50_ms']:.2f} ms, p99 {search['p99_ms']:.2f} ms wall, "
+          f"{search_cpu['p99_ms']:.2f} ms CPU (target < 20 ms)")
+    print(f"load average at the end: {results['loadavg']:.1f}")
     out = Path(__file__).resolve().parent / "out"
     out.mkdir(exist_ok=True)
     (out / "maps.json").write_text(json.dumps(results, indent=2))

@@ -285,7 +285,8 @@ class AddressIndex:
         return _row_dict(best, self.address_format, lat, lon) if best is not None else None
 
     def search(self, text, limit=10):
-        """Addresses whose words start as `text`'s do, best first (exact house number first)."""
+        """Addresses with every word typed (the last one may be half typed), best first: the typed house
+        number first, whole words before word starts, then by street and number."""
         tokens = words(text)[:8]
         if not tokens or limit < 1:
             return []
@@ -293,9 +294,8 @@ class AddressIndex:
         if not rows and len(tokens) > 1 and len(tokens[-1]) == 1:
             rows = self._match(tokens[:-1], limit)  # a lone letter being typed: look without it
         numbers = {t for t in tokens if t[:1].isdigit()}
-        # The house number typed first; then the index's rank, rounded so one street's numbers go in order.
-        rows.sort(key=lambda r: ((words(r[1]["housenumber"]) or [""])[0] not in numbers, round(r[0], 1),
-                                 r[1]["street"], _number_order(r[1]["housenumber"])))
+        rows.sort(key=lambda r: ((words(r[1]["housenumber"]) or [""])[0] not in numbers, r[0],
+                                 r[1]["street"], _number_order(r[1]["housenumber"]), r[1]["unit"]))
         found = []
         for _, row in rows:
             address = _row_dict(row, self.address_format)
@@ -306,16 +306,28 @@ class AddressIndex:
         return found[:limit]
 
     def _match(self, tokens, limit):
+        """[(0 for whole words or 1 for word starts, row)]: whole words first, word starts only to fill up.
+
+        No ranking by bm25: every word must match anyway, and ranking would read every match of a short
+        query ("12", "oak") before the first could be returned; unranked, SQLite stops at the limit.
+        """
         def term(i, token):
             # Being typed (the last word) or a street word: its start is enough. A house number elsewhere: exact.
             prefix = len(token) >= 2 if i == len(tokens) - 1 else (len(token) >= 3 and not token[:1].isdigit())
             return f'"{token}"*' if prefix else f'"{token}"'
 
-        query = " ".join(term(i, t) for i, t in enumerate(tokens))
-        found = self.conn.execute(
-            "SELECT w.rank, a.* FROM address_words w JOIN addresses a ON a.id = w.rowid"
-            " WHERE address_words MATCH ? ORDER BY w.rank LIMIT ?", [query, limit * 4]).fetchall()
-        return [(row["rank"], row) for row in found]
+        whole = " ".join(f'"{t}"' for t in tokens)
+        found = {row["id"]: (0, row) for row in self._words_match(whole, limit * 4)}
+        starts = " ".join(term(i, t) for i, t in enumerate(tokens))
+        if len(found) < limit and starts != whole:
+            for row in self._words_match(starts, limit * 4):
+                found.setdefault(row["id"], (1, row))
+        return list(found.values())
+
+    def _words_match(self, query, limit):
+        return self.conn.execute(
+            "SELECT a.* FROM address_words w JOIN addresses a ON a.id = w.rowid WHERE address_words MATCH ? LIMIT ?",
+            [query, limit]).fetchall()
 
     def on_street(self, street, housenumber=None, unit=None):
         """Address points on the street named `street` (any spelling of its suffix), optionally one number."""
