@@ -136,28 +136,43 @@ def timed(call, args_list):
     return wall, cpu
 
 
+def build(extract, folder, args):
+    """Write the synthetic extract and import it in a child process; returns the import's figures."""
+    start = time.perf_counter()
+    streets, written = write_county(extract, args.addresses, args.side_km)
+    print(f"wrote {extract.stat().st_size / 1e6:.1f} MB extract: {written:,} addresses, {streets} streets, "
+          f"{args.side_km:g} x {args.side_km:g} km, in {time.perf_counter() - start:.0f} s")
+    child = subprocess.run([sys.executable, "-c", IMPORT, str(folder), str(extract)], capture_output=True,
+                           text=True, cwd=Path(__file__).resolve().parents[1])
+    if child.returncode:
+        sys.exit(child.stderr)
+    imported = json.loads(child.stdout.strip().splitlines()[-1])
+    imported["loadavg"] = os.getloadavg()[0]
+    print(f"import: {imported['wall_s']:.0f} s (load average {imported['loadavg']:.1f}); peak memory: python "
+          f"{imported['python_peak_mb']:.0f} MB, tippecanoe {imported['tippecanoe_peak_mb']:.0f} MB; "
+          f"basemap {imported['tiles_bytes'] / 1e6:.1f} MB, address index {imported['index_bytes'] / 1e6:.0f} MB")
+    return imported
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--addresses", type=int, default=500_000)
     parser.add_argument("--side-km", type=float, default=30.0)
     parser.add_argument("--lookups", type=int, default=20_000)
+    parser.add_argument("--keep", type=Path, help="build in this folder and keep it; a second run with the same "
+                                                  "folder times the lookups again without importing")
     args = parser.parse_args()
     print(f"load average at start: {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory(prefix="bench-maps-") as tmp:
-        tmp = Path(tmp)
+        tmp = args.keep or Path(tmp)
+        tmp.mkdir(parents=True, exist_ok=True)
         extract, folder = tmp / "county.osm.pbf", tmp / "map"
-        start = time.perf_counter()
-        streets, written = write_county(extract, args.addresses, args.side_km)
-        print(f"wrote {extract.stat().st_size / 1e6:.1f} MB extract: {written:,} addresses, {streets} streets, "
-              f"{args.side_km:g} x {args.side_km:g} km, in {time.perf_counter() - start:.0f} s")
-        child = subprocess.run([sys.executable, "-c", IMPORT, str(folder), str(extract)], capture_output=True,
-                               text=True, cwd=Path(__file__).resolve().parents[1])
-        if child.returncode:
-            sys.exit(child.stderr)
-        imported = json.loads(child.stdout.strip().splitlines()[-1])
-        print(f"import: {imported['wall_s']:.0f} s; peak memory: python {imported['python_peak_mb']:.0f} MB, "
-              f"tippecanoe {imported['tippecanoe_peak_mb']:.0f} MB; basemap {imported['tiles_bytes'] / 1e6:.1f} MB, "
-              f"address index {imported['index_bytes'] / 1e6:.0f} MB")
+        if (tmp / "import.json").exists():
+            imported = json.loads((tmp / "import.json").read_text())
+            print("lookups only, on the index built before in", tmp)
+        else:
+            imported = build(extract, folder, args)
+            (tmp / "import.json").write_text(json.dumps(imported))
         index = AddressIndex(folder / "addresses.db")
         rng = random.Random(27)
         half = args.side_km / 2
@@ -178,7 +193,7 @@ def main():
         found = sum(1 for lat, lon in points[:2000] if index.nearest_address(lat, lon, 50))
         wall, cpu = timed(lambda text: index.search(text, 10), [(t,) for t in typed])
         search, search_cpu = percentiles(wall), percentiles(cpu)
-        results = {"addresses": index.count(), "extract_mb": extract.stat().st_size / 1e6, "import": imported,
+        results = {"addresses": index.count(), "import": imported,
                    "nearest": nearest, "nearest_cpu": nearest_cpu, "nearest_hit_share": found / 2000,
                    "search": search, "search_cpu": search_cpu, "loadavg": os.getloadavg()[0]}
     print(f"nearest_address at {results['addresses']:,} addresses: p50 {nearest['p50_ms']:.3f} ms, "

@@ -56,15 +56,14 @@ CREATE TEMP TABLE street_nodes (node_id INTEGER NOT NULL, name TEXT NOT NULL, ke
 """
 INDEXES = """
 CREATE INDEX addresses_by_street ON addresses (street_key, housenumber);
-CREATE INDEX addresses_by_source ON addresses (source);
 CREATE INDEX intersections_by_a ON intersections (key_a);
 CREATE INDEX intersections_by_b ON intersections (key_b);
 CREATE VIRTUAL TABLE address_boxes USING rtree(id, min_lat, max_lat, min_lon, max_lon);
 CREATE VIRTUAL TABLE street_boxes USING rtree(id, min_lat, max_lat, min_lon, max_lon);
 CREATE VIRTUAL TABLE intersection_boxes USING rtree(id, min_lat, max_lat, min_lon, max_lon);
--- Contentless: the words are only for finding rows; what is shown comes from `addresses`.
--- Prefix indexes make "as you type" queries ("mannerh", "12") quick.
-CREATE VIRTUAL TABLE address_words USING fts5(words, content='', prefix='2 3 4');
+-- Contentless and without column sizes (nothing is ranked): the words are only for finding rows; what is
+-- shown comes from `addresses`. Prefix indexes make the shortest "as you type" queries ("12", "oak") quick.
+CREATE VIRTUAL TABLE address_words USING fts5(words, content='', columnsize=0, prefix='2 3');
 """
 BATCH = 5000
 
