@@ -79,8 +79,7 @@ def seed_demo_command(no_history):
     """Create demo districts, one account per role and a year of invented requests; print the passwords."""
     db = connect(current_app.config["DATABASE"])
     # The map first, so each invented request stands at a real address on it.
-    if install_demo_map(echo=click.echo):
-        click.echo("Demo map: central Helsinki, © OpenStreetMap contributors (ODbL).")
+    click.echo(f"Map: {install_demo_map()}.")
     passwords = seed_demo(db, Path(current_app.instance_path) / "demo-accounts.txt", history=not no_history)
     click.echo("Demo accounts (username / password):")
     for username, role, *_ in DEMO_ACCOUNTS:
