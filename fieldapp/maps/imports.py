@@ -37,7 +37,7 @@ def import_extract(folder, extract, address_format=None, echo=print):
         for stale in (new_tiles, new_index):
             files.discard(stale)
         address_format = address_format or _live_format(live_index) or addresses.DEFAULT_ADDRESS_FORMAT
-        builder = addresses.IndexBuilder(new_index)
+        builder, tiles = addresses.IndexBuilder(new_index), None
         try:
             with tempfile.TemporaryDirectory(prefix=".build-", dir=folder) as work:
                 work = Path(work)
@@ -53,24 +53,26 @@ def import_extract(folder, extract, address_format=None, echo=print):
                     raise MapImportError(f"{extract} has no roads and no addresses: nothing to draw or look up. "
                                          "The map in use is unchanged.")
                 echo(f"Found {summary.roads:,} roads, {summary.addresses:,} addresses, {summary.features:,} features. "
-                     "Writing tiles…")
+                     "Writing tiles and the address index…")
+                tiles = basemap.start_tiles(features_path, new_tiles, work, name=extract.name.split(".")[0])
+                if live_index.exists():
+                    builder.keep_from(live_index, streets=False, except_source=addresses.OSM_SOURCE)
+                builder.drop_osm_duplicates()
+                counts = builder.finish({"address_format": address_format, "extract": extract.name})
+                builder = None
                 try:
-                    basemap.write_tiles(features_path, new_tiles, work, name=extract.name.split(".")[0])
+                    basemap.finish_tiles(tiles, work)
+                    tiles = None
                     basemap.check_basemap(new_tiles)
+                    addresses.check_index(new_index)
                 except ValueError as error:
                     raise MapImportError(f"{error}. The map in use is unchanged.") from None
-            if live_index.exists():
-                builder.keep_from(live_index, streets=False, except_source=addresses.OSM_SOURCE)
-            builder.drop_osm_duplicates()
-            counts = builder.finish({"address_format": address_format, "extract": extract.name})
-            builder = None
-            try:
-                addresses.check_index(new_index)
-            except ValueError as error:
-                raise MapImportError(f"{error}. The map in use is unchanged.") from None
             files.swap_in(new_tiles, live_tiles)
             files.swap_in(new_index, live_index)
         except BaseException:
+            if tiles is not None:
+                tiles.kill()
+                tiles.wait()
             if builder is not None:
                 builder.abandon()
             files.discard(new_tiles)
