@@ -433,3 +433,26 @@ def test_the_requester_sees_no_map_of_their_own_scene(client, officer, specialis
     specialist("near", offset(-1500))
     request_id = ask(client, position=(35.14965, -90.0500))
     assert "data-map" not in client.get(f"/requests/{request_id}").get_data(as_text=True)
+
+
+# ---- The sea ----
+
+
+@pytest.mark.parametrize("coast, water_at", [
+    ([(0.5, 0.0), (0.5, 1.0)], 0.75),  # the coast runs north: the land on its left (west), the sea east
+    ([(0.5, 1.0), (0.5, 0.0)], 0.25),  # and the other way round
+    ([(0.5, 0.1), (0.5, 0.5), (0.55, 0.9)], 0.75),  # cut short of the extract's edge at both ends
+])
+def test_the_sea_is_on_the_right_of_the_coastline(coast, water_at):
+    from fieldapp.maps.coast import sea_polygons
+
+    [sea] = sea_polygons([coast], (0.0, 0.0, 1.0, 1.0))
+    assert round(sea.centroid.x, 1) == round(water_at, 1)
+
+
+def test_the_demo_map_draws_the_sea(built_helsinki_map):
+    from fieldapp.maps.basemap import Basemap
+
+    basemap = Basemap(built_helsinki_map / "basemap.pmtiles")
+    z, x, y, _ = next(e for e in basemap.entries() if e[0] == 10)
+    assert b"water" in gzip.decompress(basemap.tile(z, x, y))

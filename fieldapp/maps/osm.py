@@ -10,6 +10,8 @@ import json
 
 import osmium
 
+from .coast import located_runs, sea_features
+
 # Roads by OSM highway=*: the kind our style draws, and the first zoom of the *data* tiles that carry it.
 ROAD_KINDS = {
     "motorway": ("major", 10), "motorway_link": ("major", 11), "trunk": ("major", 10), "trunk_link": ("major", 11),
@@ -52,6 +54,7 @@ class ExtractSummary:
         self.addresses = 0
         self.roads = 0
         self.coastline = []
+        self.sea = 0
         self.bounds = None
 
 
@@ -121,6 +124,7 @@ def read_extract(path, features, index):
         except (osmium.InvalidLocationError, RuntimeError, ZeroDivisionError):
             # A way or area cut by the extract's edge has nodes it cannot place: it is left out.
             continue
+    summary.sea = sea_features(summary.coastline, summary.bounds, write)
     return summary
 
 
@@ -164,7 +168,7 @@ def _way(way, tags, write, index, summary, json_of):
         write("water", WATERWAY_LINES[tags["waterway"]], {"kind": "waterway"}, json_of.create_linestring(way))
         return
     if tags.get("natural") == "coastline":
-        summary.coastline.append([(n.lon, n.lat) for n in way.nodes])
+        summary.coastline.extend(located_runs(way))
 
 
 def _point(lon, lat):
