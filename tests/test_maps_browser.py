@@ -7,6 +7,8 @@ from playwright.sync_api import expect
 
 from fieldapp.accounts import create_user
 from fieldapp.db import connect
+from fieldapp.duty import go_on_duty, record_position
+from fieldapp.requests.escalation import create_request
 from tests.helpers import PASSWORD, sign_in, wait_for_offline_copy, wait_until
 
 pytestmark = pytest.mark.browser
@@ -91,3 +93,43 @@ def test_finding_an_address_shows_it_on_the_map(phone, live_server):
     page.get_by_role("link", name="Mannerheimintie 14", exact=True).click()
     expect(page.locator("p.place")).to_have_text("Mannerheimintie 14")
     wait_until(page, MAP_DRAWN)
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_the_map_page_has_no_serious_accessibility_violations(phone, live_server, theme):
+    from axe_playwright_python.sync_playwright import Axe
+
+    page = phone
+    page.emulate_media(color_scheme=theme)
+    sign_in(page, live_server.base_url, "ofc.lee")
+    page.goto(live_server.base_url + "/map/?at=60.168545,24.945342")
+    wait_until(page, MAP_DRAWN)
+    results = Axe().run(page)
+    serious = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
+    assert not serious, [(v["id"], [n["target"] for n in v["nodes"]]) for v in serious]
+
+
+IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+          "Version/18.1 Mobile/15E148 Safari/604.1")
+
+
+def test_the_specialist_sees_the_scene_and_navigate_on_the_first_screen(browser, live_server, helsinki_map):
+    with live_server.app_context():
+        db = connect(live_server.config["DATABASE"])
+        officer = create_user(db, "ofc.lee", PASSWORD, "officer", "Ofc. Kim Lee")
+        cit = create_user(db, "cit.reyes", PASSWORD, "cit", "Ofc. Jordan Reyes (CIT)")
+        go_on_duty(db, cit)
+        record_position(db, cit, 60.1740, 24.9480, 10.0, "device")
+        request_id, _ = create_request(db, officer, lat=60.168545, lon=24.945342, accuracy=12)
+    context = browser.new_context(viewport=PHONE, base_url=live_server.base_url, user_agent=IPHONE, has_touch=True,
+                                  is_mobile=True)
+    page = context.new_page()
+    sign_in(page, live_server.base_url, "cit.reyes")
+    page.goto(f"{live_server.base_url}/requests/{request_id}")
+    expect(page.locator(".scene .place").first).to_have_text("Mikonkatu 4")
+    wait_until(page, MAP_DRAWN)
+    navigate = page.get_by_role("link", name="Navigate")
+    expect(navigate).to_have_attribute("href", "https://maps.apple.com/?daddr=60.168545,24.945342&dirflg=d")
+    box = navigate.bounding_box()
+    assert box["y"] + box["height"] <= PHONE["height"], "Navigate must be on the first screen of a phone"
+    context.close()
