@@ -66,6 +66,8 @@ CREATE VIRTUAL TABLE intersection_boxes USING rtree(id, min_lat, max_lat, min_lo
 CREATE VIRTUAL TABLE address_words USING fts5(words, content='', columnsize=0, prefix='2 3');
 """
 BATCH = 5000
+# The word starts the FTS5 index keeps (prefix='2 3'): a longer start ("memph"*) merges every word it begins.
+PREFIX_INDEXED = 3
 
 
 WORD = re.compile(r"[a-z0-9]+")
@@ -305,22 +307,25 @@ class AddressIndex:
         return found[:limit]
 
     def _match(self, tokens, limit):
-        """[(0 for whole words or 1 for word starts, row)]: whole words first, word starts only to fill up.
+        """[(tier, row)], in tiers tried in turn: 0 every word whole; 1 the last word's start (being typed), to
+        fill up to `limit` (when that start is in the prefix index, else only when nothing matched yet); 2 every
+        street word's start ("pohjoisespl 11"), only when nothing matched yet.
 
         No ranking by bm25: every word must match anyway, and ranking would read every match of a short
-        query ("12", "oak") before the first could be returned; unranked, SQLite stops at the limit.
+        query ("12", "oak") before the first could be returned; unranked, SQLite stops at the limit. The word
+        starts of common words ("road", "st") are long lists, so they are read only when nothing else matched.
         """
-        def term(i, token):
-            # Being typed (the last word) or a street word: its start is enough. A house number elsewhere: exact.
-            prefix = len(token) >= 2 if i == len(tokens) - 1 else (len(token) >= 3 and not token[:1].isdigit())
-            return f'"{token}"*' if prefix else f'"{token}"'
-
-        whole = " ".join(f'"{t}"' for t in tokens)
-        found = {row["id"]: (0, row) for row in self._words_match(whole, limit * 4)}
-        starts = " ".join(term(i, t) for i, t in enumerate(tokens))
-        if len(found) < limit and starts != whole:
-            for row in self._words_match(starts, limit * 4):
-                found.setdefault(row["id"], (1, row))
+        whole = [f'"{t}"' for t in tokens]
+        typing = whole[:-1] + ([f'"{tokens[-1]}"*'] if len(tokens[-1]) >= 2 else whole[-1:])
+        starts = [f'"{t}"*' if len(t) >= 3 and not t[:1].isdigit() else q for t, q in zip(tokens[:-1], whole)]
+        starts += typing[-1:]
+        found = {}
+        for tier, terms in enumerate((whole, typing, starts)):
+            if tier > 0 and (found and (tier == 2 or len(found) >= limit or len(tokens[-1]) > PREFIX_INDEXED)
+                             or terms == (whole, typing)[tier - 1]):
+                continue
+            for row in self._words_match(" ".join(terms), limit * 4):
+                found.setdefault(row["id"], (tier, row))
         return list(found.values())
 
     def _words_match(self, query, limit):
