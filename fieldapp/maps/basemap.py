@@ -111,6 +111,11 @@ class Basemap:
 
         yield from walk(h["root_offset"], h["root_length"])
 
+    @functools.cached_property
+    def by_zoom(self):
+        """Every tile as (z, x, y, bytes), lowest zooms first: what a device keeps offline, in that order."""
+        return sorted(self.entries())
+
     @property
     def bounds(self):
         """(south, west, north, east) in degrees."""

@@ -94,7 +94,7 @@ def area():
         return {"version": None, "tiles": [], "assets": []}
     budget = float(current_app.config["MAP_OFFLINE_MB"]) * 1024 * 1024
     kept, total = [], 0
-    for z, x, y, size in sorted(basemap.entries()):
+    for z, x, y, size in basemap.by_zoom:
         if total + size > budget:
             break
         kept.append([z, x, y])
