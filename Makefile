@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 5000
 FLASK := $(BIN)/flask --app fieldapp
 
-.PHONY: run test test-quick install install-test migrate seed clean drill drill-quick upgrade
+.PHONY: run test test-quick install install-test migrate seed clean drill drill-quick upgrade vendor-map
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -77,3 +77,25 @@ drill-quick: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# The map's renderer (docs/MAPS.md): Leaflet and protomaps-leaflet, copied from their npm packages with the
+# licences of everything protomaps-leaflet's bundle holds. Needs npm; run again to change a version.
+LEAFLET_VERSION := 1.9.4
+PROTOMAPS_LEAFLET_VERSION := 5.1.0
+PROTOMAPS_BUNDLED := protomaps-leaflet pmtiles fflate @mapbox/point-geometry @mapbox/vector-tile pbf rbush quickselect \
+	potpack color2k @protomaps/basemaps
+vendor-map:
+	rm -rf .vendor-map && mkdir .vendor-map
+	cd .vendor-map && npm install --silent --no-audit --no-fund --no-save \
+		leaflet@$(LEAFLET_VERSION) protomaps-leaflet@$(PROTOMAPS_LEAFLET_VERSION)
+	cp .vendor-map/node_modules/leaflet/dist/leaflet.js fieldapp/static/vendor/leaflet-$(LEAFLET_VERSION).min.js
+	cp .vendor-map/node_modules/leaflet/dist/leaflet.css fieldapp/static/vendor/leaflet-$(LEAFLET_VERSION).css
+	cp .vendor-map/node_modules/leaflet/LICENSE fieldapp/static/vendor/leaflet-LICENSE.txt
+	cp .vendor-map/node_modules/protomaps-leaflet/dist/protomaps-leaflet.js \
+		fieldapp/static/vendor/protomaps-leaflet-$(PROTOMAPS_LEAFLET_VERSION).min.js
+	cd .vendor-map/node_modules && for p in $(PROTOMAPS_BUNDLED); do \
+		printf '== %s %s (%s) ==\n\n' "$$p" "$$(node -p "require('./$$p/package.json').version")" \
+			"$$(node -p "require('./$$p/package.json').license")"; \
+		cat $$p/LICEN[CS]E* 2>/dev/null || echo "(no licence file in the package; its package.json says the licence above)"; \
+		echo; done > ../../fieldapp/static/vendor/protomaps-leaflet-LICENSE.txt
+	rm -rf .vendor-map

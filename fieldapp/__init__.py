@@ -60,7 +60,7 @@ def create_app(test_config=None):
 
     from flask_compress import Compress
 
-    from . import api, content, districts, program, requests
+    from . import api, content, districts, maps, program, requests
     from .board import pages as board
     from .delivery import push, webhook_pages
     from .demo import seed as demo
@@ -90,6 +90,9 @@ def create_app(test_config=None):
     # A delivery receipt authenticates with the single-use token its push carried.
     security.csrf.exempt(requests.pages.receipt)
     _listen()
+    # The agency's basemap and address index (fieldapp/maps): the map page, tiles, `map` and `addresses` commands.
+    maps.init_app(app)
+    app.register_blueprint(maps.bp)
     for part in (api, health, districts, worker, startup):
         part.init_app(app)
     if app.config.get("PROXY_FIX"):

@@ -246,6 +246,20 @@ SETTINGS = (
     Setting("ESCALATION_LATE_S", 30, NUMBER, "`/readyz` fails when an escalation is this far past its deadline"),
     Setting("LOG_FORMAT", "json", str, "`json` (one object a line, for a SIEM) or `text`"),
     Setting("LOG_LEVEL", "INFO", str, "the app's and the worker's log level"),
+    # ---- The map (fieldapp/maps, docs/MAPS.md) ----
+    Setting("MAP_DIR", None, (str, type(None)), "where the imported basemap and address index live; none: `instance/map`"),
+    Setting("MAP_NAVIGATE_URL", "https://www.google.com/maps/dir/?api=1&destination={lat},{lon}", str,
+            "the Navigate link on a device that is not an iPhone, iPad, Android phone or Windows computer"
+            " (`{lat}`, `{lon}` are filled in)"),
+    # Straight-line distance times this is about the road distance in a city: the route factor of US urban
+    # trips is 1.2–1.4 (Giacomin & Levinson 2015, "Road network circuity in metropolitan areas"); 1.3 is mid-range.
+    Setting("MAP_DETOUR_FACTOR", 1.3, NUMBER, "road distance as a multiple of the straight line, for the estimated drive"),
+    # An average urban driving speed without lights and siren (a CIT response is rarely code 3).
+    Setting("MAP_SPEED_KMH", 40.0, NUMBER, "average driving speed for the estimated drive"),
+    # At most the whole map of a county of a few thousand square kilometres (docs/MAPS.md has the sizes);
+    # past this a device keeps the lower zooms first.
+    Setting("MAP_OFFLINE_MB", 150, NUMBER, "megabytes of the basemap each device keeps for use without signal"),
+
     Setting("RETENTION", "180d", str, "how old a closed request must be before `purge` strips it (`purge --older-than`)"),
     Setting("BACKUP_KEY_FILE", "", str,
             "the age key that encrypts backups and Litestream's replica (`backup-key create`); empty:"

@@ -1,7 +1,8 @@
 """Shared fixtures: an app on a fresh database per test, accounts, a movable clock,
-the stand-in push service, specialists on duty, and a worker to run by hand."""
+the stand-in push service, specialists on duty, a worker to run by hand, and the test maps."""
 import base64
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -385,3 +386,49 @@ def supervisor(make_user, login, districts):
     """A signed-in supervisor, Sgt. Pat Okoro."""
     make_user("sgt.okoro", "supervisor", display_name="Sgt. Pat Okoro")
     return login("sgt.okoro")
+
+
+# ---- The map (fieldapp/maps) ----
+
+MAP_FIXTURES = Path(__file__).parent / "fixtures" / "maps"
+DEMO_EXTRACT = Path(__file__).parent.parent / "fieldapp" / "maps" / "demo" / "helsinki.osm.pbf"
+
+
+def _built_map(tmp_path_factory, extract, address_format=None):
+    """A map folder built once for the run from `extract` (tippecanoe takes about a second)."""
+    from fieldapp.maps.imports import import_extract
+
+    folder = tmp_path_factory.mktemp("map")
+    import_extract(folder, extract, address_format, echo=lambda *_: None)
+    return folder
+
+
+def _install_map(built, app_config):
+    """Copy a built map into the test's instance folder, where the app looks for it."""
+    folder = Path(app_config["INSTANCE_PATH"]) / "map"
+    folder.mkdir(exist_ok=True)
+    for name in ("basemap.pmtiles", "addresses.db"):
+        shutil.copyfile(built / name, folder / name)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def built_town_map(tmp_path_factory):
+    return _built_map(tmp_path_factory, MAP_FIXTURES / "town.osm")
+
+
+@pytest.fixture(scope="session")
+def built_helsinki_map(tmp_path_factory):
+    return _built_map(tmp_path_factory, DEMO_EXTRACT, "{street} {housenumber}")
+
+
+@pytest.fixture
+def town_map(built_town_map, app_config):
+    """The invented town of tests/fixtures/maps/town.osm around SCENE, as the app's live map; returns its folder."""
+    return _install_map(built_town_map, app_config)
+
+
+@pytest.fixture
+def helsinki_map(built_helsinki_map, app_config):
+    """The demo's central Helsinki (real OpenStreetMap data) as the app's live map; returns its folder."""
+    return _install_map(built_helsinki_map, app_config)

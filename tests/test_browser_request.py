@@ -98,9 +98,9 @@ def test_the_whole_loop_on_three_phones(browser, live_server, push_service):
         "() => self.registration.getNotifications().then(([n]) => self.dispatchEvent(new NotificationEvent('notificationclick', {notification: n})))"
     )
     cit_page.wait_for_url(f"{base}/requests/{request_id}")
-    expect(cit_page.locator(".scene")).to_contain_text("Ofc. Kim Lee")
-    expect(cit_page.locator(".scene")).to_contain_text("1.2 km S of you")
-    expect(cit_page.locator(".scene")).to_contain_text("What the officer marked")
+    expect(cit_page.locator("#live")).to_contain_text("Ofc. Kim Lee")
+    expect(cit_page.locator("#live")).to_contain_text("1.2 km S of you")
+    expect(cit_page.locator("#live")).to_contain_text("What the officer marked")
 
     expect(sgt_page.locator("#board-live")).to_contain_text(f"#{request_id} · Waiting for a CIT officer", timeout=10_000)
 

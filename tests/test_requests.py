@@ -277,7 +277,8 @@ def test_specialist_sees_where_to_go_and_what_is_waiting(client, officer, specia
     request_id = ask(client, note="Shouting, no weapon seen", weapon="1", location_text="Invented Park, east gate")
     html = login("near").get(f"/requests/{request_id}").get_data(as_text=True)
     assert "1.5 km N of you" in html
-    assert 'href="geo:35.149500,-90.049000?q=35.149500%2C-90.049000"' in html
+    # The test client is no phone: Navigate opens the agency's web map (tests/test_maps.py has each device's).
+    assert 'href="https://www.google.com/maps/dir/?api=1&amp;destination=35.149500,-90.049000"' in html
     assert "Invented Park, east gate" in html and "Ofc. Kim Lee" in html and "1-Adam-12" in html
     assert "Weapon involved" in html and "Shouting, no weapon seen" in html
     assert ">Accept</button>" in html and ">Decline</button>" in html

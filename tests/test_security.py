@@ -36,6 +36,9 @@ ACCESS = {
     "reference.search": AT_WORK,
     "reference.titles": AT_WORK,
     "reference.topic": AT_WORK,
+    "maps.index": AT_WORK,
+    "maps.tile": AT_WORK,
+    "maps.area": AT_WORK,
     "duty.page": ("cit", "supervisor"),
     "duty.on": ("cit", "supervisor"),
     "duty.off": ("cit", "supervisor"),
@@ -116,7 +119,8 @@ ACCESS = {
     "factors.reset": ("coordinator",),
 }
 # user_id 2 is cit.one, the second account `world` makes.
-SAMPLE = {"endpoint_id": 1, "slug": "psychosis", "filename": "css/app.css", "username": "cit.one", "action": "realert", "user_id": 2, "session_id": 1, "passkey_id": 1}
+SAMPLE = {"endpoint_id": 1, "slug": "psychosis", "filename": "css/app.css", "username": "cit.one", "action": "realert", "user_id": 2, "session_id": 1, "passkey_id": 1,
+          "version": "0123456789ab", "z": 15, "x": 1, "y": 1}
 
 
 def make_world(app, db, push_service):

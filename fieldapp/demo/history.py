@@ -15,6 +15,7 @@ from flask import current_app
 
 from ..clock import now
 from ..store.db import write_transaction
+from ..maps.demo_map import at_an_address
 from ..requests.domain import CANCEL_REASONS, DISPOSITIONS
 from ..requests.escalation import policy_from_config
 from ..requests.history import demo_request_count, record_closed_requests
@@ -47,13 +48,14 @@ def _shift_hour(rng, shift, starts):
 
 
 def _place(rng, centres, district):
-    """A point within about 1.5 km of the district's centre, or None for a typed location."""
+    """A real address within about 500 m of the district's centre (the demo map is central Helsinki,
+    1 by 1.7 km), or None for a typed location."""
     if district not in centres or rng.random() < TYPED_LOCATION_SHARE:
         return None, None
     lat, lon = centres[district]
-    bearing, metres = rng.uniform(0, 2 * math.pi), rng.uniform(0, 1500)
-    return (lat + metres * math.cos(bearing) / 111_195,
-            lon + metres * math.sin(bearing) / (111_195 * math.cos(math.radians(lat))))
+    bearing, metres = rng.uniform(0, 2 * math.pi), rng.uniform(0, 500)
+    return at_an_address(lat + metres * math.cos(bearing) / 111_195,
+                         lon + metres * math.sin(bearing) / (111_195 * math.cos(math.radians(lat))))
 
 
 def _pick(rng, weights):

@@ -11,13 +11,14 @@ from ..store.db import connect
 from .history import seed_history
 from ..requests.history import demo_request_count
 from ..districts import save_centre
+from ..maps.demo_map import install_demo_map
 from ..program.roster import add_record_once
 
-# A fictional department's districts; the coordinates are Memphis, where CIT began.
+# A fictional department's districts, on the demo map's real streets (central Helsinki, fieldapp/maps/demo).
 DEMO_DISTRICTS = [
-    ("North", 35.2000, -90.0300),
-    ("Central", 35.1495, -90.0490),
-    ("South", 35.0700, -90.0200),
+    ("North", 60.1738, 24.9476),
+    ("Central", 60.1688, 24.9420),
+    ("South", 60.1652, 24.9465),
 ]
 DEMO_ACCOUNTS = [
     ("officer", "officer", "Ofc. Sam Patel", "2-Adam-14", "555-0140"),
@@ -78,6 +79,8 @@ def demo_people(db):
 def seed_demo_command(no_history):
     """Create demo districts, one account per role and a year of invented requests; print the passwords."""
     db = connect(current_app.config["DATABASE"])
+    # The map first, so each invented request stands at a real address on it.
+    click.echo(f"Map: {install_demo_map()}.")
     passwords = seed_demo(db, Path(current_app.instance_path) / "demo-accounts.txt", history=not no_history)
     click.echo("Demo accounts (username / password):")
     for username, role, *_ in DEMO_ACCOUNTS:

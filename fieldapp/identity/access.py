@@ -70,6 +70,7 @@ def role_required(*roles):
 NOT_AT_WORK_ENDPOINTS = {
     "requests.live", "board.live",
     "static", "pwa.service_worker", "pwa.manifest", "pwa.precache", "pwa.offline",
+    "maps.tile", "maps.area",
 }
 
 SESSION_OVER = {

@@ -18,6 +18,8 @@ from .sessions import end_every_session
 # a clinical partner opens only the content review pages.
 # The users table's CHECK holds the same list (store/migrations.py); a new role needs a migration.
 ROLES = ("clinical_partner", "officer", "dispatcher", "cit", "supervisor", "coordinator")
+# Everyone who works calls: every role but the clinical partner, who opens only content review.
+AT_WORK = tuple(role for role in ROLES if role != "clinical_partner")
 
 
 def user_by_username(db, username):

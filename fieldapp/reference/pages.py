@@ -5,6 +5,7 @@ from jinja2_fragments.flask import render_block
 from markupsafe import Markup
 
 from ..content import KINDS, get_library
+from ..identity.accounts import AT_WORK
 from .content_review import card_review
 from ..store.db import get_db
 from ..web.gzip_parts import KeptPart, page_response
@@ -15,7 +16,7 @@ bp = Blueprint("reference", __name__, url_prefix="/reference")
 MAX_QUERY = 100
 # Who reads the reference: everyone at work. A clinical partner reads cards only on the
 # content review pages (reference/content_review.py), and a new role reads none until it is added here.
-READERS = ("officer", "dispatcher", "cit", "supervisor", "coordinator")
+READERS = AT_WORK  # the clinical partner reads cards on the content review pages only
 
 # A topic whose fields are tokens: _card_link.html rendered with it is the card link's
 # markup for the service worker and app.js to fill in, so that markup exists once.

@@ -13,6 +13,7 @@ from ..content import get_library
 from ..store.db import get_db
 from ..duty.positions import own_position
 from .home import render_home
+from .. import maps
 from ..web.htmx import htmx_response, is_htmx, page_or_block, poll_response
 from . import bp
 from . import domain as flow
@@ -68,8 +69,16 @@ def drill():
 @login_required
 def page(request_id):
     """The request's page: live status for everyone, and what each person can do next."""
-    view = flow.request_view(get_db(), request_id, current_user, request.args.get("message"))
+    view = with_scene(flow.request_view(get_db(), request_id, current_user, request.args.get("message")))
     return render_template("requests/page.html", **view)
+
+
+def with_scene(view):
+    """The request's view plus, for those who see the scene, its street address, map, Navigate link and ETA."""
+    req = view["req"]
+    you = viewer_position(get_db(), current_user.id)
+    view["scene"] = maps.scene_view(req["lat"], req["lon"], you, req["location_text"]) if view["sees_scene"] else {}
+    return view
 
 
 @bp.route("/<int:request_id>/live")
@@ -83,7 +92,7 @@ def live(request_id):
     key = live_key(db, "request", request_id, current_user.id, viewer_position(db, current_user.id),
                    get_library().version)
     return poll_response(key, lambda: page_or_block("requests/page.html", "live",
-                                                    **flow.request_view(db, request_id, current_user)))
+                                                    **with_scene(flow.request_view(db, request_id, current_user))))
 
 
 @bp.route("/<int:request_id>/<action>", methods=["POST"])
@@ -96,7 +105,7 @@ def act(request_id, action):
         message, status = None, 200
     except (Conflict, Forbidden) as refused:
         message, status = refused.description, refused.code
-    view = flow.request_view(db, request_id, current_user, message)
+    view = with_scene(flow.request_view(db, request_id, current_user, message))
     if is_htmx():
         # The board listens for this to refresh at once rather than at its next poll.
         return htmx_response(render_block("requests/page.html", "live", **view), status, trigger="request-changed")

@@ -168,3 +168,4 @@ self.addEventListener("fetch", (event) => {
 {% include "_sw_push.js" %}
 {% include "_sw_receipts.js" %}
 {% include "_sw_live.js" %}
+{% include "_sw_maps.js" %}

@@ -11,7 +11,7 @@ from flask import request
 from flask_login import current_user
 
 # The pages an offline copy may be made of; nothing personal is in their main part.
-OFFLINE_PAGES = {"home.index", "reference.index", "reference.topic", "reference.titles"}
+OFFLINE_PAGES = {"home.index", "reference.index", "reference.topic", "reference.titles", "maps.index"}
 OFFLINE_COPY = "X-Fieldapp-Offline-Copy"
 
 
