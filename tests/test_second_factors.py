@@ -381,3 +381,23 @@ def test_a_coordinator_resets_someones_second_factors_and_signs_them_out(sam, ma
     # His next sign-in leads him to set up a new one.
     assert app.test_client().post("/login", data={"username": "sam", "password": PASSWORD}
                                   ).headers["Location"].endswith("/login/enrol")
+
+
+# ---- Codes typed in other scripts (security review 2026-12-07, F4) ----
+
+@pytest.mark.parametrize("code", ["٠١٢٣٤٥", "０１２３４５", "１２３４５６", "۱۲۳۴۵۶"])
+def test_a_code_in_another_scripts_digits_is_a_wrong_code_not_a_500(dana, client, db, code):
+    client.post("/login", data={"username": "dana", "password": PASSWORD})
+    before = factor_state(db)
+    response = client.post("/login/second-factor", data={"code": code})
+    assert response.status_code == 401 and "That code is not right" in response.get_data(as_text=True)
+    assert factor_state(db) == before
+    assert one(db, "SELECT failed_logins FROM users WHERE username = 'dana'")["failed_logins"] == 1
+
+
+def test_enrolling_with_another_scripts_digits_is_refused_not_a_500(make_user, client):
+    make_user("dana", "cit")
+    client.post("/login", data={"username": "dana", "password": PASSWORD})
+    client.get("/account/security/app")
+    response = client.post("/account/security/app", data={"code": "٠١٢٣٤٥"})
+    assert response.status_code == 422 and "not right" in response.get_data(as_text=True)

@@ -169,7 +169,8 @@ def _matching_step(db, user_id, code, confirmed):
     stored = one(db, "SELECT secret, last_step FROM totp_secrets WHERE user_id = ? AND (confirmed_at IS NOT NULL) = ?",
                  [user_id, int(confirmed)])
     code = "".join((code or "").split())
-    if stored is None or not (code.isdigit() and len(code) == 6):
+    # isdigit() alone is true of any script's digits (٠١٢...), which compare_digest refuses with a TypeError.
+    if stored is None or not (code.isascii() and code.isdigit() and len(code) == 6):
         return None
     totp = pyotp.TOTP(_fernet().decrypt(stored["secret"].encode()).decode())
     current = int(now() // TOTP_STEP)
