@@ -125,7 +125,7 @@ def cancel_request(request_id):
     """Cancel an open request with one of the listed reasons."""
     key = _key("requests:write")
     data = _json_body()
-    if data.get("reason") not in domain.CANCEL_REASONS:
+    if not isinstance(data.get("reason"), str) or data["reason"] not in domain.CANCEL_REASONS:
         raise Problem(422, f"reason must be one of: {', '.join(domain.CANCEL_REASONS)}.")
     db = get_db()
     try:

@@ -68,7 +68,7 @@ def add_passkey():
     """Keep the passkey the browser just made, under the name its owner gave it."""
     db = get_db()
     row = _me(db)
-    body = request.get_json(silent=True) or {}
+    body = _json_object()
     try:
         factors.register_passkey(db, row, body.get("credential"), body.get("name"))
     except factors.Refused as refusal:
@@ -76,6 +76,12 @@ def add_passkey():
     response = _enrolled(db, row, "passkey")
     flash("Passkey added.")  # after: signing in starts a new session, and its messages with it
     return _json_redirect(response)
+
+
+def _json_object():
+    """The posted JSON object, or an empty one for anything else (a list, a number, no JSON at all)."""
+    body = request.get_json(silent=True)
+    return body if isinstance(body, dict) else {}
 
 
 def _json_redirect(response):
@@ -221,7 +227,7 @@ def sign_in_with_passkey():
     db = get_db()
     pending = factors.pending_user(db, enrol=False)
     try:
-        row = factors.authenticate_passkey(db, (request.get_json(silent=True) or {}).get("credential"), pending)
+        row = factors.authenticate_passkey(db, _json_object().get("credential"), pending)
     except factors.Refused as refusal:
         _refused(db, refusal, pending["username"] if pending else "", status=401 if refusal.action == "passkey_cloned" else 400)
     next_url = factors.pending_next() if pending else request.args.get("next")

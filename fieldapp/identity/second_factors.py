@@ -309,6 +309,8 @@ def registration_options(db, row, kind):
 
 def register_passkey(db, row, credential_json, name):
     """Keep the new credential the browser made for `row`, named `name`; returns its id. Raises Refused."""
+    if name is not None and not isinstance(name, str):
+        raise Refused("Give the passkey a name in words, such as 'Blue key'.", "passkey_refused", "name not text")
     name = " ".join((name or "").split())[:60] or "Passkey"
     credential = _parse(credential_json)
     with write_transaction(db):
