@@ -401,3 +401,76 @@ def test_enrolling_with_another_scripts_digits_is_refused_not_a_500(make_user, c
     client.get("/account/security/app")
     response = client.post("/account/security/app", data={"code": "٠١٢٣٤٥"})
     assert response.status_code == 422 and "not right" in response.get_data(as_text=True)
+
+
+# ---- One recovery code from several browsers at once (F5); guessing codes across locks (F6) ----
+
+def test_one_recovery_code_sent_from_four_browsers_at_once_signs_in_one(make_user, app, clock, db):
+    import threading
+
+    make_user("dana", "cit")
+    app.config["PASSWORD_HASH_METHOD"] = "pbkdf2:sha256:100000"  # recovery codes hashed as slowly as in production
+    first = app.test_client()
+    first.post("/login", data={"username": "dana", "password": PASSWORD})
+    _, codes = enrol_app(first, clock)
+    app.config["PASSWORD_HASH_METHOD"] = "pbkdf2:sha256:1000"
+    browsers = [app.test_client() for _ in range(4)]
+    for browser in browsers:
+        browser.post("/login", data={"username": "dana", "password": PASSWORD})
+    start = threading.Barrier(4)
+    answers = [None] * 4
+
+    def use(i):
+        start.wait()
+        response = browsers[i].post("/login/second-factor", data={"recovery_code": codes[9]})
+        answers[i] = (response.status_code, response.get_data(as_text=True))
+
+    threads = [threading.Thread(target=use, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(status for status, _ in answers) == [302, 401, 401, 401]
+    assert all("used before" in page for status, page in answers if status == 401)
+    assert [r["detail"] for r in db.query("SELECT detail FROM audit_log WHERE action = 'second_factor_failed'")] == [
+        "recovery code used before"] * 3
+
+
+def test_a_recovery_code_spent_by_another_browser_while_this_one_checks_it_is_used_before_not_a_500(
+        dana, client, app, db, monkeypatch):
+    from fieldapp.identity import second_factors
+    from fieldapp.store.db import connect
+
+    code = dana["codes"][0]
+    real = second_factors.check_password_hash
+
+    def other_browser_wins(stored, given):
+        right = real(stored, given)
+        if right:  # the other browser, checking the same code, spends it first
+            other = connect(app.config["DATABASE"])
+            other.execute("UPDATE recovery_codes SET used_at = 1 WHERE code_hash = ?", [stored])
+            other.close()
+        return right
+
+    monkeypatch.setattr(second_factors, "check_password_hash", other_browser_wins)
+    client.post("/login", data={"username": "dana", "password": PASSWORD})
+    response = client.post("/login/second-factor", data={"recovery_code": code})
+    assert response.status_code == 401 and "used before" in response.get_data(as_text=True)
+    assert signed_in_as(client) is None
+    assert one(db, "SELECT failed_logins FROM users WHERE username = 'dana'")["failed_logins"] == 1
+
+
+def test_guessing_codes_is_counted_across_locks_until_a_coordinator(dana, client, clock, db, app):
+    state = lambda: one(db, "SELECT failed_logins, locked_until FROM users WHERE username = 'dana'")  # noqa: E731
+    for lock, length in ((1, 15 * 60), (2, 60 * 60), (3, None)):
+        for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+            assert client.post("/login", data={"username": "dana", "password": PASSWORD}).status_code == 303
+            client.post("/login/second-factor", data={"code": "000000"})
+        assert state()["failed_logins"] == 5 * lock  # a right password in between does not start the count again
+        if length is None:
+            assert "until a coordinator lets it in" in client.get("/login").get_data(as_text=True)
+            break
+        assert state()["locked_until"] == clock.t + length
+        clock.advance(length + 1)
+    clock.advance(7 * 86400)
+    assert client.post("/login", data={"username": "dana", "password": PASSWORD}).status_code == 401

@@ -109,6 +109,7 @@ ACCESS = {
     "factors.sign_in_options": "public",
     "factors.sign_in_with_passkey": "public",
     "factors.reset": ("coordinator",),
+    "unlock.unlock_account": ("coordinator",),
 }
 # user_id 2 is cit.one, the second account `world` makes.
 SAMPLE = {"endpoint_id": 1, "slug": "psychosis", "filename": "css/app.css", "username": "cit.one", "action": "realert", "user_id": 2, "session_id": 1, "passkey_id": 1}

@@ -6,16 +6,15 @@ failed sign-ins one address may make is throttle.py's; checking a password
 and the lock-out are lockout.py's; the accounts themselves (`users`) are
 accounts.py's; the `users` commands are cli.py's.
 """
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from . import accounts, sso
 from ..audit import log as audit
-from ..clock import now
 from ..store.db import get_db, write_transaction
 from ..web.context import safe_next
 from .accounts import set_password
-from .lockout import check_login
+from .lockout import check_login, is_locked, lock_message
 from .second_factors import second_step
 from .sessions import end_session, start_session
 from .sign_in import finish_sign_in
@@ -86,10 +85,8 @@ def change_password():
     # Checked like a sign-in, so guesses here count towards the lock-out too.
     if not errors and not check_login(db, current_user.username, current):
         audit.record(db, "password_change_failed", current_user.username)
-        locked = accounts.user_by_id(db, current_user.id)["locked_until"]
-        minutes = current_app.config["LOGIN_LOCK_SECONDS"] // 60
-        errors.append(f"Too many wrong passwords: try again in {minutes} minutes, or ask a coordinator."
-                      if locked and locked > now() else "Your current password is not right.")
+        row = accounts.user_by_id(db, current_user.id)
+        errors.append(lock_message(row, "wrong passwords") if is_locked(row) else "Your current password is not right.")
     if errors:
         return render_template("auth/password.html", errors=errors), 422
     with write_transaction(db):

@@ -9,6 +9,7 @@ from flask_login import current_user, login_required
 from ..audit import log as audit
 from . import second_factors as factors
 from .access import role_required
+from .lockout import is_locked, lock_message
 from .sign_in import finish_sign_in
 from ..store.db import get_db, one, write_transaction
 from .throttle import limiter
@@ -199,8 +200,9 @@ def second_factor():
         audit.record(db, refusal.action, row["username"], refusal.detail, actor=(None, ""))
         if factors.pending_user(db, enrol=False) is None:
             session.pop("pending_sign_in", None)
-            minutes = current_app.config["LOGIN_LOCK_SECONDS"] // 60
-            flash(f"Too many wrong codes: this account is locked for {minutes} minutes. Ask your supervisor.")
+            locked = one(db, "SELECT locked_until FROM users WHERE id = ?", [row["id"]])
+            flash(lock_message(locked, "wrong codes") if is_locked(locked)
+                  else "Sign in again: it took too long, or the account was changed.")
             return redirect(url_for("auth.login"), 303)
         return render_template("factors/second_factor.html", factors=mine, error=refusal.message), 401
     next_url, first = factors.pending_next(), factors.pending_first()

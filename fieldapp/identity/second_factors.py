@@ -36,7 +36,7 @@ from ..audit import log as audit
 from .accounts import hash_password
 from ..clock import now
 from ..store.db import one, write_transaction
-from .lockout import count_failure
+from .lockout import settle
 from .sessions import end_every_session
 
 # How long someone who gave the right password has to give their second factor.
@@ -192,15 +192,21 @@ def confirm_totp(db, row, code):
 
 
 def check_totp(db, row, code):
-    """Check a sign-in code from `row`'s app; a wrong one counts towards the lock-out. Raises Refused."""
-    with write_transaction(db):
+    """Check a sign-in code from `row`'s app; a wrong one counts towards the lock-out. Raises Refused.
+
+    The code is checked and spent in the transaction that reads the lock-out
+    (lockout.settle): a right code that arrives as wrong ones lock the account is refused.
+    """
+    def spend(fresh):
         step = _matching_step(db, row["id"], code, confirmed=True)
-        if step is not None:
-            db.execute("UPDATE totp_secrets SET last_step = ? WHERE user_id = ?", [step, row["id"]])
-            return
-    count_failure(db, row)
-    raise Refused("That code is not right. Codes change every 30 seconds: type the one your app shows now.",
-                  "second_factor_failed", "wrong authenticator-app code")
+        if step is None:
+            return False
+        db.execute("UPDATE totp_secrets SET last_step = ? WHERE user_id = ?", [step, row["id"]])
+        return True
+
+    if settle(db, row, spend) is None:
+        raise Refused("That code is not right. Codes change every 30 seconds: type the one your app shows now.",
+                      "second_factor_failed", "wrong authenticator-app code")
 
 
 def remove_totp(db, row):
@@ -228,21 +234,31 @@ def new_recovery_codes(db, row):
 
 
 def use_recovery_code(db, row, code):
-    """Spend one of `row`'s recovery codes; a wrong or used one counts towards the lock-out. Raises Refused."""
+    """Spend one of `row`'s recovery codes; a wrong or used one counts towards the lock-out. Raises Refused.
+
+    The codes are hashed like passwords, so each check takes a while: they
+    are checked first, outside any lock, and the one that matches is spent in
+    the write transaction that reads the lock-out (lockout.settle). Of several
+    browsers sending one code at once, one spends it and the others are told
+    it was used before.
+    """
     code = "".join((code or "").lower().split()).replace("-", "")
     code = "-".join(code[i:i + 4] for i in range(0, len(code), 4))[:14]
-    for stored in db.query("SELECT id, code_hash, used_at FROM recovery_codes WHERE user_id = ?"
-                           " ORDER BY used_at IS NOT NULL", [row["id"]]):
-        if check_password_hash(stored["code_hash"], code):
-            if stored["used_at"] is None:
-                spent = db.execute("UPDATE recovery_codes SET used_at = ? WHERE id = ? AND used_at IS NULL",
-                                   [now(), stored["id"]])
-                if spent.rowcount:
-                    return
-            count_failure(db, row)
-            raise Refused("That recovery code was used before: each one works once. Use another.",
-                          "second_factor_failed", "recovery code used before")
-    count_failure(db, row)
+    stored = list(db.query("SELECT id, code_hash FROM recovery_codes WHERE user_id = ? ORDER BY used_at IS NOT NULL",
+                           [row["id"]]))
+    match = next((s["id"] for s in stored if check_password_hash(s["code_hash"], code)), None)
+
+    def spend(fresh):
+        if match is None:
+            return False
+        return bool(db.execute("UPDATE recovery_codes SET used_at = ? WHERE id = ? AND user_id = ? AND used_at IS NULL",
+                               [now(), match, row["id"]]).rowcount)
+
+    if settle(db, row, spend) is not None:
+        return
+    if match is not None:
+        raise Refused("That recovery code was used before: each one works once. Use another.",
+                      "second_factor_failed", "recovery code used before")
     raise Refused("That recovery code is not right.", "second_factor_failed", "wrong recovery code")
 
 

@@ -5,6 +5,7 @@ from flask_login import current_user
 from ..audit import log as audit
 from ..store.db import get_db
 from ..web.context import safe_next
+from . import notices
 from .accounts import clear_failed_sign_ins
 from .sessions import User, end_session, start_session
 
@@ -27,6 +28,7 @@ def finish_sign_in(user, method, next_url=None, mfa=False):
     clear_failed_sign_ins(db, row["id"])
     start_session(db, row)
     session["sign_in_method"] = method.split("+")[0]
+    notices.show_at_sign_in(db, row)
     audit.record(db, "login", row["username"], f"via {method}{', mfa' if mfa else ''}",
                  actor=(row["id"], row["username"]))
     if row["must_change_password"]:

@@ -680,3 +680,33 @@ def m023_board_counters(db):
             "alert_receipts": ("request_id", ("request_id", "user_id", "kind", "delivered_at", "seen_at")),
         })
     )
+
+
+@migrations()
+def m024_sign_in_attempts_and_notices(db):
+    db.executescript(
+        """
+        -- Each sign-in attempt from an address, written before its password is checked
+        -- (throttle.py), so a burst sent at once counts in full; one that succeeds is taken off.
+        CREATE TABLE sign_in_attempts (
+            id INTEGER PRIMARY KEY,
+            address TEXT NOT NULL,
+            account TEXT NOT NULL,
+            at REAL NOT NULL
+        );
+        CREATE INDEX sign_in_attempts_address ON sign_in_attempts(address, at);
+        CREATE INDEX sign_in_attempts_account ON sign_in_attempts(address, account, at);
+        -- What an account's owner (or a coordinator) is told at their next page on every device:
+        -- a factor added or removed, an account locked for a coordinator (identity/notices.py).
+        CREATE TABLE account_notices (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            at REAL NOT NULL,
+            text TEXT NOT NULL
+        );
+        CREATE INDEX account_notices_user ON account_notices(user_id, id);
+        -- The newest notice's id, read with the account on every page, so a page
+        -- with nothing new to tell costs no query.
+        ALTER TABLE users ADD COLUMN notice_id INTEGER NOT NULL DEFAULT 0;
+        """
+    )
