@@ -552,3 +552,19 @@ def test_users_unlock_lets_a_locked_account_in_from_the_command_line(app, make_u
     result = app.test_cli_runner().invoke(args=["users", "unlock", "ofc.ruiz"])
     assert result.exit_code == 0 and "Unlocked ofc.ruiz" in result.output
     assert guess(app.test_client(), "ofc.ruiz", ADDRESSES[6], PASSWORD).status_code == 302
+
+
+def test_the_security_page_shows_where_you_are_signed_in_and_signs_out_the_rest(make_user, login, app, db):
+    # Idle is counted in each browser's cookie (security review 2026-12-07, I4), so a copied
+    # cookie kept busy lives until its original comes back idle; its owner can end it here.
+    make_user("ofc.ruiz", "officer")
+    phone = login("ofc.ruiz")
+    copy = app.test_client()
+    copy.set_cookie("session", phone.get_cookie("session").value)
+    laptop = login("ofc.ruiz")
+    page = laptop.get("/account/security").get_data(as_text=True)
+    assert "Where you are signed in" in page and page.count("· from 127.0.0.1") == 2 and "This browser" in page
+    assert laptop.post("/account/security/sessions/end-others").status_code == 303
+    assert phone.get("/").status_code == copy.get("/").status_code == 302
+    assert laptop.get("/").status_code == 200
+    assert db.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'signed_out_elsewhere'").fetchone()[0] == 1

@@ -110,6 +110,10 @@ ACCESS = {
     "factors.sign_in_with_passkey": "public",
     "factors.reset": ("coordinator",),
     "unlock.unlock_account": ("coordinator",),
+    "factors.end_other_sessions": EVERYONE,
+    "step_up.confirm": EVERYONE,
+    "step_up.passkey_options": EVERYONE,
+    "step_up.with_passkey": EVERYONE,
 }
 # user_id 2 is cit.one, the second account `world` makes.
 SAMPLE = {"endpoint_id": 1, "slug": "psychosis", "filename": "css/app.css", "username": "cit.one", "action": "realert", "user_id": 2, "session_id": 1, "passkey_id": 1}

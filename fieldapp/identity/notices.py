@@ -16,19 +16,22 @@ from ..web.context import is_offline_copy
 from .access import NOT_AT_WORK_ENDPOINTS
 
 SEEN_KEY = "notice_seen"
+MADE_HERE_KEY = "notices_made_here"
 
 
 def tell(db, user_id, text, seen_here=False):
     """Write a notice for the account `user_id`; call inside the change's write transaction.
 
     `seen_here`: the person on this browser made the change and already reads
-    what happened; every other browser of the account is still told.
+    what happened (even mid-sign-in, enrolling); every other browser of the
+    account is still told.
     """
     notice_id = db.execute("INSERT INTO account_notices (user_id, at, text) VALUES (?, ?, ?)",
                            [user_id, now(), text[:500]]).lastrowid
     db.execute("UPDATE users SET notice_id = ? WHERE id = ?", [notice_id, user_id])
     if seen_here:
         session[SEEN_KEY] = notice_id
+        session[MADE_HERE_KEY] = [*session.get(MADE_HERE_KEY, [])[-9:], notice_id]
     return notice_id
 
 
@@ -45,11 +48,21 @@ def recent(db, user_id, days=None):
                          [user_id, now() - days * 86400]))
 
 
-def show_at_sign_in(db, row):
-    """Show the notices of the last NOTICE_DAYS on the page a sign-in leads to; call after the session starts."""
+def made_here():
+    """The notices this browser's own changes wrote (read before a sign-in clears the session)."""
+    made = session.get(MADE_HERE_KEY)
+    return made if isinstance(made, list) else []
+
+
+def show_at_sign_in(db, row, skip=()):
+    """Show the notices of the last NOTICE_DAYS on the page a sign-in leads to; call after the session starts.
+
+    `skip`: notices of changes made on this browser during this sign-in (a factor enrolled).
+    """
     for notice in reversed(recent(db, row["id"])):
-        flash(f"Security notice: {notice['text']}")
-    session[SEEN_KEY] = row["notice_id"]
+        if notice["id"] not in skip:
+            flash(f"Security notice: {notice['text']}")
+    session[SEEN_KEY] = max([row["notice_id"], *skip])
 
 
 def show_new_notices():
@@ -62,8 +75,11 @@ def show_new_notices():
             or request.blueprint == "pwa" or is_offline_copy() or not current_user.is_authenticated):
         return None
     newest = current_user.row["notice_id"]
-    seen = session.get(SEEN_KEY, 0)
-    if not isinstance(seen, int) or newest <= seen:
+    seen = session.get(SEEN_KEY)
+    if not isinstance(seen, int):  # a session started without a sign-in's notices (a new password): from now on
+        session[SEEN_KEY] = newest
+        return None
+    if newest <= seen:
         return None
     for notice in get_db().query("SELECT text FROM account_notices WHERE user_id = ? AND id > ? ORDER BY id",
                                  [current_user.id, seen]):

@@ -8,6 +8,7 @@ from flask_login import current_user, login_required
 
 from ..audit import log as audit
 from . import second_factors as factors
+from . import notices, sessions, step_up
 from .access import role_required
 from .lockout import is_locked, lock_message
 from .sign_in import finish_sign_in
@@ -50,10 +51,24 @@ def security_page():
     """Your passkeys, security keys, authenticator app and recovery codes."""
     db = get_db()
     return render_template("factors/security.html", factors=factors.factors_of(db, current_user.id),
-                           required=factors.required_for(current_user.row), enrolling=False)
+                           required=factors.required_for(current_user.row), enrolling=False,
+                           notices=notices.recent(db, current_user.id), sessions=sessions.sessions_of(db, current_user.id))
+
+
+@bp.route("/account/security/sessions/end-others", methods=["POST"])
+@login_required
+def end_other_sessions():
+    """Sign out every other browser signed in as you: a phone left somewhere, or a copied cookie kept busy."""
+    db = get_db()
+    with write_transaction(db):
+        sessions.end_other_sessions(db, current_user.id)
+        audit.record(db, "signed_out_elsewhere", current_user.username)
+    flash("Every other device signed in as you is signed out.")
+    return redirect(url_for("factors.security_page"), 303)
 
 
 @bp.route("/account/security/passkeys/options", methods=["POST"])
+@step_up.required()
 def passkey_options():
     """Options for the browser to make a passkey (this device) or a security key (USB or NFC)."""
     db = get_db()
@@ -65,6 +80,7 @@ def passkey_options():
 
 
 @bp.route("/account/security/passkeys", methods=["POST"])
+@step_up.required()
 def add_passkey():
     """Keep the passkey the browser just made, under the name its owner gave it."""
     db = get_db()
@@ -106,6 +122,7 @@ def rename_passkey(passkey_id):
 
 @bp.route("/account/security/passkeys/<int:passkey_id>/remove", methods=["POST"])
 @login_required
+@step_up.required()
 def remove_passkey(passkey_id):
     """Remove a passkey: a lost key stops working at once."""
     db = get_db()
@@ -119,6 +136,7 @@ def remove_passkey(passkey_id):
 
 
 @bp.route("/account/security/app", methods=["GET", "POST"])
+@step_up.required(back="factors.totp_setup")
 def totp_setup():
     """Set up an authenticator app: scan the QR code, then type the code it shows."""
     db = get_db()
@@ -128,7 +146,7 @@ def totp_setup():
         with write_transaction(db):
             confirmed = factors.confirm_totp(db, row, request.form.get("code", "")[:20])
         if confirmed:
-            codes = factors.new_recovery_codes(db, row)
+            codes = factors.new_recovery_codes(db, row, tell=False)
             response = _enrolled(db, row, "totp")
             return render_template("factors/recovery_codes.html", codes=codes, continue_url=response.location)
         error = "That code is not right. Type the six digits your app shows now."
@@ -145,6 +163,7 @@ def totp_setup():
 
 @bp.route("/account/security/app/remove", methods=["POST"])
 @login_required
+@step_up.required()
 def remove_totp():
     """Turn off the authenticator app."""
     db = get_db()
@@ -159,6 +178,7 @@ def remove_totp():
 
 @bp.route("/account/security/recovery-codes", methods=["POST"])
 @login_required
+@step_up.required()
 def recovery_codes():
     """Ten new recovery codes, shown this once; any earlier ones stop working."""
     codes = factors.new_recovery_codes(get_db(), current_user.row)
@@ -242,6 +262,7 @@ def sign_in_with_passkey():
 
 @bp.route("/roster/<int:user_id>/second-factors/reset", methods=["POST"])
 @role_required("coordinator")
+@step_up.required(back="program.roster")
 def reset(user_id):
     """Remove every passkey, app and recovery code of someone who lost them; they are signed out everywhere."""
     db = get_db()

@@ -38,6 +38,7 @@ from ..clock import now
 from ..store.db import one, write_transaction
 from .lockout import settle
 from .sessions import end_every_session
+from .step_up import keys_changed
 
 # How long someone who gave the right password has to give their second factor.
 PENDING_SECONDS = 5 * 60
@@ -188,6 +189,7 @@ def confirm_totp(db, row, code):
         return False
     db.execute("UPDATE totp_secrets SET confirmed_at = ?, last_step = ? WHERE user_id = ?", [now(), step, row["id"]])
     audit.record(db, "totp_enrolled", row["username"], actor=(row["id"], row["username"]))
+    keys_changed(db, row, "An authenticator app was set up for your account")
     return True
 
 
@@ -216,12 +218,17 @@ def remove_totp(db, row):
         if required_for(row) and not has_second_factor(db, row["id"]):
             raise ValueError("Your role must have a second factor: add a passkey before removing the app.")
         audit.record(db, "totp_removed", row["username"])
+        keys_changed(db, row, "The authenticator app was removed from your account")
 
 
 # ---- Recovery codes ----
 
-def new_recovery_codes(db, row):
-    """Ten new single-use codes for `row`, replacing any before; returned once, stored hashed."""
+def new_recovery_codes(db, row, tell=True):
+    """Ten new single-use codes for `row`, replacing any before; returned once, stored hashed.
+
+    `tell`: the owner is told, and other sessions end, unless they come with
+    an authenticator app just set up, which said so already.
+    """
     codes = ["-".join("".join(secrets.choice(RECOVERY_ALPHABET) for _ in range(4)) for _ in range(3))
              for _ in range(RECOVERY_CODES)]
     hashes = [hash_password(code) for code in codes]  # before the write lock: each hash takes a while
@@ -230,6 +237,8 @@ def new_recovery_codes(db, row):
         for code_hash in hashes:
             db.execute("INSERT INTO recovery_codes (user_id, code_hash) VALUES (?, ?)", [row["id"], code_hash])
         audit.record(db, "recovery_codes_made", row["username"], actor=(row["id"], row["username"]))
+        if tell:
+            keys_changed(db, row, "New recovery codes were made for your account (the old ones stopped working)")
     return codes
 
 
@@ -352,6 +361,7 @@ def register_passkey(db, row, credential_json, name):
             raise Refused("That passkey is already registered.", "passkey_refused", "credential already registered")
         audit.record(db, "passkey_added", row["username"], f"{name} ({transports or 'transport not given'})",
                      actor=(row["id"], row["username"]))
+        keys_changed(db, row, f"A passkey or security key named “{name}” was added to your account")
     return cursor.lastrowid
 
 
@@ -449,7 +459,39 @@ def remove_passkey(db, row, passkey_id):
         if required_for(row) and not has_second_factor(db, row["id"]):
             raise ValueError("Your role must have a second factor: add another before removing your last one.")
         audit.record(db, "passkey_removed", row["username"], passkey["name"])
+        keys_changed(db, row, f"The passkey or security key named “{passkey['name']}” was removed from your account")
     return True
+
+
+def added_since(db, user_id, since):
+    """The account's second factors added after `since`, which a password change offers to remove."""
+    totp = one(db, "SELECT confirmed_at FROM totp_secrets WHERE user_id = ? AND confirmed_at >= ?", [user_id, since])
+    return {"passkeys": list(db.query("SELECT id, name, transports, created_at FROM passkeys"
+                                      " WHERE user_id = ? AND created_at >= ? ORDER BY created_at", [user_id, since])),
+            "totp": totp["confirmed_at"] if totp else None}
+
+
+def remove_added_since(db, row, since, passkey_ids, totp):
+    """Remove the chosen factors added after `since` (a password change's "remove what I did not add").
+
+    Call inside the password change's write transaction; returns what was
+    removed, as words. Raises ValueError, changing nothing, when the role
+    would be left with no second factor.
+    """
+    recent = added_since(db, row["id"], since)
+    removed = []
+    for key in recent["passkeys"]:
+        if key["id"] in passkey_ids:
+            db.execute("DELETE FROM passkeys WHERE id = ?", [key["id"]])
+            audit.record(db, "passkey_removed", row["username"], f"{key['name']} (with a password change)")
+            removed.append(f'the passkey "{key["name"]}"')
+    if totp and recent["totp"]:
+        db.execute("DELETE FROM totp_secrets WHERE user_id = ?", [row["id"]])
+        audit.record(db, "totp_removed", row["username"], "with a password change")
+        removed.append("the authenticator app")
+    if removed and required_for(row) and not has_second_factor(db, row["id"]):
+        raise ValueError("Your role must keep a second factor: keep one of yours, or ask a coordinator to reset them.")
+    return removed
 
 
 def reset_second_factors(db, user_id):
