@@ -92,7 +92,7 @@ def create_app(test_config=None):
     from .demo import seed as demo
     from .duty import pages as duty, readiness
     from .identity import (access, pages as auth, second_factor_pages, second_factors, sso, throttle, cli as users_cli,
-                           lockout, notices, step_up, step_up_pages, unlock)
+                           lockout, notices, sso_links, step_up, step_up_pages, unlock)
     from .ops import health, logs, records, restore
     from .program import data_dictionary
     from .reference import content_review, offline, pages as reference
@@ -103,11 +103,12 @@ def create_app(test_config=None):
     logs.init_app(app)
     Compress(app)
     # Order matters where one area reads another's defaults; the worker starts last, after every table is known.
-    for part in (security, db, htmx, throttle, access, notices, lockout, step_up, users_cli, sso, content, errors, assets,
-                 context, push, duty, demo, records, formatting, restore, second_factors, data_dictionary):
+    for part in (security, db, htmx, throttle, access, notices, lockout, step_up, users_cli, sso, sso_links, content,
+                 errors, assets, context, push, duty, demo, records, formatting, restore, second_factors,
+                 data_dictionary):
         part.init_app(app)
     for area in (auth, home, reference, offline, duty, requests, board, audit_pages, program, content_review, sso,
-                 second_factor_pages, step_up_pages, readiness, webhooks, dispatch_pages, unlock):
+                 second_factor_pages, step_up_pages, sso_links, readiness, webhooks, dispatch_pages, unlock):
         app.register_blueprint(area.bp)
     # Signing out must work from a page whose token has died (see auth.logout for why that is safe).
     security.csrf.exempt(auth.logout)

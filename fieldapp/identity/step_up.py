@@ -87,7 +87,8 @@ def keys_changed(db, row, what):
     notices.tell(db, row["id"], f"{what} on {when(now())}, from the address {request.remote_addr or 'unknown'}."
                                 " Not you? Change your password at once (its page offers to remove what was added),"
                                 " and tell a coordinator.",
-                 seen_here=current_user.is_authenticated and current_user.id == row["id"])
+                 # The person on this browser made it: the owner signed in, or mid-sign-in (enrolling).
+                 seen_here=not current_user.is_authenticated or current_user.id == row["id"])
     end_other_sessions(db, row["id"])
 
 

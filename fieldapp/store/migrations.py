@@ -710,3 +710,30 @@ def m024_sign_in_attempts_and_notices(db):
         ALTER TABLE users ADD COLUMN notice_id INTEGER NOT NULL DEFAULT 0;
         """
     )
+
+
+@migrations()
+def m025_sso_link_rules(db):
+    db.executescript(
+        """
+        -- How each link to the identity provider was made: a coordinator's mapping, a
+        -- claim the agency names as stable and verified, the owner, an approval
+        -- (identity/sso_links.py). Links made before these rules say so.
+        ALTER TABLE sso_links ADD COLUMN how TEXT NOT NULL DEFAULT 'a first sign-in, before the link rules';
+        -- A person at the provider fieldapp could not link on its own: no mapping and no
+        -- claim it may trust, or a first link to a supervisor or coordinator, which waits
+        -- for a coordinator's approval. One row per person; `claims` is what the
+        -- provider said, shown to the coordinator as unverified.
+        CREATE TABLE sso_link_requests (
+            id INTEGER PRIMARY KEY,
+            issuer TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            user_id INTEGER REFERENCES users(id) ON DELETE CASCADE,
+            role TEXT,
+            why TEXT NOT NULL,
+            claims TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            UNIQUE (issuer, subject)
+        );
+        """
+    )
