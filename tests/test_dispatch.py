@@ -322,6 +322,33 @@ def test_a_name_that_resolves_to_a_private_address_is_refused():
     assert "private or reserved" in url_refusal("https://cad.example.org/hooks", {}, resolve)
 
 
+@pytest.mark.parametrize("address", [
+    "::127.0.0.1",          # IPv4-compatible
+    "::ffff:127.0.0.1",     # IPv4-mapped
+    "64:ff9b::7f00:1",      # NAT64, well-known prefix
+    "64:ff9b:1::a00:1",     # NAT64, local-use prefix, to 10.0.0.1
+    "2002:7f00:1::1",       # 6to4 of 127.0.0.1
+    "2002:a9fe:a9fe::1",    # 6to4 of 169.254.169.254, the cloud metadata address
+    "224.0.0.1",            # multicast
+    "ff02::1",              # IPv6 multicast
+])
+def test_loopback_and_private_addresses_hidden_in_ipv6_forms_and_multicast_are_refused(app, db, make_user, login,
+                                                                                     address):
+    # Security review 2026-12-07, F8: each of these was saved as an endpoint before.
+    make_user("coord.kim", "coordinator")
+    host = f"[{address}]" if ":" in address else address
+    response = login("coord.kim").post("/webhooks", data={"url": f"https://{host}/hooks", "events": ["requested"]})
+    assert response.status_code == 400 and "private or reserved" in response.get_data(as_text=True)
+    assert one(db, "SELECT COUNT(*) AS n FROM webhook_endpoints")["n"] == 0
+
+
+@pytest.mark.parametrize("address", ["8.8.8.8", "2606:4700:4700::1111", "64:ff9b::808:808", "2002:808:808::1"])
+def test_public_addresses_stay_allowed_in_any_form(address):
+    from fieldapp.delivery.url_safety import is_public
+
+    assert is_public(address)
+
+
 def test_upgrade_lets_an_existing_database_hold_dispatchers(tmp_path, monkeypatch):
     import fieldapp.store.migrations
     from fieldapp.store.db import connect, migrate

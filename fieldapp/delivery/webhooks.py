@@ -31,6 +31,7 @@ from ..audit import log as audit
 from ..identity.access import role_required
 from ..clock import now
 from ..store.db import get_db, one, write_transaction
+from .url_safety import is_public
 
 # The timeline's events that are state changes, and the webhook event each one sends.
 EVENTS = {"requested": "requested", "accepted": "accepted", "assigned": "accepted", "on_scene": "on_scene",
@@ -68,7 +69,7 @@ def url_refusal(url, config, resolve=socket.getaddrinfo):
         return f"The host {host} could not be resolved."
     for info in infos:
         address = ipaddress.ip_address(info[4][0].split("%")[0])
-        if not address.is_global and not allowed:
+        if not is_public(address) and not allowed:
             return f"The host {host} resolves to a private or reserved address ({address}); webhooks go to public hosts only."
     return None
 
