@@ -88,7 +88,7 @@ def create_app(test_config=None):
     from . import api, content, districts, program, requests
     from .audit import pages as audit_pages
     from .board import pages as board
-    from .delivery import push, webhooks, worker
+    from .delivery import push, webhook_secrets, webhooks, worker
     from .demo import seed as demo
     from .duty import pages as duty, readiness
     from .identity import (access, pages as auth, second_factor_pages, second_factors, sso, throttle, cli as users_cli,
@@ -108,7 +108,8 @@ def create_app(test_config=None):
                  data_dictionary):
         part.init_app(app)
     for area in (auth, home, reference, offline, duty, requests, board, audit_pages, program, content_review, sso,
-                 second_factor_pages, step_up_pages, sso_links, readiness, webhooks, dispatch_pages, unlock):
+                 second_factor_pages, step_up_pages, sso_links, readiness, webhooks, webhook_secrets, dispatch_pages,
+                 unlock):
         app.register_blueprint(area.bp)
     # Signing out must work from a page whose token has died (see auth.logout for why that is safe).
     security.csrf.exempt(auth.logout)
@@ -117,7 +118,7 @@ def create_app(test_config=None):
     # A delivery receipt authenticates with the single-use token its push carried.
     security.csrf.exempt(requests.pages.receipt)
     _listen()
-    for part in (api, webhooks, health, districts, worker, startup):
+    for part in (api, webhooks, webhook_secrets, health, districts, worker, startup):
         part.init_app(app)
     if app.config.get("PROXY_FIX"):
         # Behind N trusted reverse proxies: take the client address, scheme and

@@ -271,6 +271,34 @@ def test_a_tampered_webhook_fails_the_reference_check(app, db, client, districts
         Webhook(secret).verify(body.replace(b"2026-118842", b"2026-000000"), headers)
 
 
+def test_rotating_the_secret_signs_with_both_through_the_overlap_then_the_new_one_alone(
+        app, db, client, districts, login, make_user, webhook_receiver, worker, clock):
+    from standardwebhooks.webhooks import WebhookVerificationError
+
+    coordinator, old_secret = add_endpoint(login, make_user, webhook_receiver.url)
+    rotated = coordinator.post("/webhooks/1/rotate")
+    assert rotated.status_code == 200
+    new_secret = rotated.get_data(as_text=True).split("<code data-secret>")[1].split("</code>")[0]
+    assert new_secret.startswith("whsec_") and new_secret != old_secret
+    assert new_secret not in coordinator.get("/webhooks/1").get_data(as_text=True)  # shown once
+    assert ("webhook_secret_rotated", "webhook 1") in [(r["action"], r["subject"]) for r in db.query("SELECT * FROM audit_log")]
+    key = api_key(app, db)
+    client.post("/api/v1/requests", json=CALL, headers=key)
+    worker.run_once()
+    [(headers, body, _)] = webhook_receiver.wait_for(1)
+    # During the overlap both secrets sign: a receiver holding either accepts the message.
+    assert len({k.lower(): v for k, v in headers.items()}["webhook-signature"].split(" ")) == 2
+    for secret in (old_secret, new_secret):
+        assert Webhook(secret).verify(body, headers)["type"] == "request.requested"
+    clock.advance(app.config["WEBHOOK_SECRET_OVERLAP_HOURS"] * 3600 + 1)
+    client.post("/api/v1/requests", json={**CALL, "cad_incident": "2026-118843"}, headers=key)
+    worker.run_once()
+    (headers, body, _) = webhook_receiver.wait_for(2)[1]
+    assert Webhook(new_secret).verify(body, headers)["data"]["cad_incident"] == "2026-118843"
+    with pytest.raises(WebhookVerificationError):
+        Webhook(old_secret).verify(body, headers)
+
+
 def test_notes_go_only_to_endpoints_configured_for_them(app, db, client, districts, login, make_user, webhook_receiver, worker):
     _, secret = add_endpoint(login, make_user, webhook_receiver.url, include_notes="1")
     client.post("/api/v1/requests", json=CALL, headers=api_key(app, db))

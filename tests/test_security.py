@@ -61,6 +61,7 @@ ACCESS = {
     "webhooks.create": ("coordinator",),
     "webhooks.page": ("coordinator",),
     "webhooks.disable": ("coordinator",),
+    "webhook_secrets.rotate_secret": ("coordinator",),
     # The CAD API takes an API key only: no role's session cookie gets in.
     "api.openapi": "public",
     "api.create_request": "bearer",

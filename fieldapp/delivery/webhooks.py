@@ -23,7 +23,6 @@ import uuid
 
 import requests as http
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
-from standardwebhooks.webhooks import Webhook
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
@@ -32,6 +31,7 @@ from ..identity.access import role_required
 from ..clock import now
 from ..store.db import get_db, one, write_transaction
 from .url_safety import is_public
+from .webhook_secrets import signatures
 
 # The timeline's events that are state changes, and the webhook event each one sends.
 EVENTS = {"requested": "requested", "accepted": "accepted", "assigned": "accepted", "on_scene": "on_scene",
@@ -184,8 +184,8 @@ def deliver_due(db, config, owner, limit=20):
         )
         rows = [dict(zip([c[0] for c in cursor.description], r)) for r in cursor.fetchall()]
     for row in rows:
-        endpoint = one(db, "SELECT url, secret, include_notes, disabled_at FROM webhook_endpoints WHERE id = ?",
-                       [row["endpoint_id"]])
+        endpoint = one(db, "SELECT url, secret, previous_secret, previous_secret_until, include_notes, disabled_at"
+                           " FROM webhook_endpoints WHERE id = ?", [row["endpoint_id"]])
         if endpoint["include_notes"]:
             row["payload"] = _with_notes(db, row)
         status, error = _post(endpoint, row, config)
@@ -212,7 +212,7 @@ def _post(endpoint, row, config):
     if problem:
         return None, problem
     sent_at = datetime.datetime.fromtimestamp(time.time(), datetime.UTC)
-    signature = Webhook(endpoint["secret"]).sign(row["message_id"], sent_at, row["payload"])
+    signature = signatures(endpoint, row["message_id"], sent_at, row["payload"])
     headers = {"content-type": "application/json", "webhook-id": row["message_id"],
                "webhook-timestamp": str(int(sent_at.timestamp())), "webhook-signature": signature,
                "user-agent": "fieldapp-webhooks/1"}

@@ -737,3 +737,15 @@ def m025_sso_link_rules(db):
         );
         """
     )
+
+
+@migrations()
+def m026_webhook_secret_rotation(db):
+    db.executescript(
+        """
+        -- A rotated signing secret keeps signing beside the new one until the overlap ends,
+        -- so the receiving system can change over without losing a delivery (webhook_secrets.py).
+        ALTER TABLE webhook_endpoints ADD COLUMN previous_secret TEXT;
+        ALTER TABLE webhook_endpoints ADD COLUMN previous_secret_until REAL;
+        """
+    )
