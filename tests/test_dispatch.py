@@ -299,6 +299,25 @@ def test_rotating_the_secret_signs_with_both_through_the_overlap_then_the_new_on
         Webhook(old_secret).verify(body, headers)
 
 
+def test_purge_forgets_the_exact_place_webhook_deliveries_carried(app, db, client, districts, login, make_user,
+                                                                  webhook_receiver, worker, clock):
+    add_endpoint(login, make_user, webhook_receiver.url)
+    key = api_key(app, db)
+    old = created_id(client.post("/api/v1/requests", json={"cad_incident": "2026-1", "lat": 35.123456,
+                                                           "lon": -90.054321}, headers=key))
+    client.post(f"/api/v1/requests/{old}/cancel", json={"reason": "person_left"}, headers=key)
+    worker.run_once()
+    clock.advance(181 * 86400)
+    fresh = created_id(client.post("/api/v1/requests", json={"cad_incident": "2026-2", "lat": 35.654321,
+                                                             "lon": -90.012345}, headers=key))
+    worker.run_once()
+    assert app.test_cli_runner().invoke(args=["purge", "--older-than", "180d"]).exit_code == 0
+    kept = {r["request_id"]: json.loads(r["payload"])["data"] for r in db.query("SELECT * FROM webhook_deliveries")}
+    assert (kept[old]["lat"], kept[old]["lon"]) == (35.12, -90.05)
+    assert (kept[fresh]["lat"], kept[fresh]["lon"]) == (35.654321, -90.012345)  # still open: untouched
+    assert "35.123456" not in str(list(db.query("SELECT payload FROM webhook_deliveries")))
+
+
 def test_notes_go_only_to_endpoints_configured_for_them(app, db, client, districts, login, make_user, webhook_receiver, worker):
     _, secret = add_endpoint(login, make_user, webhook_receiver.url, include_notes="1")
     client.post("/api/v1/requests", json=CALL, headers=api_key(app, db))

@@ -156,6 +156,18 @@ def queue_event(db, request_id, timeline_event):
     return len(targets)
 
 
+def forget_payloads_of_closed_requests(db, cutoff):
+    """Round the coordinates the deliveries of requests closed before `cutoff` carried, as `purge` rounds the request's.
+
+    For retention (`purge`); must run inside a write transaction. Notes were never kept here (`_with_notes`).
+    """
+    closed = "SELECT id FROM cit_requests WHERE state IN ('resolved', 'cancelled') AND closed_at < ?"
+    rounded = "json_set(payload, '$.data.lat', ROUND(json_extract(payload, '$.data.lat'), 2)," \
+              " '$.data.lon', ROUND(json_extract(payload, '$.data.lon'), 2))"
+    return db.execute(f"UPDATE webhook_deliveries SET payload = {rounded} WHERE request_id IN ({closed})"
+                      f" AND payload != {rounded}", [cutoff]).rowcount
+
+
 # ---- Sending: the worker ----
 
 _session = None
