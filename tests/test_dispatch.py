@@ -157,6 +157,66 @@ def test_a_read_key_cannot_create_a_request(app, db, client, districts):
     assert snapshot(db) == before
 
 
+# ---- Reads, limits, caching and the scheme's case (security review 2026-12-07, F11, F12, F13, I3) ----
+
+def test_a_key_reads_open_requests_and_its_own_but_not_others_closed_ones(app, db, client, officer, districts):
+    from tests.helpers import ask
+
+    key = api_key(app, db)
+    officers_closed = ask(client)  # an officer's tap, closed: not the CAD's
+    client.post(f"/requests/{officers_closed}/cancel", data={"reason": "person_left"})
+    ours = created_id(client.post("/api/v1/requests", json={**CALL, "cad_incident": "2026-7"}, headers=key))
+    client.post(f"/api/v1/requests/{ours}/cancel", json={"reason": "person_left"}, headers=key)
+    hidden = client.get(f"/api/v1/requests/{officers_closed}", headers=key)
+    assert hidden.status_code == 404 and "lat" not in hidden.get_data(as_text=True)
+    assert client.get(f"/api/v1/requests/{ours}", headers=key).status_code == 200  # closed, but this CAD made it
+    other = ask(client, note="a new scene")
+    assert client.get(f"/api/v1/requests/{other}", headers=key).json["state"] == "requested"  # open
+    assert client.get("/api/v1/requests/999999", headers=key).status_code == 404
+
+
+def test_each_key_is_limited_with_429_and_retry_after_and_coordinators_are_told(app, db, client, districts, make_user,
+                                                                              login):
+    app.config.update(API_READ_LIMIT="5 per minute", API_WRITE_LIMIT="2 per minute")
+    make_user("lt.casey", "coordinator")
+    key, other = api_key(app, db), api_key(app, db, name="other-cad")
+    reads = [client.get("/api/v1/requests", headers=key) for _ in range(7)]
+    assert [r.status_code for r in reads] == [200] * 5 + [429] * 2
+    assert 1 <= int(reads[-1].headers["Retry-After"]) <= 61 and reads[-1].json["status"] == 429
+    assert client.get("/api/v1/requests", headers=other).status_code == 200  # another key has its own window
+    writes = [client.post("/api/v1/requests", json={**CALL, "cad_incident": f"L-{n}"}, headers=key) for n in range(3)]
+    assert [w.status_code for w in writes] == [201, 201, 429] and "Retry-After" in writes[-1].headers
+    assert one(db, "SELECT COUNT(*) AS n FROM cit_requests")["n"] == 2
+    # Audited once a window, and coordinators told.
+    assert [r["detail"] for r in db.query("SELECT detail FROM audit_log WHERE action = 'api_rate_limited'")] == [
+        "over 5 per minute", "over 2 per minute"]
+    assert "The API key cad went over its limit" in login("lt.casey").get("/").get_data(as_text=True)
+
+
+def test_wrong_keys_from_one_address_are_refused_with_429(app, client):
+    app.config["API_BAD_KEY_LIMIT"] = "5 per minute"
+    statuses = [client.get("/api/v1/requests", headers={"Authorization": f"Bearer fapi_guess{n}"}).status_code
+                for n in range(8)]
+    assert statuses == [401] * 5 + [429] * 3
+
+
+def test_every_api_answer_is_no_store_except_the_openapi_document(app, db, client, districts):
+    key = api_key(app, db)
+    created = client.post("/api/v1/requests", json=CALL, headers=key)
+    answers = [created, client.get("/api/v1/requests", headers=key),
+               client.get(f"/api/v1/requests/{created.json['id']}", headers=key),
+               client.get("/api/v1/requests"), client.get("/api/v1/requests/999999", headers=key),
+               client.post("/api/v1/requests", data="x", headers=key), client.get("/api/v1/nowhere")]
+    assert [a.headers.get("Cache-Control") for a in answers] == ["no-store"] * len(answers)
+    assert client.get("/api/v1/openapi.json").headers.get("Cache-Control") != "no-store"
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "Bearer", "bEaReR"])
+def test_the_bearer_scheme_is_accepted_in_any_case(app, db, client, scheme):
+    key = api_key(app, db)["Authorization"].split(" ", 1)[1]
+    assert client.get("/api/v1/requests", headers={"Authorization": f"{scheme} {key}"}).status_code == 200
+
+
 def test_a_session_cookie_never_authorises_the_api(dispatcher):
     response = dispatcher.get("/api/v1/requests")
     assert response.status_code == 401 and response.content_type == "application/problem+json"

@@ -161,7 +161,7 @@ def hash_token(token):
 def unit_location(username):
     """A department's vehicle-location (AVL/MDT) feed reports a unit's position."""
     header = request.headers.get("Authorization", "")
-    if not header.startswith("Bearer "):
+    if header[:7].lower() != "bearer ":  # the scheme is case-insensitive (RFC 6750)
         abort(401, description="Send the device token as 'Authorization: Bearer <token>'.")
     db = get_db()
     owner = one(
