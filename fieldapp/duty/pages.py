@@ -15,7 +15,7 @@ from ..store.db import connect, get_db, one, write_transaction
 from ..districts import all_districts
 from ..geo import parse_coordinates
 from ..web.htmx import page_or_block
-from ..delivery.push import endpoint_allowed
+from ..delivery.push import endpoint_allowed, is_p256_point
 
 bp = Blueprint("duty", __name__)
 
@@ -207,7 +207,7 @@ def _save_posted_subscription():
     if not isinstance(endpoint, str) or len(endpoint) > 2048 or not endpoint_allowed(endpoint, current_app.config):
         abort(400, description="The push endpoint is not on a known push service.")
     p256dh, auth_secret = keys.get("p256dh"), keys.get("auth")
-    if not (_is_key(p256dh, 65) and _is_key(auth_secret, 16)):
+    if not (_is_key(p256dh, 65) and _is_key(auth_secret, 16) and is_p256_point(p256dh)):
         abort(400, description="The subscription keys are missing or malformed.")
     try:
         save_subscription(get_db(), current_user.id, endpoint, p256dh, auth_secret)
