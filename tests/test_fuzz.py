@@ -165,6 +165,27 @@ def test_passkey_sign_in_json(client, db, body):
 
 
 @SETTINGS
+@given(body=any_body("credential"))
+def test_confirming_with_a_passkey_json(cit, db, body):
+    before = state(db)
+    check(cit.post("/account/confirm/passkey", json=body), db, before)
+
+
+@pytest.fixture
+def sergeant(make_user, login):
+    """A signed-in supervisor, whose devices may also take board pushes."""
+    make_user("sgt.fuzz", "supervisor")
+    return login("sgt.fuzz")
+
+
+@SETTINGS
+@given(body=any_body("endpoint", "keys"))
+def test_board_push_subscription_json(sergeant, db, body):
+    before = state(db)
+    check(sergeant.post("/push/subscriptions/board", json=body), db, before)
+
+
+@SETTINGS
 @given(body=any_body("token", "stage", "request_id"))
 def test_delivery_receipt_json(client, db, body):
     before = state(db)

@@ -145,5 +145,5 @@ def init_app(app):
     schedule = app.config["LOGIN_LOCK_SCHEDULE"]
     if schedule is not None and (not schedule or any(s is not None and not (isinstance(s, int) and s > 0)
                                                      for s in schedule)):
-        raise ValueError("LOGIN_LOCK_SCHEDULE lists lock lengths in seconds, each longer than none, and null for"
+        raise ValueError("LOGIN_LOCK_SCHEDULE lists each lock's length in whole seconds (more than 0), or null for"
                          " 'until a coordinator lets it in', e.g. [900, 3600, null].")
