@@ -62,10 +62,11 @@ def create_app(test_config=None):
 
     from . import api, content, districts, maps, program, requests
     from .board import pages as board
-    from .delivery import push, webhook_pages
+    from .delivery import push, webhook_pages, webhook_secrets
     from .demo import seed as demo
     from .duty import pages as duty, readiness
-    from .identity import access, pages as auth, second_factor_pages, sso, throttle, cli as users_cli
+    from .identity import (access, pages as auth, second_factor_pages, sso, throttle, cli as users_cli,
+                           lockout, notices, sso_links, step_up_pages, unlock)
     from . import logs
     from .ops import health, records, restore, worker
     from .program import audit_pages, data_dictionary
@@ -77,11 +78,12 @@ def create_app(test_config=None):
     logs.init_app(app)
     Compress(app)
     # Order matters where one part uses what another set up; the worker starts last, after every table is known.
-    for part in (security, db, htmx, throttle, access, users_cli, sso, content, errors, assets, context, push, duty,
-                 demo, records, formatting, restore, data_dictionary):
+    for part in (security, db, htmx, throttle, access, notices, lockout, users_cli, sso, sso_links, content,
+                 errors, assets, context, push, duty, demo, records, formatting, restore, data_dictionary):
         part.init_app(app)
     for area in (auth, home, reference, offline, duty, requests, board, audit_pages, program, content_review, sso,
-                 second_factor_pages, readiness, webhook_pages, dispatch_pages):
+                 second_factor_pages, step_up_pages, sso_links, readiness, webhook_pages, webhook_secrets,
+                 dispatch_pages, unlock):
         app.register_blueprint(area.bp)
     # Signing out must work from a page whose token has died (see auth.logout for why that is safe).
     security.csrf.exempt(auth.logout)

@@ -46,7 +46,8 @@ def parse_coordinates(lat, lon, accuracy=None):
     """Validate raw latitude, longitude and accuracy; returns floats or raises ValueError."""
     try:
         lat, lon = float(lat), float(lon)
-    except (TypeError, ValueError):
+    # OverflowError: a JSON integer of hundreds of digits is too large for a float.
+    except (TypeError, ValueError, OverflowError):
         raise ValueError("Latitude and longitude must be numbers.")
     if not (math.isfinite(lat) and -90 <= lat <= 90):
         raise ValueError("Latitude must be between -90 and 90.")
@@ -56,7 +57,7 @@ def parse_coordinates(lat, lon, accuracy=None):
         return lat, lon, None
     try:
         accuracy = float(accuracy)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError("Accuracy must be a number of metres.")
     if not (math.isfinite(accuracy) and 0 <= accuracy <= 100_000):
         raise ValueError("Accuracy must be between 0 and 100000 metres.")

@@ -98,6 +98,20 @@ SETTINGS = (
             "failed sign-ins to one account from one address before a 429 (below the 5 that lock an account)"),
     Setting("LOGIN_LIMIT_PER_ADDRESS", "30 per 15 minutes", str,
             "failed sign-ins from one address, all accounts together"),
+    # A lock after each LOGIN_MAX_FAILURES more failures in a row, each longer than the last (seconds; null: until
+    # a coordinator lets the account in); none: LOGIN_LOCK_SECONDS, an hour, then a coordinator.
+    Setting("LOGIN_LOCK_SCHEDULE", None, (list, tuple, type(None)),
+            "each lock after `LOGIN_MAX_FAILURES` more failures in a row; none: `LOGIN_LOCK_SECONDS`, an hour, then"
+            " until a coordinator lets the account in"),
+    Setting("LOGIN_ALERT_FAILURES", 10, int, "failures in a row at which coordinators are told"),
+    # NIST SP 800-63B 5.2.2: no more than 100 consecutive failed attempts on one account.
+    Setting("LOGIN_HARD_LIMIT", 100, int,
+            "failures in a row after which the account waits for a coordinator, whatever the schedule (at most 100)"),
+    Setting("STEP_UP_MINUTES", 5, NUMBER,
+            "how long the password and second factor, once given, allow changes to how an account signs in"),
+    Setting("NOTICE_DAYS", 14, NUMBER,
+            "how long a change to an account's factors is shown again at each sign-in, and offered for removal at a"
+            " password change"),
     Setting("PASSKEY_OPTIONS_LIMIT", "30 per minute", str,
             "passkey sign-in challenges one address may ask for (each is kept two minutes)"),
     Setting("RATELIMIT_STORAGE_URI", "memory://", str,
@@ -131,6 +145,12 @@ SETTINGS = (
     Setting("SSO_MFA_FROM_IDP", False, bool, "count the provider's own MFA as the second factor, when the ID token says so"),
     Setting("SSO_MFA_AMR", ["mfa"], LIST, "`amr` values that count as the provider's MFA"),
     Setting("SSO_MFA_ACR", [], LIST, "`acr` values that count as the provider's MFA"),
+    Setting("SSO_LINK_BY", {}, dict,
+            "claims the agency vouches for as stable and verified, each mapped to `username` or `email`, that may"
+            " link a first sign-in (docs/SSO.md); empty: only a coordinator's mapping or the owner links"),
+    Setting("SSO_APPROVAL_ROLES", ["supervisor", "coordinator"], LIST,
+            "roles whose first link waits for a coordinator's approval"),
+    Setting("SSO_TENANT_ID", "", str, "Entra ID: the `tid` every ID token must carry; empty: not checked"),
     Setting("SSO_TIMEOUT", 10.0, NUMBER, "seconds to wait for the provider"),
 
     # ---- Requests and escalation: the policy each request keeps a copy of when it is made ----
@@ -218,6 +238,10 @@ SETTINGS = (
     # ---- Webhooks to the CAD ----
     Setting("WEBHOOK_INSECURE_HOSTS", (), LIST,
             "hosts webhooks may reach over http and on private addresses (tests only; keep empty)"),
+    Setting("WEBHOOK_SECRET_OVERLAP_HOURS", 24, NUMBER, "after a rotation, how long the old webhook secret signs too"),
+    Setting("API_READ_LIMIT", "120 per minute", str, "reads one API key may make; past them a 429 with `Retry-After`"),
+    Setting("API_WRITE_LIMIT", "30 per minute", str, "writes one API key may make; past them a 429 with `Retry-After`"),
+    Setting("API_BAD_KEY_LIMIT", "20 per minute", str, "calls with a wrong key one address may make before a 429"),
     Setting("WEBHOOK_TIMEOUT", 5.0, NUMBER, "seconds one webhook delivery may take"),
 
     # ---- The worker ----

@@ -79,20 +79,21 @@ class Browser:
             url = urljoin(url, response.headers["Location"])
         return url
 
-    def start_sign_in(self, account, claims=None, amr=None, acr=None):
-        """Tap "Sign in with…" and sign in at the provider as `account`; the callback URL, not yet visited."""
+    def start_sign_in(self, account, claims=None, amr=None, acr=None, start="/sso/login"):
+        """Tap "Sign in with…" (or another link to `start`) and sign in at the provider as `account`;
+        the callback URL, not yet visited."""
         login = {"account": account, "claims": json.dumps(claims or {})}
         if amr:
             login["amr"] = ",".join(amr)
         if acr:
             login["acr"] = acr
-        start = self.client.get("/sso/login")
+        start = self.client.get(start)
         assert start.status_code == 302, start.status_code
         return self._follow(start.headers["Location"], login)
 
-    def sign_in(self, account, claims=None, amr=None, acr=None):
+    def sign_in(self, account, claims=None, amr=None, acr=None, start="/sso/login"):
         """The whole single sign-on; the app's answer to the callback."""
-        return self.back_at_app(self.start_sign_in(account, claims, amr, acr))
+        return self.back_at_app(self.start_sign_in(account, claims, amr, acr, start))
 
     def back_at_app(self, url):
         """Let the app's test client visit an app URL the provider sent the browser to."""

@@ -213,7 +213,7 @@ def test_failed_password_changes_are_audited_and_say_when_the_account_is_locked(
     for _ in range(5):
         change(client, current="a-wrong-guess-1")
     locked = change(client)
-    assert "Too many wrong passwords: try again in 15 minutes" in locked.get_data(as_text=True)
+    assert "Too many wrong passwords: the account is locked; try again in 15 minutes" in locked.get_data(as_text=True)
     assert db.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'password_change_failed'").fetchone()[0] == 6
 
 
@@ -402,3 +402,169 @@ def test_a_password_set_on_the_command_line_is_changed_at_first_sign_in_unless_i
     auth.logout()
     runner.invoke(args=["users", "create", "lt.ames", "--role", "coordinator", "--password-file", str(secret)])
     assert auth.login("lt.ames", NEW_PASSWORD).headers["Location"] == "/account/password"
+
+
+# ---- Locks that hold under a burst (security review 2026-12-07, F3 and F6) ----
+
+def at_once(calls):
+    """Run each call in its own thread, all released together; their answers, in the calls' order."""
+    import threading
+
+    start = threading.Barrier(len(calls))
+    answers = [None] * len(calls)
+
+    def run(i, call):
+        start.wait()
+        answers[i] = call()
+
+    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return answers
+
+
+def slow_password(db, user_id):
+    """Give the account a hash as slow as a real one, so parallel checks overlap as they do in production."""
+    from werkzeug.security import generate_password_hash
+
+    accounts.store_password(db, user_id, generate_password_hash(PASSWORD, method="pbkdf2:sha256:200000"))
+
+
+def test_twenty_guesses_at_once_and_then_the_right_password_are_all_refused(app, make_user, db):
+    import time
+
+    user_id = make_user("ofc.ruiz", "officer")
+    slow_password(db, user_id)
+
+    def wrong(n):
+        return lambda: guess(app.test_client(), "ofc.ruiz", ADDRESSES[0], f"wrong-guess-{n}").status_code
+
+    def right_a_moment_later():
+        time.sleep(0.4)
+        return guess(app.test_client(), "ofc.ruiz", ADDRESSES[0], PASSWORD).status_code
+
+    *guesses, right = at_once([wrong(n) for n in range(19)] + [right_a_moment_later])
+    # The address's attempts are counted before any password is checked: four get an answer, the rest a 429.
+    assert sorted(guesses) == [401] * 4 + [429] * 15
+    assert right == 429
+    assert one(db, "SELECT failed_logins FROM users WHERE id = ?", [user_id])["failed_logins"] == 4
+    assert list(db.query("SELECT id FROM sessions")) == []
+
+
+def test_a_right_password_checked_while_a_burst_locks_the_account_is_refused(app, make_user, db, monkeypatch):
+    from fieldapp.identity import lockout
+    from fieldapp.store.db import connect
+
+    user_id = make_user("ofc.ruiz", "officer")
+    real = lockout.check_password_hash
+
+    def slow_check(stored, given):
+        right = real(stored, given)
+        if right:  # while this password was being hashed, the burst's fifth failure locked the account
+            other = connect(app.config["DATABASE"])
+            other.execute("UPDATE users SET failed_logins = 5, locked_until = ? WHERE id = ?", [app.config["CLOCK"]() + 900, user_id])
+            other.conn.commit()
+            other.close()
+        return right
+
+    monkeypatch.setattr(lockout, "check_password_hash", slow_check)
+    response = guess(app.test_client(), "ofc.ruiz", ADDRESSES[0], PASSWORD)
+    assert response.status_code == 401
+    assert list(db.query("SELECT id FROM sessions")) == []
+    # Refused but not counted: it was not a wrong password.
+    assert one(db, "SELECT failed_logins FROM users WHERE id = ?", [user_id])["failed_logins"] == 5
+
+
+def five_wrong(app, username, addresses):
+    """Five wrong passwords, each from another address (one address alone is throttled before it can lock)."""
+    return [guess(app.test_client(), username, address).status_code for address in addresses]
+
+
+def test_failures_count_across_locks_and_each_lock_is_longer_until_a_coordinator(app, make_user, login, db, clock):
+    user_id = make_user("ofc.ruiz", "officer")
+    make_user("lt.casey", "coordinator")
+    state = lambda: one(db, "SELECT failed_logins, locked_until FROM users WHERE id = ?", [user_id])  # noqa: E731
+    five_wrong(app, "ofc.ruiz", ADDRESSES[0:5])
+    assert state() == {"failed_logins": 5, "locked_until": clock.t + 15 * 60}
+    clock.advance(15 * 60 + 1)
+    five_wrong(app, "ofc.ruiz", ADDRESSES[5:10])
+    assert state() == {"failed_logins": 10, "locked_until": clock.t + 60 * 60}
+    clock.advance(60 * 60 + 1)
+    five_wrong(app, "ofc.ruiz", ADDRESSES[10:15])
+    assert state()["failed_logins"] == 15
+    # A coordinator is told, at their next sign-in or page.
+    assert "locked after 15 wrong passwords or codes in a row, and waits for a coordinator" in login(
+        "lt.casey").get("/").get_data(as_text=True)
+    clock.advance(11 * 3600)
+    assert guess(app.test_client(), "ofc.ruiz", ADDRESSES[20], PASSWORD).status_code == 401  # still locked
+    actions = [r["detail"] for r in db.query("SELECT detail FROM audit_log WHERE action = 'account_locked'")]
+    assert actions == ["after 5 failed sign-ins in a row, for 15 minutes", "after 10 failed sign-ins in a row, for 60 minutes",
+                       "after 15 failed sign-ins in a row, until a coordinator lets it in"]
+    # The coordinator lets the officer in from the officer's page, and it is audited.
+    coordinator = login("lt.casey")
+    page = coordinator.get(f"/program/roster/{user_id}").get_data(as_text=True)
+    assert "until a coordinator lets them in" in page and "Let ofc.ruiz sign in again" in page
+    assert coordinator.post(f"/roster/{user_id}/sign-in/unlock").status_code == 400  # not confirmed
+    assert coordinator.post(f"/roster/{user_id}/sign-in/unlock", data={"confirm": "yes"}).status_code == 303
+    assert state() == {"failed_logins": 0, "locked_until": None}
+    assert ("account_unlocked", "ofc.ruiz") in [(r["action"], r["subject"]) for r in db.query("SELECT * FROM audit_log")]
+    assert guess(app.test_client(), "ofc.ruiz", ADDRESSES[20], PASSWORD).status_code == 302
+
+
+def test_coordinators_are_told_when_an_account_reaches_the_alert_threshold(app, make_user, login, db, clock):
+    make_user("ofc.ruiz", "officer")
+    make_user("lt.casey", "coordinator")
+    coordinator = login("lt.casey")
+    assert "someone may be guessing" not in coordinator.get("/").get_data(as_text=True)
+    five_wrong(app, "ofc.ruiz", ADDRESSES[0:5])
+    clock.advance(15 * 60 + 1)
+    five_wrong(app, "ofc.ruiz", ADDRESSES[5:10])
+    page = coordinator.get("/").get_data(as_text=True)
+    assert "The account ofc.ruiz has had 10 wrong passwords or codes in a row: someone may be guessing" in page
+    assert "someone may be guessing" not in coordinator.get("/").get_data(as_text=True)  # told once per device
+    assert [r["detail"] for r in db.query("SELECT detail FROM audit_log WHERE action = 'failed_sign_ins_alert'")] == [
+        "10 failed sign-ins in a row"]
+
+
+@pytest.mark.parametrize("schedule", [[], [0], ["soon"], [900, -1]])
+def test_a_lock_schedule_that_cannot_work_stops_the_start(app_config, schedule):
+    from fieldapp import create_app
+
+    with pytest.raises(ValueError, match="LOGIN_LOCK_SCHEDULE"):
+        create_app(dict(app_config, LOGIN_LOCK_SCHEDULE=schedule))
+
+
+def test_with_a_schedule_that_never_waits_for_a_coordinator_nist_s_100_failures_still_do(app, make_user, db, clock):
+    app.config.update(LOGIN_LOCK_SCHEDULE=[60], LOGIN_LIMIT_PER_ACCOUNT_AND_ADDRESS="1000 per minute")
+    user_id = make_user("ofc.ruiz", "officer")
+    for n in range(100):
+        guess(app.test_client(), "ofc.ruiz", ADDRESSES[n % 40])
+        clock.advance(61)
+    row = one(db, "SELECT failed_logins, locked_until FROM users WHERE id = ?", [user_id])
+    assert row["failed_logins"] == 100 and row["locked_until"] > clock.t + 365 * 86400
+
+
+def test_users_unlock_lets_a_locked_account_in_from_the_command_line(app, make_user, db):
+    make_user("ofc.ruiz", "officer")
+    five_wrong(app, "ofc.ruiz", ADDRESSES[0:5])
+    result = app.test_cli_runner().invoke(args=["users", "unlock", "ofc.ruiz"])
+    assert result.exit_code == 0 and "Unlocked ofc.ruiz" in result.output
+    assert guess(app.test_client(), "ofc.ruiz", ADDRESSES[6], PASSWORD).status_code == 302
+
+
+def test_the_security_page_shows_where_you_are_signed_in_and_signs_out_the_rest(make_user, login, app, db):
+    # Idle is counted in each browser's cookie (security review 2026-12-07, I4), so a copied
+    # cookie kept busy lives until its original comes back idle; its owner can end it here.
+    make_user("ofc.ruiz", "officer")
+    phone = login("ofc.ruiz")
+    copy = app.test_client()
+    copy.set_cookie("session", phone.get_cookie("session").value)
+    laptop = login("ofc.ruiz")
+    page = laptop.get("/account/security").get_data(as_text=True)
+    assert "Where you are signed in" in page and page.count("· from 127.0.0.1") == 2 and "This browser" in page
+    assert laptop.post("/account/security/sessions/end-others").status_code == 303
+    assert phone.get("/").status_code == copy.get("/").status_code == 302
+    assert laptop.get("/").status_code == 200
+    assert db.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'signed_out_elsewhere'").fetchone()[0] == 1

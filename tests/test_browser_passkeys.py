@@ -150,3 +150,28 @@ def test_on_a_shared_car_computer_each_officer_signs_in_with_their_own_key_in_a_
         other_page.goto(base + "/")
         assert other_page.url.startswith(base + "/login")
         other.close()
+
+
+def test_once_the_proof_lapses_a_change_asks_to_confirm_and_the_key_confirms_it(page, localhost_server, make_user):
+    base = localhost_server.base_url
+    localhost_server.config["MFA_REQUIRED_ROLES"] = []
+    make_user("sam", "officer", display_name="Ofc. Sam Okoro")
+    keys = Authenticators(page)
+    keys.plug_in(USB)
+    sign_in(page, base, "sam")
+    page.goto(base + "/account/security")
+    page.wait_for_load_state("load")
+    page.get_by_label("Name it").fill("Blue key")
+    page.get_by_role("button", name="Add a security key").click()
+    expect(page.get_by_text("Passkey added.")).to_be_visible()
+    localhost_server.config["STEP_UP_MINUTES"] = 0  # the sign-in's proof lapses at once
+    page.get_by_label("Name it").fill("Spare key")
+    page.get_by_role("button", name="Add a security key").click()
+    # The passkey script follows the server to the Confirm page instead of showing an error.
+    page.wait_for_url(base + "/account/confirm?next=/account/security")
+    localhost_server.config["STEP_UP_MINUTES"] = 5
+    page.wait_for_load_state("load")
+    page.get_by_role("button", name="Confirm with your passkey or security key").click()
+    page.wait_for_url(base + "/account/security")
+    page.get_by_role("button", name="Make ten new recovery codes").click()
+    expect(page.get_by_text("Your recovery codes")).to_be_visible()

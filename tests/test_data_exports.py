@@ -157,6 +157,17 @@ def test_an_agencys_own_profile_maps_a_crosswalk_and_reports_a_gap(app, db, tmp_
     assert "profile_exported" in [r["action"] for r in db.query("SELECT action FROM audit_log")]
 
 
+def test_a_profile_export_writes_no_cell_a_spreadsheet_would_run(app, tmp_path, encounters):
+    write_profile(app, "county", "title: County form\nfields:\n"
+                  "  - name: '=HEADER()'\n    from: force_level\n    crosswalk: {none: N, presence: N,"
+                  " verbal: '=HYPERLINK(1)', hands_on: Y, less_lethal: Y, firearm_pointed: Y, firearm_discharged: Y,"
+                  " not_recorded: '+1'}\n"
+                  "  - name: NOTE\n    blank: '@cmd'\n")
+    result, out = run_export(app, tmp_path, "--profile", "county")
+    assert result.exit_code == 0, result.output
+    assert out.read_text().splitlines() == ["'=HEADER(),NOTE", "'=HYPERLINK(1),'@cmd", "'+1,'@cmd", ",'@cmd"]
+
+
 @pytest.mark.parametrize("profile, message", [
     ("title: X\nfields:\n  - name: F\n    from: force_level\n    crosswalk: {none: N}\n",
      "does not say what to write for presence, verbal"),

@@ -158,6 +158,66 @@ def test_a_read_key_cannot_create_a_request(app, db, client, districts):
     assert snapshot(db) == before
 
 
+# ---- Reads, limits, caching and the scheme's case (security review 2026-12-07, F11, F12, F13, I3) ----
+
+def test_a_key_reads_open_requests_and_its_own_but_not_others_closed_ones(app, db, client, officer, districts):
+    from tests.helpers import ask
+
+    key = api_key(app, db)
+    officers_closed = ask(client)  # an officer's tap, closed: not the CAD's
+    client.post(f"/requests/{officers_closed}/cancel", data={"reason": "person_left"})
+    ours = created_id(client.post("/api/v1/requests", json={**CALL, "cad_incident": "2026-7"}, headers=key))
+    client.post(f"/api/v1/requests/{ours}/cancel", json={"reason": "person_left"}, headers=key)
+    hidden = client.get(f"/api/v1/requests/{officers_closed}", headers=key)
+    assert hidden.status_code == 404 and "lat" not in hidden.get_data(as_text=True)
+    assert client.get(f"/api/v1/requests/{ours}", headers=key).status_code == 200  # closed, but this CAD made it
+    other = ask(client, note="a new scene")
+    assert client.get(f"/api/v1/requests/{other}", headers=key).json["state"] == "requested"  # open
+    assert client.get("/api/v1/requests/999999", headers=key).status_code == 404
+
+
+def test_each_key_is_limited_with_429_and_retry_after_and_coordinators_are_told(app, db, client, districts, make_user,
+                                                                              login):
+    app.config.update(API_READ_LIMIT="5 per minute", API_WRITE_LIMIT="2 per minute")
+    make_user("lt.casey", "coordinator")
+    key, other = api_key(app, db), api_key(app, db, name="other-cad")
+    reads = [client.get("/api/v1/requests", headers=key) for _ in range(7)]
+    assert [r.status_code for r in reads] == [200] * 5 + [429] * 2
+    assert 1 <= int(reads[-1].headers["Retry-After"]) <= 61 and reads[-1].json["status"] == 429
+    assert client.get("/api/v1/requests", headers=other).status_code == 200  # another key has its own window
+    writes = [client.post("/api/v1/requests", json={**CALL, "cad_incident": f"L-{n}"}, headers=key) for n in range(3)]
+    assert [w.status_code for w in writes] == [201, 201, 429] and "Retry-After" in writes[-1].headers
+    assert one(db, "SELECT COUNT(*) AS n FROM cit_requests")["n"] == 2
+    # Audited once a window, and coordinators told.
+    assert [r["detail"] for r in db.query("SELECT detail FROM audit_log WHERE action = 'api_rate_limited'")] == [
+        "over 5 per minute", "over 2 per minute"]
+    assert "The API key cad went over its limit" in login("lt.casey").get("/").get_data(as_text=True)
+
+
+def test_wrong_keys_from_one_address_are_refused_with_429(app, client):
+    app.config["API_BAD_KEY_LIMIT"] = "5 per minute"
+    statuses = [client.get("/api/v1/requests", headers={"Authorization": f"Bearer fapi_guess{n}"}).status_code
+                for n in range(8)]
+    assert statuses == [401] * 5 + [429] * 3
+
+
+def test_every_api_answer_is_no_store_except_the_openapi_document(app, db, client, districts):
+    key = api_key(app, db)
+    created = client.post("/api/v1/requests", json=CALL, headers=key)
+    answers = [created, client.get("/api/v1/requests", headers=key),
+               client.get(f"/api/v1/requests/{created.json['id']}", headers=key),
+               client.get("/api/v1/requests"), client.get("/api/v1/requests/999999", headers=key),
+               client.post("/api/v1/requests", data="x", headers=key), client.get("/api/v1/nowhere")]
+    assert [a.headers.get("Cache-Control") for a in answers] == ["no-store"] * len(answers)
+    assert client.get("/api/v1/openapi.json").headers.get("Cache-Control") != "no-store"
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "Bearer", "bEaReR"])
+def test_the_bearer_scheme_is_accepted_in_any_case(app, db, client, scheme):
+    key = api_key(app, db)["Authorization"].split(" ", 1)[1]
+    assert client.get("/api/v1/requests", headers={"Authorization": f"{scheme} {key}"}).status_code == 200
+
+
 def test_a_session_cookie_never_authorises_the_api(dispatcher):
     response = dispatcher.get("/api/v1/requests")
     assert response.status_code == 401 and response.content_type == "application/problem+json"
@@ -289,6 +349,53 @@ def test_a_tampered_webhook_fails_the_reference_check(app, db, client, districts
         Webhook(secret).verify(body.replace(b"2026-118842", b"2026-000000"), headers)
 
 
+def test_rotating_the_secret_signs_with_both_through_the_overlap_then_the_new_one_alone(
+        app, db, client, districts, login, make_user, webhook_receiver, worker, clock):
+    from standardwebhooks.webhooks import WebhookVerificationError
+
+    coordinator, old_secret = add_endpoint(login, make_user, webhook_receiver.url)
+    rotated = coordinator.post("/webhooks/1/rotate")
+    assert rotated.status_code == 200
+    new_secret = rotated.get_data(as_text=True).split("<code data-secret>")[1].split("</code>")[0]
+    assert new_secret.startswith("whsec_") and new_secret != old_secret
+    assert new_secret not in coordinator.get("/webhooks/1").get_data(as_text=True)  # shown once
+    assert ("webhook_secret_rotated", "webhook 1") in [(r["action"], r["subject"]) for r in db.query("SELECT * FROM audit_log")]
+    key = api_key(app, db)
+    client.post("/api/v1/requests", json=CALL, headers=key)
+    worker.run_once()
+    [(headers, body, _)] = webhook_receiver.wait_for(1)
+    # During the overlap both secrets sign: a receiver holding either accepts the message.
+    assert len({k.lower(): v for k, v in headers.items()}["webhook-signature"].split(" ")) == 2
+    for secret in (old_secret, new_secret):
+        assert Webhook(secret).verify(body, headers)["type"] == "request.requested"
+    clock.advance(app.config["WEBHOOK_SECRET_OVERLAP_HOURS"] * 3600 + 1)
+    client.post("/api/v1/requests", json={**CALL, "cad_incident": "2026-118843"}, headers=key)
+    worker.run_once()
+    (headers, body, _) = webhook_receiver.wait_for(2)[1]
+    assert Webhook(new_secret).verify(body, headers)["data"]["cad_incident"] == "2026-118843"
+    with pytest.raises(WebhookVerificationError):
+        Webhook(old_secret).verify(body, headers)
+
+
+def test_purge_forgets_the_exact_place_webhook_deliveries_carried(app, db, client, districts, login, make_user,
+                                                                  webhook_receiver, worker, clock):
+    add_endpoint(login, make_user, webhook_receiver.url)
+    key = api_key(app, db)
+    old = created_id(client.post("/api/v1/requests", json={"cad_incident": "2026-1", "lat": 35.123456,
+                                                           "lon": -90.054321}, headers=key))
+    client.post(f"/api/v1/requests/{old}/cancel", json={"reason": "person_left"}, headers=key)
+    worker.run_once()
+    clock.advance(181 * 86400)
+    fresh = created_id(client.post("/api/v1/requests", json={"cad_incident": "2026-2", "lat": 35.654321,
+                                                             "lon": -90.012345}, headers=key))
+    worker.run_once()
+    assert app.test_cli_runner().invoke(args=["purge", "--older-than", "180d"]).exit_code == 0
+    kept = {r["request_id"]: json.loads(r["payload"])["data"] for r in db.query("SELECT * FROM webhook_deliveries")}
+    assert (kept[old]["lat"], kept[old]["lon"]) == (35.12, -90.05)
+    assert (kept[fresh]["lat"], kept[fresh]["lon"]) == (35.654321, -90.012345)  # still open: untouched
+    assert "35.123456" not in str(list(db.query("SELECT payload FROM webhook_deliveries")))
+
+
 def test_notes_go_only_to_endpoints_configured_for_them(app, db, client, districts, login, make_user, webhook_receiver, worker):
     _, secret = add_endpoint(login, make_user, webhook_receiver.url, include_notes="1")
     client.post("/api/v1/requests", json=CALL, headers=api_key(app, db))
@@ -338,6 +445,33 @@ def test_a_name_that_resolves_to_a_private_address_is_refused():
         return [(2, 1, 6, "", ("192.168.1.20", port))]
 
     assert "private or reserved" in url_refusal("https://cad.example.org/hooks", {}, resolve)
+
+
+@pytest.mark.parametrize("address", [
+    "::127.0.0.1",          # IPv4-compatible
+    "::ffff:127.0.0.1",     # IPv4-mapped
+    "64:ff9b::7f00:1",      # NAT64, well-known prefix
+    "64:ff9b:1::a00:1",     # NAT64, local-use prefix, to 10.0.0.1
+    "2002:7f00:1::1",       # 6to4 of 127.0.0.1
+    "2002:a9fe:a9fe::1",    # 6to4 of 169.254.169.254, the cloud metadata address
+    "224.0.0.1",            # multicast
+    "ff02::1",              # IPv6 multicast
+])
+def test_loopback_and_private_addresses_hidden_in_ipv6_forms_and_multicast_are_refused(app, db, make_user, login,
+                                                                                     address):
+    # Security review 2026-12-07, F8: each of these was saved as an endpoint before.
+    make_user("coord.kim", "coordinator")
+    host = f"[{address}]" if ":" in address else address
+    response = login("coord.kim").post("/webhooks", data={"url": f"https://{host}/hooks", "events": ["requested"]})
+    assert response.status_code == 400 and "private or reserved" in response.get_data(as_text=True)
+    assert one(db, "SELECT COUNT(*) AS n FROM webhook_endpoints")["n"] == 0
+
+
+@pytest.mark.parametrize("address", ["8.8.8.8", "2606:4700:4700::1111", "64:ff9b::808:808", "2002:808:808::1"])
+def test_public_addresses_stay_allowed_in_any_form(address):
+    from fieldapp.delivery.url_safety import is_public
+
+    assert is_public(address)
 
 
 def test_upgrade_lets_an_existing_database_hold_dispatchers(tmp_path, monkeypatch):

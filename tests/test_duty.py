@@ -101,6 +101,18 @@ def test_malformed_subscription_keys_are_refused(cit_client, push_service, keys)
     assert cit_client.post("/push/subscriptions", json=sub).status_code == 400
 
 
+def test_a_p256dh_that_is_not_a_point_on_the_curve_is_refused_at_subscribe(cit_client, push_service, db):
+    # Security review 2026-12-07, I1: 65 random bytes starting 0x04 have the shape but are no point on P-256.
+    import base64
+
+    off_the_curve = base64.urlsafe_b64encode(b"\x04" + b"\x01" * 64).rstrip(b"=").decode()
+    sub = push_service.new_subscription()
+    sub["keys"]["p256dh"] = off_the_curve
+    response = cit_client.post("/push/subscriptions", json=sub)
+    assert response.status_code == 400 and "malformed" in response.get_json()["error"]
+    assert one(db, "SELECT COUNT(*) AS n FROM push_subscriptions")["n"] == 0
+
+
 def test_vapid_key_is_generated_once_and_shown(app):
     first = app.test_cli_runner().invoke(args=["vapid", "show"]).output.strip()
     second = app.test_cli_runner().invoke(args=["vapid", "show"]).output.strip()

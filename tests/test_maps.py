@@ -3,8 +3,6 @@
 Exact answers come from tests/fixtures/maps/town.osm, a town invented around SCENE; real ones from the
 demo's central Helsinki (OpenStreetMap data). Speeds are measured in bench/maps.py, never here."""
 import gzip
-import json
-import shutil
 from pathlib import Path
 
 import pytest

@@ -383,3 +383,256 @@ def test_a_coordinator_resets_someones_second_factors_and_signs_them_out(sam, ma
     # His next sign-in leads him to set up a new one.
     assert app.test_client().post("/login", data={"username": "sam", "password": PASSWORD}
                                   ).headers["Location"].endswith("/login/enrol")
+
+
+# ---- Codes typed in other scripts (security review 2026-12-07, F4) ----
+
+@pytest.mark.parametrize("code", ["٠١٢٣٤٥", "０１２３４５", "１２３４５６", "۱۲۳۴۵۶"])
+def test_a_code_in_another_scripts_digits_is_a_wrong_code_not_a_500(dana, client, db, code):
+    client.post("/login", data={"username": "dana", "password": PASSWORD})
+    before = factor_state(db)
+    response = client.post("/login/second-factor", data={"code": code})
+    assert response.status_code == 401 and "That code is not right" in response.get_data(as_text=True)
+    assert factor_state(db) == before
+    assert one(db, "SELECT failed_logins FROM users WHERE username = 'dana'")["failed_logins"] == 1
+
+
+def test_enrolling_with_another_scripts_digits_is_refused_not_a_500(make_user, client):
+    make_user("dana", "cit")
+    client.post("/login", data={"username": "dana", "password": PASSWORD})
+    client.get("/account/security/app")
+    response = client.post("/account/security/app", data={"code": "٠١٢٣٤٥"})
+    assert response.status_code == 422 and "not right" in response.get_data(as_text=True)
+
+
+# ---- One recovery code from several browsers at once (F5); guessing codes across locks (F6) ----
+
+def test_one_recovery_code_sent_from_four_browsers_at_once_signs_in_one(make_user, app, clock, db):
+    import threading
+
+    make_user("dana", "cit")
+    app.config["PASSWORD_HASH_METHOD"] = "pbkdf2:sha256:100000"  # recovery codes hashed as slowly as in production
+    first = app.test_client()
+    first.post("/login", data={"username": "dana", "password": PASSWORD})
+    _, codes = enrol_app(first, clock)
+    app.config["PASSWORD_HASH_METHOD"] = "pbkdf2:sha256:1000"
+    browsers = [app.test_client() for _ in range(4)]
+    for browser in browsers:
+        browser.post("/login", data={"username": "dana", "password": PASSWORD})
+    start = threading.Barrier(4)
+    answers = [None] * 4
+
+    def use(i):
+        start.wait()
+        response = browsers[i].post("/login/second-factor", data={"recovery_code": codes[9]})
+        answers[i] = (response.status_code, response.get_data(as_text=True))
+
+    threads = [threading.Thread(target=use, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(status for status, _ in answers) == [302, 401, 401, 401]
+    assert all("used before" in page for status, page in answers if status == 401)
+    assert [r["detail"] for r in db.query("SELECT detail FROM audit_log WHERE action = 'second_factor_failed'")] == [
+        "recovery code used before"] * 3
+
+
+def test_a_recovery_code_spent_by_another_browser_while_this_one_checks_it_is_used_before_not_a_500(
+        dana, client, app, db, monkeypatch):
+    from fieldapp.identity import second_factors
+    from fieldapp.store.db import connect
+
+    code = dana["codes"][0]
+    real = second_factors.check_password_hash
+
+    def other_browser_wins(stored, given):
+        right = real(stored, given)
+        if right:  # the other browser, checking the same code, spends it first
+            other = connect(app.config["DATABASE"])
+            other.execute("UPDATE recovery_codes SET used_at = 1 WHERE code_hash = ?", [stored])
+            other.close()
+        return right
+
+    monkeypatch.setattr(second_factors, "check_password_hash", other_browser_wins)
+    client.post("/login", data={"username": "dana", "password": PASSWORD})
+    response = client.post("/login/second-factor", data={"recovery_code": code})
+    assert response.status_code == 401 and "used before" in response.get_data(as_text=True)
+    assert signed_in_as(client) is None
+    assert one(db, "SELECT failed_logins FROM users WHERE username = 'dana'")["failed_logins"] == 1
+
+
+def test_guessing_codes_is_counted_across_locks_until_a_coordinator(dana, client, clock, db, app):
+    state = lambda: one(db, "SELECT failed_logins, locked_until FROM users WHERE username = 'dana'")  # noqa: E731
+    for lock, length in ((1, 15 * 60), (2, 60 * 60), (3, None)):
+        for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+            assert client.post("/login", data={"username": "dana", "password": PASSWORD}).status_code == 303
+            client.post("/login/second-factor", data={"code": "000000"})
+        assert state()["failed_logins"] == 5 * lock  # a right password in between does not start the count again
+        if length is None:
+            assert "until a coordinator lets it in" in client.get("/login").get_data(as_text=True)
+            break
+        assert state()["locked_until"] == clock.t + length
+        clock.advance(length + 1)
+    clock.advance(7 * 86400)
+    assert client.post("/login", data={"username": "dana", "password": PASSWORD}).status_code == 401
+
+
+# ---- The keys to the account need a fresh proof (security review 2026-12-07, F1) ----
+
+def signed_in_dana(app, dana, clock):
+    """A new browser where Dana signs in with her password and a code from her app."""
+    browser = app.test_client()
+    browser.post("/login", data={"username": "dana", "password": PASSWORD})
+    clock.advance(30)  # a code is good once: each sign-in takes the next one
+    assert browser.post("/login/second-factor", data={"code": dana["totp"].at(clock())}).status_code == 302
+    return browser
+
+
+def confirm(browser, clock, dana, **fields):
+    clock.advance(30)
+    return browser.post("/account/confirm", data={"password": PASSWORD, "code": dana["totp"].at(clock()),
+                                                   "next": "/account/security", **fields})
+
+
+def test_a_session_left_open_cannot_change_how_its_account_signs_in(dana, app, clock, db):
+    left_open = signed_in_dana(app, dana, clock)
+    clock.advance(6 * 60)  # the sign-in's proof is older than STEP_UP_MINUTES; the session itself lives on
+    before = factor_state(db)[1:], one(db, "SELECT password_hash FROM users WHERE username = 'dana'")
+    options = left_open.post("/account/security/passkeys/options", query_string={"kind": "security_key"}, json={})
+    assert options.status_code == 401 and options.get_json()["redirect"] == "/account/confirm?next=/account/security"
+    key = SoftAuthenticator(ORIGIN)
+    added = left_open.post("/account/security/passkeys", json={"credential": key.create({
+        "challenge": "AAAA", "user": {"id": "AAAA"}, "rp": {"id": RP_ID}}), "name": "attacker key"})
+    assert added.status_code == 401 and "Confirm it is you" in added.get_json()["error"]
+    for url in ("/account/security/recovery-codes", "/account/security/app/remove", "/account/password"):
+        response = left_open.post(url)
+        assert response.status_code == 303 and response.headers["Location"].startswith("/account/confirm?next="), url
+    for url in ("/account/security/app", "/account/password"):
+        assert left_open.get(url).headers["Location"] == f"/account/confirm?next={url}"
+    assert (factor_state(db)[1:], one(db, "SELECT password_hash FROM users WHERE username = 'dana'")) == before
+    assert signed_in_as(left_open) == "Ofc. Dana Reyes"
+
+
+def test_confirming_with_the_password_and_a_code_opens_changes_for_a_few_minutes(dana, app, clock, db):
+    browser = signed_in_dana(app, dana, clock)
+    clock.advance(6 * 60)
+    wrong = browser.post("/account/confirm", data={"password": "not-her-password", "code": "123456"})
+    assert wrong.status_code == 401 and "Your password is not right" in wrong.get_data(as_text=True)
+    assert one(db, "SELECT failed_logins FROM users WHERE username = 'dana'")["failed_logins"] == 1
+    no_code = browser.post("/account/confirm", data={"password": PASSWORD})
+    assert no_code.status_code == 401 and "Give the code your authenticator app shows" in no_code.get_data(as_text=True)
+    done = confirm(browser, clock, dana)
+    assert done.status_code == 303 and done.headers["Location"] == "/account/security"
+    assert ("step_up", "dana", "with password and a code") in audit_actions(db)
+    page = browser.post("/account/security/recovery-codes")
+    assert page.status_code == 200 and len(re.findall(r"<li><code>", page.get_data(as_text=True))) == 10
+    clock.advance(app.config["STEP_UP_MINUTES"] * 60 + 1)
+    assert browser.post("/account/security/recovery-codes").status_code == 303  # back to confirm again
+
+
+def test_a_passkey_alone_confirms_it_is_you(sam, client, clock, db, app):
+    assert passkey_sign_in(client, sam).status_code == 200
+    clock.advance(6 * 60)
+    assert client.post("/account/security/recovery-codes").status_code == 303
+    options = passkey_options(client, "/account/confirm/passkey/options")
+    answer = client.post("/account/confirm/passkey", query_string={"next": "/account/security"},
+                         json={"credential": sam.get(options)})
+    assert answer.status_code == 200 and answer.get_json() == {"redirect": "/account/security"}
+    assert client.post("/account/security/recovery-codes").status_code == 200
+    # An answer made for another site confirms nothing.
+    clock.advance(6 * 60)
+    refused = client.post("/account/confirm/passkey", json={"credential": sam.get(
+        passkey_options(client, "/account/confirm/passkey/options"), origin="https://cit.example.org.evil.example")})
+    assert refused.status_code == 400 and client.post("/account/security/recovery-codes").status_code == 303
+
+
+def test_a_proof_that_lapses_during_a_passkey_ceremony_sends_back_to_confirm_never_a_500(dana, app, clock, db):
+    browser = signed_in_dana(app, dana, clock)
+    options = passkey_options(browser, "/account/security/passkeys/options", kind="security_key")
+    clock.advance(6 * 60)  # the person took their time finding the key
+    before = factor_state(db)[1:]
+    response = browser.post("/account/security/passkeys",
+                            json={"credential": SoftAuthenticator(ORIGIN).create(options), "name": "Blue key"})
+    assert response.status_code == 401 and response.get_json()["redirect"].startswith("/account/confirm")
+    assert factor_state(db)[1:] == before
+    assert browser.get(response.get_json()["redirect"]).status_code == 200
+
+
+@pytest.mark.parametrize("change, notice", [
+    ("add a key", "A passkey or security key named “attacker key” was added to your account"),
+    ("new recovery codes", "New recovery codes were made for your account"),
+    ("remove a key", "The passkey or security key named “spare key” was removed from your account"),
+])
+def test_a_change_to_the_factors_ends_every_other_session_and_tells_the_owner_everywhere(
+        dana, app, clock, db, change, notice):
+    phone = signed_in_dana(app, dana, clock)
+    if change == "remove a key":
+        add_key(phone, SoftAuthenticator(ORIGIN), name="spare key")
+    car = signed_in_dana(app, dana, clock)
+    if change == "add a key":
+        assert add_key(phone, SoftAuthenticator(ORIGIN), name="attacker key").status_code == 200
+    elif change == "new recovery codes":
+        assert phone.post("/account/security/recovery-codes").status_code == 200
+    else:
+        passkey_id = one(db, "SELECT id FROM passkeys")["id"]
+        assert phone.post(f"/account/security/passkeys/{passkey_id}/remove").status_code == 303
+    assert notice not in phone.get("/").get_data(as_text=True)  # this browser made it, and knows
+    assert car.get("/").status_code == 302  # the other device is signed out
+    assert [a for a in audit_actions(db) if a[0] in ("passkey_added", "passkey_removed", "recovery_codes_made")]
+    # At the next sign-in on any device, the owner is told; once a page, not on every page.
+    again = signed_in_dana(app, dana, clock)
+    assert f"Security notice: {notice}" in again.get("/").get_data(as_text=True)
+    assert f"Security notice: {notice}" not in again.get("/").get_data(as_text=True)
+
+
+def test_a_password_change_offers_to_remove_the_factors_added_lately(dana, app, clock, db):
+    clock.advance(30 * 86400)  # her app was set up long ago
+    owner = signed_in_dana(app, dana, clock)
+    thief = signed_in_dana(app, dana, clock)
+    add_key(thief, SoftAuthenticator(ORIGIN), name="attacker key")
+    owner = signed_in_dana(app, dana, clock)
+    page = owner.get("/account/password").get_data(as_text=True)
+    assert 'Remove the passkey "attacker key"' in page and "Remove the authenticator app" not in page
+    key_id = one(db, "SELECT id FROM passkeys")["id"]
+    new_password = "a brand new passphrase here"
+    response = owner.post("/account/password", data={"current_password": PASSWORD, "new_password": new_password,
+                                                     "repeat_password": new_password, "remove_passkey": str(key_id)})
+    assert response.status_code == 303
+    assert one(db, "SELECT COUNT(*) AS n FROM passkeys")["n"] == 0 and factor_state(db)[2]  # the app stays
+    assert "Removed the passkey" in owner.get("/").get_data(as_text=True)
+    assert thief.get("/").status_code == 302
+    assert ("passkey_removed", "dana", "attacker key (with a password change)") in audit_actions(db)
+
+
+def test_a_password_change_that_would_leave_no_second_factor_changes_nothing(dana, app, clock, db):
+    owner = signed_in_dana(app, dana, clock)
+    before = factor_state(db)[1:], one(db, "SELECT password_hash FROM users WHERE username = 'dana'")
+    new_password = "a brand new passphrase here"
+    response = owner.post("/account/password", data={"current_password": PASSWORD, "new_password": new_password,
+                                                     "repeat_password": new_password, "remove_totp": "yes"})
+    assert response.status_code == 422 and "must keep a second factor" in response.get_data(as_text=True)
+    assert (factor_state(db)[1:], one(db, "SELECT password_hash FROM users WHERE username = 'dana'")) == before
+
+
+def test_a_coordinators_reset_of_someone_elses_factors_needs_a_fresh_proof_too(sam, make_user, login, app, clock, db):
+    app.config["MFA_REQUIRED_ROLES"] = ["officer"]
+    make_user("lt.casey", "coordinator")
+    coordinator = login("lt.casey")
+    clock.advance(6 * 60)
+    sam_id = one(db, "SELECT id FROM users WHERE username = 'sam'")["id"]
+    response = coordinator.post(f"/roster/{sam_id}/second-factors/reset", data={"confirm": "yes"})
+    assert response.status_code == 303 and response.headers["Location"].startswith("/account/confirm")
+    assert one(db, "SELECT COUNT(*) AS n FROM passkeys")["n"] == 1
+
+
+def test_a_coordinators_new_password_for_someone_else_needs_a_fresh_proof_too(make_user, login, app, clock, db):
+    app.config["MFA_REQUIRED_ROLES"] = []
+    officer_id = make_user("ofc.lee", "officer")
+    make_user("lt.casey", "coordinator")
+    coordinator = login("lt.casey")
+    clock.advance(6 * 60)
+    before = one(db, "SELECT password_hash FROM users WHERE id = ?", [officer_id])
+    response = coordinator.post(f"/program/roster/{officer_id}/password", data={"confirm": "yes"})
+    assert response.status_code == 303 and response.headers["Location"].startswith("/account/confirm")
+    assert one(db, "SELECT password_hash FROM users WHERE id = ?", [officer_id]) == before

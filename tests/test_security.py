@@ -68,6 +68,7 @@ ACCESS = {
     "webhooks.create": ("coordinator",),
     "webhooks.page": ("coordinator",),
     "webhooks.disable": ("coordinator",),
+    "webhook_secrets.rotate_secret": ("coordinator",),
     # The CAD API takes an API key only: no role's session cookie gets in.
     "api.openapi": "public",
     "api.create_request": "bearer",
@@ -117,6 +118,19 @@ ACCESS = {
     "factors.sign_in_options": "public",
     "factors.sign_in_with_passkey": "public",
     "factors.reset": ("coordinator",),
+    "unlock.unlock_account": ("coordinator",),
+    "factors.end_other_sessions": EVERYONE,
+    # Agency sign-in links: 404 unless single sign-on is configured (tests/test_sso.py checks them with it on).
+    "sso_links.index": ("coordinator",),
+    "sso_links.map_person": ("coordinator",),
+    "sso_links.approve": ("coordinator",),
+    "sso_links.refuse": ("coordinator",),
+    "sso_links.remove": ("coordinator",),
+    "sso_links.start_link": EVERYONE,
+    "sso_links.remove_own_link": EVERYONE,
+    "step_up.confirm": EVERYONE,
+    "step_up.passkey_options": EVERYONE,
+    "step_up.with_passkey": EVERYONE,
 }
 # user_id 2 is cit.one, the second account `world` makes.
 SAMPLE = {"endpoint_id": 1, "slug": "psychosis", "filename": "css/app.css", "username": "cit.one", "action": "realert", "user_id": 2, "session_id": 1, "passkey_id": 1,

@@ -3,7 +3,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from fieldapp.identity import accounts
 from fieldapp.store.db import one
 from tests.oidc_provider import Browser
 
@@ -46,6 +45,12 @@ def audit_actions(db, action):
                                       [action])]
 
 
+def linked(db, oidc_provider, username, subject):
+    """A coordinator linked `username` to the provider's `subject` (the links page does the same)."""
+    db.execute("INSERT INTO sso_links (issuer, subject, user_id, created_at, how) SELECT ?, ?, id, 0, 'a test' FROM users"
+               " WHERE username = ?", [oidc_provider.issuer, subject, username])
+
+
 def snapshot(db):
     """What a refused sign-in must leave as it was."""
     return (list(db.query("SELECT id, username, role, disabled, session_version, email FROM users ORDER BY id")),
@@ -74,44 +79,215 @@ def test_single_sign_on_is_off_unless_an_issuer_is_configured(client):
     assert client.get("/sso/callback?code=x&state=y").status_code == 404
 
 
-def test_an_existing_account_signs_in_by_its_username(client, make_user, browser_at_idp, db):
+def test_a_linked_account_signs_in_by_its_issuer_and_subject(client, make_user, browser_at_idp, oidc_provider, db):
     make_user("dana.reyes", "cit")
-    response = browser_at_idp.sign_in("idp-0001", {"preferred_username": "dana.reyes"})
+    linked(db, oidc_provider, "dana.reyes", "idp-0001")
+    response = browser_at_idp.sign_in("idp-0001", {"preferred_username": "someone.else"})
     assert response.status_code == 302 and response.headers["Location"] == "/"
     assert signed_in_as(client) == "dana.reyes"
     assert audit_actions(db, "login")[-1] == {"subject": "dana.reyes", "detail": "via sso", "actor_name": "dana.reyes"}
-    assert one(db, "SELECT subject FROM sso_links")["subject"] == "idp-0001"
 
 
-def test_an_existing_account_signs_in_by_its_e_mail(client, make_user, browser_at_idp, db):
+# ---- What a first link may rest on (security review 2026-12-07, F2; docs/SSO.md) ----
+
+@pytest.mark.parametrize("sso_settings", [{}, {"SSO_LINK_BY": {"email": "email"}}])
+def test_preferred_username_never_links_an_account(client, make_user, app, db):
+    make_user("supervisor", "supervisor")
+    make_user("dana.reyes", "cit")
+    before = snapshot(db)
+    for account, name in (("attacker-3", "supervisor"), ("attacker-4", "DANA.REYES")):
+        response = Browser(client).sign_in(account, {"preferred_username": name})
+        assert response.status_code == 403 and "not linked to a fieldapp account yet" in response.get_data(as_text=True)
+    assert signed_in_as(client) is None and snapshot(db) == before
+    # Each is kept for a coordinator to map, with what the provider said, unverified.
+    assert [r["subject"] for r in db.query("SELECT subject FROM sso_link_requests ORDER BY id")] == [
+        "attacker-3", "attacker-4"]
+
+
+@pytest.mark.parametrize("sso_settings", [{"SSO_LINK_BY": {"email": "email"}}])
+@pytest.mark.parametrize("verified, links", [(True, True), (None, False), (False, False), ("true", False)])
+def test_an_e_mail_links_only_when_the_agency_names_it_and_the_provider_says_it_is_verified(
+        client, make_user, browser_at_idp, db, verified, links):
     user_id = make_user("k.okafor", "officer")
-    accounts.set_email(db, user_id, "Kemi.Okafor@metro.example")
-    db.conn.commit()
-    browser_at_idp.sign_in("idp-0002", {"preferred_username": "kokafor@metro.example",
-                                        "email": "kemi.okafor@metro.example", "email_verified": True})
-    assert signed_in_as(client) == "k.okafor"
+    db.execute("UPDATE users SET email = 'Kemi.Okafor@metro.example' WHERE id = ?", [user_id])
+    claims = {"preferred_username": "kokafor", "email": "kemi.okafor@METRO.example"}
+    if verified is not None:  # None: the provider does not say, which counts as not verified
+        claims["email_verified"] = verified
+    response = browser_at_idp.sign_in("idp-0002", claims)
+    assert (signed_in_as(client) == "k.okafor") == links
+    if links:
+        assert one(db, "SELECT how FROM sso_links")["how"] == "the email claim"
+    else:
+        assert response.status_code == 403 and list(db.query("SELECT * FROM sso_links")) == []
+
+
+@pytest.mark.parametrize("sso_settings", [{"SSO_LINK_BY": {"email": "email"}}])
+def test_an_unverified_e_mail_is_not_kept_on_a_new_account_either(client, browser_at_idp, db, app):
+    app.config["SSO_CREATE_ACCOUNTS"] = True
+    browser_at_idp.sign_in("idp-0030", {"preferred_username": "new.officer", "email": "chief@metro.example"})
+    assert one(db, "SELECT email FROM users WHERE username = 'new.officer'")["email"] is None
+
+
+@pytest.mark.parametrize("sso_settings", [{"SSO_LINK_BY": {"employee_id": "username"}}])
+def test_a_claim_the_agency_names_as_stable_links_on_first_sign_in(client, make_user, browser_at_idp, db):
+    make_user("b4417", "cit")
+    browser_at_idp.sign_in("idp-0031", {"preferred_username": "whatever", "employee_id": "b4417"})
+    assert signed_in_as(client) == "b4417"
+    assert audit_actions(db, "sso_linked")[-1]["detail"] == "sub idp-0031, by the employee_id claim"
+
+
+@pytest.mark.parametrize("sso_settings", [{"SSO_LINK_BY": {"email": "email"}}])
+@pytest.mark.parametrize("role", ["supervisor", "coordinator"])
+def test_a_first_link_to_a_supervisor_or_coordinator_waits_for_a_coordinators_approval(
+        client, make_user, browser_at_idp, login, db, role):
+    target = make_user("dana.reyes", role, display_name="Lt. Dana Reyes")
+    db.execute("UPDATE users SET email = 'dana.reyes@metro.example' WHERE id = ?", [target])
+    make_user("lt.casey", "coordinator")
+    claims = {"email": "Dana.Reyes@metro.example", "email_verified": True}
+    before = snapshot(db)
+    response = browser_at_idp.sign_in("idp-0032", claims)
+    assert response.status_code == 403 and "waits for a coordinator" in response.get_data(as_text=True)
+    assert snapshot(db) == before
+    assert "first link to a " + role in audit_actions(db, "sso_link_requested")[-1]["detail"]
+    coordinator = login("lt.casey")
+    page = coordinator.get("/sso/links").get_data(as_text=True)
+    assert "idp-0032" in page and "Lt. Dana Reyes" in page
+    request_id = one(db, "SELECT id FROM sso_link_requests")["id"]
+    assert coordinator.post(f"/sso/links/requests/{request_id}/approve").status_code == 303
+    assert audit_actions(db, "sso_link_approved")[-1]["subject"] == "dana.reyes"
+    assert browser_at_idp.sign_in("idp-0032", claims).status_code in (302, 303)
+    assert signed_in_as(client) == "dana.reyes"
+
+
+@pytest.mark.parametrize("sso_settings", [{"SSO_LINK_BY": {"email": "email"}}])
+def test_a_coordinator_refuses_a_waiting_link_and_it_is_audited(client, make_user, browser_at_idp, login, db):
+    target = make_user("sgt.lind", "supervisor")
+    db.execute("UPDATE users SET email = 'ava.lind@metro.example' WHERE id = ?", [target])
+    make_user("lt.casey", "coordinator")
+    browser_at_idp.sign_in("attacker-6", {"email": "ava.lind@metro.example", "email_verified": True})
+    coordinator = login("lt.casey")
+    assert "asks to be linked to sgt.lind" in coordinator.get("/").get_data(as_text=True)  # coordinators are told
+    request_id = one(db, "SELECT id FROM sso_link_requests")["id"]
+    assert coordinator.post(f"/sso/links/requests/{request_id}/refuse").status_code == 303
+    assert audit_actions(db, "sso_link_refused")[-1] == {"subject": "sgt.lind", "detail": "sub attacker-6",
+                                                         "actor_name": "lt.casey"}
+    assert list(db.query("SELECT * FROM sso_links")) == []
+
+
+@pytest.mark.parametrize("sso_settings", [{"SSO_LINK_BY": {"email": "email"}, **GROUPS}])
+def test_an_officer_whose_groups_make_them_a_supervisor_waits_for_approval_on_first_link(
+        client, make_user, browser_at_idp, db):
+    target = make_user("ofc.kim", "officer")
+    db.execute("UPDATE users SET email = 'kim@metro.example' WHERE id = ?", [target])
+    response = browser_at_idp.sign_in("idp-0033", {"email": "kim@metro.example", "email_verified": True,
+                                                   "groups": ["grp-patrol-sgts"]})
+    assert response.status_code == 403
+    assert one(db, "SELECT role FROM users WHERE id = ?", [target])["role"] == "officer"
+    assert one(db, "SELECT role FROM sso_link_requests")["role"] == "supervisor"
+
+
+def test_a_coordinator_links_a_waiting_sign_in_to_an_account_and_the_person_signs_in(
+        client, make_user, browser_at_idp, login, db, clock):
+    make_user("dana.reyes", "cit")
+    make_user("lt.casey", "coordinator")
+    assert browser_at_idp.sign_in("idp-0034", {"preferred_username": "dreyes", "name": "Dana Reyes"}).status_code == 403
+    coordinator = login("lt.casey")
+    request_id = one(db, "SELECT id FROM sso_link_requests")["id"]
+    clock.advance(6 * 60)  # a change to someone's keys: the coordinator confirms it is them first
+    assert coordinator.post(f"/sso/links/requests/{request_id}/approve", data={"username": "dana.reyes"}
+                            ).headers["Location"].startswith("/account/confirm")
+    assert list(db.query("SELECT * FROM sso_links")) == []
+    coordinator = login("lt.casey")
+    assert coordinator.post(f"/sso/links/requests/{request_id}/approve", data={"username": "nobody"}).status_code == 400
+    assert coordinator.post(f"/sso/links/requests/{request_id}/approve", data={"username": "dana.reyes"}).status_code == 303
+    assert one(db, "SELECT how FROM sso_links")["how"] == "a coordinator's approval (lt.casey)"
+    browser_at_idp.sign_in("idp-0034", {"preferred_username": "dreyes"})
+    assert signed_in_as(client) == "dana.reyes"
+
+
+def test_a_coordinator_maps_an_account_by_its_subject(client, make_user, browser_at_idp, login, db):
+    make_user("dana.reyes", "cit")
+    make_user("k.okafor", "cit")
+    make_user("lt.casey", "coordinator")
+    coordinator = login("lt.casey")
+    assert coordinator.post("/sso/links", data={"username": "dana.reyes", "subject": "idp-0035"}).status_code == 303
+    again = coordinator.post("/sso/links", data={"username": "k.okafor", "subject": "idp-0035"})
+    assert again.status_code == 409 and "already linked" in again.get_data(as_text=True)
+    assert coordinator.post("/sso/links", data={"username": "k.okafor", "subject": " "}).status_code == 400
+    browser_at_idp.sign_in("idp-0035", {})
+    assert signed_in_as(client) == "dana.reyes"
+    user_id = one(db, "SELECT id FROM users WHERE username = 'dana.reyes'")["id"]
+    assert coordinator.post(f"/sso/links/{user_id}/remove").status_code == 303
+    assert audit_actions(db, "sso_unlinked")[-1]["detail"] == "sub idp-0035, by a coordinator (lt.casey)"
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"SSO_LINK_BY": {"preferred_username": "username"}}, "never links an account"),
+    ({"SSO_LINK_BY": {"name": "username"}}, "never links an account"),
+    ({"SSO_LINK_BY": {"email": "phone"}}, 'to "username" or "email"'),
+    ({"SSO_LINK_BY": {"email": "email"}, "SSO_ISSUER": "https://login.microsoftonline.com/common/v2.0"},
+     "multi-tenant"),
+    ({"SSO_LINK_BY": ["email"]}, "maps a claim"),
+    ({"SSO_APPROVAL_ROLES": ["sergeant"]}, "roles that do not exist"),
+])
+def test_link_settings_that_would_trust_what_the_provider_does_not_vouch_for_stop_the_start(app_config, settings,
+                                                                                             message):
+    from fieldapp import create_app
+
+    with pytest.raises(ValueError, match=message):
+        create_app({**app_config, **settings})
+
+
+@pytest.mark.parametrize("sso_settings", [{"SSO_TENANT_ID": "tenant-metro", "SSO_LINK_BY": {"employee_id": "username"}}])
+def test_an_id_token_from_another_tenant_is_refused(client, make_user, browser_at_idp, db):
+    make_user("b4417", "cit")
+    other = browser_at_idp.sign_in("idp-0036", {"employee_id": "b4417", "tid": "tenant-elsewhere"})
+    assert other.status_code == 403 and "another organisation" in other.get_data(as_text=True)
+    assert list(db.query("SELECT * FROM sso_links")) == []
+    Browser(client).sign_in("idp-0037", {"employee_id": "b4417", "tid": "tenant-metro"})
+    assert signed_in_as(client) == "b4417"
 
 
 def test_an_unknown_person_is_refused_and_no_account_is_made(client, make_user, browser_at_idp, db):
     make_user("dana.reyes", "cit")
     before = snapshot(db)
     response = browser_at_idp.sign_in("idp-0003", {"preferred_username": "no.such.officer"})
-    assert refused(response, 403, "no fieldapp account yet", client, db, before)[-1]["subject"] == "no.such.officer"
+    assert response.status_code == 403
+    assert "not linked to a fieldapp account yet" in response.get_data(as_text=True)
+    assert signed_in_as(client) is None
+    assert snapshot(db) == before
+    assert audit_actions(db, "sso_refused")[-1]["subject"] == "no.such.officer"
 
 
 @pytest.mark.parametrize("sso_settings", [{"SSO_CREATE_ACCOUNTS": True, **GROUPS}])
 def test_accounts_are_made_on_first_sign_in_only_when_configured(client, browser_at_idp, db):
-    browser_at_idp.sign_in("idp-0004", {"preferred_username": "new.sgt", "name": "Sgt. Ava Lind",
-                                        "email": "ava.lind@metro.example", "groups": ["grp-patrol-sgts"]})
-    assert signed_in_as(client) == "new.sgt"
-    row = one(db, "SELECT role, display_name, email FROM users WHERE username = 'new.sgt'")
-    assert row == {"role": "supervisor", "display_name": "Sgt. Ava Lind", "email": "ava.lind@metro.example"}
+    browser_at_idp.sign_in("idp-0004", {"preferred_username": "new.cit", "name": "Ofc. Ava Lind",
+                                        "email": "ava.lind@metro.example", "email_verified": True,
+                                        "groups": ["grp-cit-team"]})
+    assert signed_in_as(client) == "new.cit"
+    row = one(db, "SELECT role, display_name, email FROM users WHERE username = 'new.cit'")
+    assert row == {"role": "cit", "display_name": "Ofc. Ava Lind", "email": "ava.lind@metro.example"}
     assert audit_actions(db, "user_created")[-1]["actor_name"] == "sso"
 
 
+@pytest.mark.parametrize("sso_settings", [{"SSO_CREATE_ACCOUNTS": True, **GROUPS}])
+def test_a_supervisors_account_is_made_only_once_a_coordinator_approves(client, browser_at_idp, make_user, login, db):
+    claims = {"preferred_username": "new.sgt", "name": "Sgt. Ava Lind", "groups": ["grp-patrol-sgts"]}
+    assert browser_at_idp.sign_in("idp-0040", claims).status_code == 403
+    assert one(db, "SELECT id FROM users WHERE username = 'new.sgt'") is None
+    make_user("lt.casey", "coordinator")
+    request_id = one(db, "SELECT id FROM sso_link_requests")["id"]
+    assert login("lt.casey").post(f"/sso/links/requests/{request_id}/approve").status_code == 303
+    assert one(db, "SELECT role, display_name FROM users WHERE username = 'new.sgt'") == {
+        "role": "supervisor", "display_name": "Sgt. Ava Lind"}
+    browser_at_idp.sign_in("idp-0040", claims)
+    assert signed_in_as(client) == "new.sgt"
+
+
 @pytest.mark.parametrize("sso_settings", [GROUPS])
-def test_the_group_claim_sets_the_role_and_the_change_is_audited(client, make_user, browser_at_idp, db):
+def test_the_group_claim_sets_the_role_and_the_change_is_audited(client, make_user, browser_at_idp, oidc_provider, db):
     make_user("dana.reyes", "officer")
+    linked(db, oidc_provider, "dana.reyes", "idp-0005")
     browser_at_idp.sign_in("idp-0005", {"preferred_username": "dana.reyes", "groups": ["all-staff", "grp-cit-team"]})
     assert signed_in_as(client) == "dana.reyes"
     assert one(db, "SELECT role FROM users WHERE username = 'dana.reyes'")["role"] == "cit"
@@ -120,16 +296,19 @@ def test_the_group_claim_sets_the_role_and_the_change_is_audited(client, make_us
 
 
 @pytest.mark.parametrize("sso_settings", [GROUPS])
-def test_two_mapped_groups_give_the_more_trusted_role(client, make_user, browser_at_idp, db):
+def test_two_mapped_groups_give_the_more_trusted_role(client, make_user, browser_at_idp, oidc_provider, db):
     make_user("dana.reyes", "officer")
+    linked(db, oidc_provider, "dana.reyes", "idp-0006")
     browser_at_idp.sign_in("idp-0006", {"preferred_username": "dana.reyes",
                                         "groups": ["grp-cit-team", "grp-patrol-sgts"]})
     assert one(db, "SELECT role FROM users WHERE username = 'dana.reyes'")["role"] == "supervisor"
 
 
 @pytest.mark.parametrize("sso_settings", [GROUPS])
-def test_a_person_in_no_mapped_group_is_refused_and_keeps_their_role(client, make_user, browser_at_idp, db):
+def test_a_person_in_no_mapped_group_is_refused_and_keeps_their_role(client, make_user, browser_at_idp, oidc_provider,
+                                                                     db):
     make_user("dana.reyes", "cit")
+    linked(db, oidc_provider, "dana.reyes", "idp-0007")
     before = snapshot(db)
     response = browser_at_idp.sign_in("idp-0007", {"preferred_username": "dana.reyes", "groups": ["all-staff"]})
     refusals = refused(response, 403, "in no group that fieldapp gives a role to", client, db, before)
@@ -137,23 +316,29 @@ def test_a_person_in_no_mapped_group_is_refused_and_keeps_their_role(client, mak
 
 
 @pytest.mark.parametrize("sso_settings", [GROUPS])
-def test_a_disabled_account_stays_disabled_whatever_the_provider_says(client, make_user, browser_at_idp, db):
+def test_a_disabled_account_stays_disabled_whatever_the_provider_says(client, make_user, browser_at_idp, oidc_provider,
+                                                                      db):
     user_id = make_user("dana.reyes", "officer")
-    accounts.mark_disabled(db, user_id, True)
+    linked(db, oidc_provider, "dana.reyes", "idp-0008")
+    db.execute("UPDATE users SET disabled = 1 WHERE id = ?", [user_id])
     db.conn.commit()
     before = snapshot(db)
     response = browser_at_idp.sign_in("idp-0008", {"preferred_username": "dana.reyes", "groups": ["grp-cit-team"]})
     assert refused(response, 403, "account is disabled", client, db, before)[-1]["subject"] == "dana.reyes"
 
 
+@pytest.mark.parametrize("sso_settings", [{"SSO_LINK_BY": {"employee_id": "username"}}])
 def test_a_linked_account_cannot_be_taken_by_another_person_renamed_at_the_provider(client, make_user, browser_at_idp,
                                                                                      app, db):
     make_user("dana.reyes", "cit")
-    browser_at_idp.sign_in("idp-0009", {"preferred_username": "dana.reyes"})
+    browser_at_idp.sign_in("idp-0009", {"employee_id": "dana.reyes"})
     other = Browser(app.test_client())
     before = snapshot(db)
-    response = other.sign_in("idp-9999", {"preferred_username": "dana.reyes"})
-    refused(response, 403, "already linked to another agency account", other.client, db, before)
+    response = other.sign_in("idp-9999", {"employee_id": "dana.reyes"})
+    assert response.status_code == 403
+    assert "already linked to another agency account" in response.get_data(as_text=True)
+    assert signed_in_as(other.client) is None
+    assert snapshot(db) == before
 
 
 def test_a_state_this_browser_did_not_start_is_refused(client, make_user, browser_at_idp, db):
@@ -187,8 +372,9 @@ def test_an_id_token_for_another_sign_in_attempt_is_refused_by_its_nonce(client,
     ({}, ["pwd", "mfa"], None, False),  # off unless the agency says its provider's MFA counts
 ])
 def test_the_providers_own_mfa_counts_as_the_second_factor_when_configured(client, make_user, browser_at_idp, db,
-                                                                           amr, acr, counts):
+                                                                           oidc_provider, amr, acr, counts):
     make_user("dana.reyes", "cit")
+    linked(db, oidc_provider, "dana.reyes", "idp-0012")
     browser_at_idp.sign_in("idp-0012", {"preferred_username": "dana.reyes"}, amr=amr, acr=acr)
     assert signed_in_as(client) == "dana.reyes"
     assert audit_actions(db, "login")[-1]["detail"] == ("via sso, mfa" if counts else "via sso")
@@ -199,8 +385,10 @@ def test_the_providers_own_mfa_counts_as_the_second_factor_when_configured(clien
     ({"SSO_MFA_FROM_IDP": True, "MFA_REQUIRED_ROLES": ["cit"]}, ["pwd", "mfa"], 302, "/"),
 ])
 def test_without_the_providers_mfa_a_role_that_needs_a_second_factor_goes_on_to_it(client, make_user, browser_at_idp,
-                                                                                    db, amr, status, goes_to):
+                                                                                    db, oidc_provider, amr, status,
+                                                                                    goes_to):
     make_user("dana.reyes", "cit")
+    linked(db, oidc_provider, "dana.reyes", "idp-0020")
     response = browser_at_idp.sign_in("idp-0020", {"preferred_username": "dana.reyes"}, amr=amr)
     assert response.status_code == status and response.headers["Location"].endswith(goes_to)
     if goes_to == "/login/enrol":
@@ -212,6 +400,7 @@ def test_without_the_providers_mfa_a_role_that_needs_a_second_factor_goes_on_to_
 
 def test_sign_out_ends_the_session_here_and_at_the_provider(client, make_user, browser_at_idp, oidc_provider, db):
     make_user("dana.reyes", "cit")
+    linked(db, oidc_provider, "dana.reyes", "idp-0013")
     browser_at_idp.sign_in("idp-0013", {"preferred_username": "dana.reyes"})
     response = client.post("/logout")
     assert signed_in_as(client) is None
@@ -228,8 +417,9 @@ def test_sign_out_ends_the_session_here_and_at_the_provider(client, make_user, b
     assert "/interaction/" in at_provider.headers["Location"]
 
 
-def test_sign_out_lets_the_provider_be_a_form_target(client, make_user, browser_at_idp, oidc_provider):
+def test_sign_out_lets_the_provider_be_a_form_target(client, make_user, browser_at_idp, oidc_provider, db):
     make_user("dana.reyes", "cit")
+    linked(db, oidc_provider, "dana.reyes", "idp-0014")
     browser_at_idp.sign_in("idp-0014", {"preferred_username": "dana.reyes"})
     csp = client.get("/").headers["Content-Security-Policy"]
     assert f"form-action 'self' {oidc_provider.issuer};" in csp
@@ -250,9 +440,9 @@ def test_a_refusal_or_error_from_the_provider_is_a_clear_400(client, db):
 
 
 def test_someone_whose_password_a_coordinator_set_is_not_sent_to_change_it_after_single_sign_on(
-        client, make_user, browser_at_idp, db):
+        client, make_user, browser_at_idp, oidc_provider, db):
     user_id = make_user("dana.reyes", "cit")
-    # As a coordinator's reset leaves it, without the temporary password this test never uses.
+    linked(db, oidc_provider, "dana.reyes", "idp-0015")
     db.execute("UPDATE users SET must_change_password = 1 WHERE id = ?", [user_id])
     db.conn.commit()
     browser_at_idp.sign_in("idp-0015", {"preferred_username": "dana.reyes"})
@@ -261,8 +451,9 @@ def test_someone_whose_password_a_coordinator_set_is_not_sent_to_change_it_after
 
 @pytest.mark.browser
 @pytest.mark.parametrize("sso_settings", [{"SSO_CLIENT_ID": "fieldapp-browser"}])
-def test_in_a_browser_sign_in_and_sign_out_go_through_the_provider(live_server, browser, make_user):
+def test_in_a_browser_sign_in_and_sign_out_go_through_the_provider(live_server, browser, make_user, oidc_provider, db):
     make_user("dana.reyes", "cit", display_name="Ofc. Dana Reyes")
+    linked(db, oidc_provider, "dana.reyes", "idp-0016")
     context = browser.new_context()
     page = context.new_page()
     page.goto(f"{live_server.base_url}/login")
@@ -279,3 +470,69 @@ def test_in_a_browser_sign_in_and_sign_out_go_through_the_provider(live_server, 
     page.goto(f"{live_server.base_url}/")
     page.wait_for_url(f"{live_server.base_url}/login?next=**")  # signed out here too
     context.close()
+
+
+# ---- The agency sign-in as a fresh proof, and the owner's own link (F1 and F2) ----
+
+def test_someone_who_signs_in_through_the_provider_confirms_it_is_them_there(
+        client, make_user, browser_at_idp, oidc_provider, db, clock):
+    make_user("dana.reyes", "cit")
+    linked(db, oidc_provider, "dana.reyes", "idp-0050")
+    browser_at_idp.sign_in("idp-0050", {})
+    clock.advance(6 * 60)
+    assert client.post("/account/security/recovery-codes").headers["Location"].startswith("/account/confirm")
+    assert "Confirm with Metro PD account" in client.get("/account/confirm").get_data(as_text=True)
+    # The provider must ask who it is again (prompt=login), and say when it did (max_age makes auth_time required).
+    asked = parse_qs(urlsplit(client.get("/sso/login?for=step_up").headers["Location"]).query)
+    assert asked["prompt"] == ["login"] and asked["max_age"] == ["300"]
+    back = browser_at_idp.sign_in("idp-0050", {}, start="/sso/login?for=step_up&next=/account/security")
+    assert back.status_code == 302 and back.headers["Location"] == "/account/security"
+    assert audit_actions(db, "step_up")[-1]["detail"] == "with the identity provider"
+    assert client.post("/account/security/recovery-codes").status_code == 200
+
+
+def test_another_person_at_the_provider_confirms_nothing(client, make_user, app, oidc_provider, db, clock):
+    make_user("dana.reyes", "cit")
+    make_user("k.okafor", "cit")
+    linked(db, oidc_provider, "dana.reyes", "idp-0051")
+    linked(db, oidc_provider, "k.okafor", "idp-0052")
+    Browser(client).sign_in("idp-0051", {})
+    clock.advance(6 * 60)
+    refused = Browser(client).sign_in("idp-0052", {}, start="/sso/login?for=step_up&next=/account/security")
+    assert refused.status_code == 403 and "not the one linked to yours" in refused.get_data(as_text=True)
+    assert client.post("/account/security/recovery-codes").headers["Location"].startswith("/account/confirm")
+
+
+def test_the_owner_links_their_own_account_from_the_security_page(client, make_user, auth, browser_at_idp, db):
+    make_user("ofc.kim", "officer", display_name="Ofc. Kim Lee")
+    auth.login("ofc.kim")
+    assert "Link Metro PD account" in client.get("/account/security").get_data(as_text=True)
+    start = client.get("/account/security/sso/link")
+    assert start.headers["Location"] == "/sso/login?for=link"
+    back = browser_at_idp.sign_in("idp-0053", {"preferred_username": "whoever"}, start=start.headers["Location"])
+    assert back.headers["Location"] == "/account/security"
+    assert one(db, "SELECT subject, how FROM sso_links") == {"subject": "idp-0053",
+                                                             "how": "its owner, from their Security page"}
+    assert "Linked since" in client.get("/account/security").get_data(as_text=True)
+    # And removes it: the next agency sign-in is refused until it is linked again.
+    assert client.post("/account/security/sso/remove").status_code == 303
+    assert list(db.query("SELECT * FROM sso_links")) == []
+    assert [a["detail"] for a in audit_actions(db, "sso_unlinked")] == ["sub idp-0053, by its owner"]
+
+
+def test_a_supervisor_linking_their_own_account_waits_for_a_coordinator(client, make_user, auth, browser_at_idp, db):
+    make_user("sgt.lind", "supervisor")
+    auth.login("sgt.lind")
+    start = client.get("/account/security/sso/link")
+    browser_at_idp.sign_in("idp-0054", {}, start=start.headers["Location"])
+    assert list(db.query("SELECT * FROM sso_links")) == []
+    assert one(db, "SELECT user_id FROM sso_link_requests")["user_id"] is not None
+    assert "waits for a coordinator" in client.get("/account/security").get_data(as_text=True)
+
+
+def test_linking_your_own_account_needs_a_fresh_proof(client, make_user, auth, db, clock):
+    make_user("ofc.kim", "officer")
+    auth.login("ofc.kim")
+    clock.advance(6 * 60)
+    assert client.get("/account/security/sso/link").headers["Location"].startswith("/account/confirm")
+    assert client.post("/account/security/sso/remove").headers["Location"].startswith("/account/confirm")

@@ -9,6 +9,7 @@ from ..delivery.webhook_endpoints import EVENT_NAMES
 
 _TIME = {"type": ["number", "null"], "description": "Unix time in seconds, or null until it happens."}
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
+_TOO_MANY = {"$ref": "#/components/responses/TooMany"}
 
 REQUEST_STATUS = {
     "type": "object",
@@ -78,7 +79,7 @@ WEBHOOK_EVENT = {
 
 def _operation(summary, scope, responses, **more):
     return {"summary": summary, "security": [{"apiKey": [scope]}],
-            "responses": {**responses, "401": _PROBLEM, "403": _PROBLEM}, **more}
+            "responses": {**responses, "401": _PROBLEM, "403": _PROBLEM, "429": _TOO_MANY}, **more}
 
 
 def document(districts=()):
@@ -96,7 +97,10 @@ def document(districts=()):
         "info": {
             "title": "fieldapp CAD API", "version": "1",
             "description": "Ask for a CIT officer from CAD and follow the request. Keys are per integration, sent as "
-                           "'Authorization: Bearer <key>'. Errors are RFC 9457 problem details. Vehicle positions "
+                           "'Authorization: Bearer <key>'. Errors are RFC 9457 problem details. Each key may make "
+                           "API_READ_LIMIT reads and API_WRITE_LIMIT creates and cancels (120 and 30 a minute unless "
+                           "the agency says otherwise); past that, 429 with Retry-After. Answers are never to be "
+                           "cached (Cache-Control: no-store). Vehicle positions "
                            "(AVL) go to the separate feed POST /api/units/{username}/location with a device token; "
                            "see README.",
         },
@@ -119,8 +123,8 @@ def document(districts=()):
                             "type": "array", "items": {"$ref": "#/components/schemas/RequestStatus"}}}}}}}}),
             },
             "/api/v1/requests/{request_id}": {
-                "get": _operation("One request", "requests:read", {"200": one_request, "404": _PROBLEM},
-                                  parameters=[request_id]),
+                "get": _operation("One request: an open one, or one this integration made", "requests:read",
+                                  {"200": one_request, "404": _PROBLEM}, parameters=[request_id]),
             },
             "/api/v1/requests/{request_id}/cancel": {
                 "post": _operation(
@@ -142,7 +146,14 @@ def document(districts=()):
                         "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
                             "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
                             "detail": {"type": "string"}}}},
-            "responses": {"Problem": {"description": "RFC 9457 problem details.", "content": {
-                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}},
+            "responses": {
+                "Problem": {"description": "RFC 9457 problem details.", "content": {
+                    "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+                "TooMany": {
+                    "description": "Over the key's limit, or too many wrong keys from this address: wait, then retry.",
+                    "headers": {"Retry-After": {"required": True, "description": "Seconds to wait.",
+                                                "schema": {"type": "integer", "minimum": 1}}},
+                    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+            },
         },
     }

@@ -7,7 +7,7 @@ import json
 import re
 import types
 
-from flask import g, request, url_for
+from flask import current_app, g, request, url_for
 from werkzeug.exceptions import Conflict, Forbidden, HTTPException, NotFound
 
 from ..audit import log as audit
@@ -18,37 +18,57 @@ from ..requests.dispatch import create_dispatch_request, dispatch_status, distri
 from ..requests.forms import RequestRefused, check_new_request
 from . import bp
 from .keys import key_for, note_use
+from .limits import api_limits, tell_of_a_limit
 from .openapi import document
 
 IDEMPOTENCY_KEY_RE = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 
 
 class Problem(HTTPException):
-    """An API error with its status and detail, answered as application/problem+json."""
+    """An API error with its status and detail, answered as application/problem+json; `retry_after` in seconds."""
 
-    def __init__(self, status, detail):
+    def __init__(self, status, detail, retry_after=None):
         super().__init__(detail)
         self.code = status
+        self.retry_after = retry_after
 
 
 @bp.errorhandler(HTTPException)
 def _http_error(error):
-    return problem(error.code, error.description or error.name)
+    body, status, headers = problem(error.code, error.description or error.name)
+    if getattr(error, "retry_after", None):
+        headers["Retry-After"] = str(error.retry_after)
+    return body, status, headers
 
 
-def _key(scope):
-    """The calling integration's key, checked for `scope`; a Problem otherwise. Cookies are never read."""
-    header = request.headers.get("Authorization", "")
-    if not header.startswith("Bearer ") or not header[7:].strip():
+def _key(scope, limit="API_READ_LIMIT"):
+    """The calling integration's key, checked for `scope` and counted against its `limit`; a Problem otherwise.
+
+    Cookies are never read. The scheme is case-insensitive (RFC 6750 and RFC 9110: some CADs send "bearer").
+    """
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    presented = presented.strip()
+    limits, address = api_limits(), request.remote_addr or "unknown"
+    wait = limits.over("API_BAD_KEY_LIMIT", address)
+    if wait:
+        raise Problem(429, "Too many calls with a wrong API key from this address. Wait, then try again.", wait)
+    if scheme.lower() != "bearer" or not presented:
+        limits.take("API_BAD_KEY_LIMIT", address)
         raise Problem(401, "Send the API key as 'Authorization: Bearer <key>'.")
-    key = key_for(get_db(), header[7:].strip())
+    key = key_for(get_db(), presented)
     if key is None:
+        limits.take("API_BAD_KEY_LIMIT", address)
         raise Problem(401, "That API key is not valid.")
     g.api_key = key["name"]
     if key["revoked_at"] is not None:
         raise Problem(401, f"The API key {key['name']!r} has been revoked.")
     if scope not in json.loads(key["scopes"]):
         raise Problem(403, f"The API key {key['name']!r} does not have the {scope} scope.")
+    wait = limits.take(limit, key["key_hash"])
+    if wait:
+        tell_of_a_limit(get_db(), key, limit, wait)
+        raise Problem(429, f"The API key {key['name']!r} is over its limit of"
+                           f" {current_app.config[limit]}. Wait {wait} seconds, then try again.", wait)
     return key
 
 
@@ -86,7 +106,7 @@ def openapi():
 @bp.post("/requests")
 def create_request():
     """Ask for CIT for a place, from CAD; the Idempotency-Key header makes a retry safe."""
-    key = _key("requests:write")
+    key = _key("requests:write", "API_WRITE_LIMIT")
     idempotency_key = request.headers.get("Idempotency-Key")
     if idempotency_key is not None and not IDEMPOTENCY_KEY_RE.match(idempotency_key):
         raise Problem(400, "The Idempotency-Key header is 1 to 100 letters, digits, or . _ : -")
@@ -111,20 +131,28 @@ def list_requests():
 
 @bp.get("/requests/<int(max=9007199254740991):request_id>")
 def read_request(request_id):
-    """One request's state, times, counts, assignee's unit and disposition."""
-    _key("requests:read")
+    """One request's state, times, counts, assignee's unit and disposition: an open one, or one this integration made.
+
+    A closed request someone else made is none of a CAD's business (security
+    review 2026-12-07, F11): it answers as if there were none, as the list does.
+    """
+    key = _key("requests:read")
+    db = get_db()
     try:
-        return dispatch_status(get_db(), request_id)
+        req = domain.get_request(db, request_id)
     except NotFound:
-        raise Problem(404, f"There is no CIT request {request_id}.") from None
+        req = None
+    if req is None or not (req["state"] in domain.OPEN_STATES or req["requester_id"] == key["user_id"]):
+        raise Problem(404, f"There is no CIT request {request_id} open, or made by this integration.")
+    return dispatch_status(db, request_id)
 
 
 @bp.post("/requests/<int(max=9007199254740991):request_id>/cancel")
 def cancel_request(request_id):
     """Cancel an open request with one of the listed reasons."""
-    key = _key("requests:write")
+    key = _key("requests:write", "API_WRITE_LIMIT")
     data = _json_body()
-    if data.get("reason") not in domain.CANCEL_REASONS:
+    if not isinstance(data.get("reason"), str) or data["reason"] not in domain.CANCEL_REASONS:
         raise Problem(422, f"reason must be one of: {', '.join(domain.CANCEL_REASONS)}.")
     db = get_db()
     try:

@@ -5,6 +5,7 @@ handled here: it mutates the claims dict it is given (so every send builds a
 fresh one), its TTL defaults to 0 and its timeout to none (both always set).
 One `requests.Session` is shared so connections to a push service are reused.
 """
+import base64
 import concurrent.futures
 import dataclasses
 import re
@@ -54,6 +55,22 @@ def application_server_key(vapid):
 # A push service's host name: ASCII letters, digits, hyphens and dots, ending in
 # a name (so never an IP address).
 PUSH_HOST_RE = re.compile(r"^([a-z0-9-]+\.)+[a-z][a-z0-9-]*$")
+
+
+def is_p256_point(p256dh):
+    """True when a subscription's `p256dh` (base64url) is a point on P-256, which the message is encrypted to.
+
+    65 bytes starting 0x04 is only its shape: a point off the curve fails at
+    every send, so it is refused when the browser subscribes (RFC 8291).
+    """
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    try:
+        raw = base64.urlsafe_b64decode(p256dh + "=" * (-len(p256dh) % 4))
+        ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), raw)
+    except (ValueError, TypeError):
+        return False
+    return True
 
 
 def endpoint_allowed(endpoint, config):

@@ -19,6 +19,7 @@ from urllib3.util import parse_url
 from ..audit import log as audit
 from ..clock import now
 from ..store.db import one, write_transaction
+from .url_safety import is_public
 
 # The state changes an endpoint may subscribe to (webhooks.EVENTS maps the timeline's events onto them).
 EVENT_NAMES = ("requested", "accepted", "on_scene", "stabilised", "resolved", "cancelled")
@@ -49,7 +50,7 @@ def url_refusal(url, config, resolve=socket.getaddrinfo):
         return f"The host {host} could not be resolved."
     for info in infos:
         address = ipaddress.ip_address(info[4][0].split("%")[0])
-        if not address.is_global and not allowed:
+        if not is_public(address) and not allowed:
             return f"The host {host} resolves to a private or reserved address ({address}); webhooks go to public hosts only."
     return None
 

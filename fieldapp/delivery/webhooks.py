@@ -17,11 +17,11 @@ import time
 import uuid
 
 import requests as http
-from standardwebhooks.webhooks import Webhook
 
 from ..clock import now
 from ..store.db import one, write_transaction
 from .webhook_endpoints import url_refusal
+from .webhook_secrets import signatures
 
 # The timeline's events that are state changes, and the webhook event each one sends.
 EVENTS = {"requested": "requested", "accepted": "accepted", "assigned": "accepted", "on_scene": "on_scene",
@@ -76,6 +76,18 @@ def queue_event(db, request_id, timeline_event):
     return len(targets)
 
 
+def forget_payloads_of_closed_requests(db, cutoff):
+    """Round the coordinates the deliveries of requests closed before `cutoff` carried, as `purge` rounds the request's.
+
+    For retention (`purge`); must run inside a write transaction. Notes were never kept here (`_with_notes`).
+    """
+    closed = "SELECT id FROM cit_requests WHERE state IN ('resolved', 'cancelled') AND closed_at < ?"
+    rounded = "json_set(payload, '$.data.lat', ROUND(json_extract(payload, '$.data.lat'), 2)," \
+              " '$.data.lon', ROUND(json_extract(payload, '$.data.lon'), 2))"
+    return db.execute(f"UPDATE webhook_deliveries SET payload = {rounded} WHERE request_id IN ({closed})"
+                      f" AND payload != {rounded}", [cutoff]).rowcount
+
+
 # ---- Sending: the worker ----
 
 _session = None
@@ -104,8 +116,8 @@ def deliver_due(db, config, owner, limit=20):
         )
         rows = [dict(zip([c[0] for c in cursor.description], r)) for r in cursor.fetchall()]
     for row in rows:
-        endpoint = one(db, "SELECT url, secret, include_notes, disabled_at FROM webhook_endpoints WHERE id = ?",
-                       [row["endpoint_id"]])
+        endpoint = one(db, "SELECT url, secret, previous_secret, previous_secret_until, include_notes, disabled_at"
+                           " FROM webhook_endpoints WHERE id = ?", [row["endpoint_id"]])
         if endpoint["include_notes"]:
             row["payload"] = _with_notes(db, row)
         status, error = _post(endpoint, row, config)
@@ -132,7 +144,7 @@ def _post(endpoint, row, config):
     if problem:
         return None, problem
     sent_at = datetime.datetime.fromtimestamp(time.time(), datetime.UTC)
-    signature = Webhook(endpoint["secret"]).sign(row["message_id"], sent_at, row["payload"])
+    signature = signatures(endpoint, row["message_id"], sent_at, row["payload"])
     headers = {"content-type": "application/json", "webhook-id": row["message_id"],
                "webhook-timestamp": str(int(sent_at.timestamp())), "webhook-signature": signature,
                "user-agent": "fieldapp-webhooks/1"}

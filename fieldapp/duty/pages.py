@@ -19,6 +19,7 @@ from . import devices
 from .positions import record_position, units_cli
 from . import readiness
 from .status import duty_status, go_off_duty, go_on_duty
+from ..delivery.push import is_p256_point
 
 bp = Blueprint("duty", __name__)
 
@@ -88,7 +89,7 @@ def location():
 def unit_location(username):
     """A department's vehicle-location (AVL/MDT) feed reports a unit's position."""
     header = request.headers.get("Authorization", "")
-    if not header.startswith("Bearer "):
+    if header[:7].lower() != "bearer ":  # the scheme is case-insensitive (RFC 6750)
         abort(401, description="Send the device token as 'Authorization: Bearer <token>'.")
     db = get_db()
     owner = devices.device_token_owner(db, header[7:].strip())
@@ -127,7 +128,7 @@ def _save_posted_subscription(board_alerts=False):
     if not isinstance(endpoint, str) or len(endpoint) > 2048 or not endpoint_allowed(endpoint, current_app.config):
         abort(400, description="The push endpoint is not on a known push service.")
     p256dh, auth_secret = keys.get("p256dh"), keys.get("auth")
-    if not (_is_key(p256dh, 65) and _is_key(auth_secret, 16)):
+    if not (_is_key(p256dh, 65) and _is_key(auth_secret, 16) and is_p256_point(p256dh)):
         abort(400, description="The subscription keys are missing or malformed.")
     try:
         devices.save_subscription(get_db(), current_user.id, endpoint, p256dh, auth_secret, board_alerts)

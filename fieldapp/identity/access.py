@@ -102,7 +102,9 @@ def enforce_session_limits():
 
 
 # While a password someone else chose stands, only changing it, signing out and the public files are open.
-OPEN_UNTIL_PASSWORD_CHANGED = {"auth.change_password", "auth.logout", "auth.login", "static"}
+OPEN_UNTIL_PASSWORD_CHANGED = {"auth.change_password", "auth.logout", "auth.login", "static",
+                               # a password change needs a fresh proof (step_up.py) once the sign-in's has lapsed
+                               "step_up.confirm", "step_up.passkey_options", "step_up.with_passkey"}
 
 
 def require_own_password():

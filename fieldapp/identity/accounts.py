@@ -162,8 +162,8 @@ def count_failed_sign_in(db, user_id):
 
 
 def lock_until(db, user_id, until):
-    """Refuse sign-ins to the account until the time `until`; its failure count starts again."""
-    db.execute("UPDATE users SET failed_logins = 0, locked_until = ? WHERE id = ?", [until, user_id])
+    """Refuse sign-ins to the account until the time `until`; its failures keep counting across locks."""
+    db.execute("UPDATE users SET locked_until = ? WHERE id = ?", [until, user_id])
 
 
 def clear_failed_sign_ins(db, user_id):

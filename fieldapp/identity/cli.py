@@ -12,6 +12,7 @@ from . import accounts
 from .accounts import ROLES
 from ..audit import log as audit
 from .accounts import ROLES, set_disabled, set_password
+from .lockout import unlock
 from ..store.db import connect, write_transaction
 
 
@@ -111,6 +112,16 @@ def users_password(username, password_file, own_password):
         audit.record(db, "password_reset", username, "command line", actor=(None, "cli"))
     click.echo(f"Set a new password for {username}; any session of theirs is signed out.")
 
+
+@users_cli.command("unlock")
+@click.argument("username")
+def users_unlock(username):
+    """Let an account locked after wrong passwords or codes sign in again, and forget its failures."""
+    db, user_id = _cli_account(username)
+    with write_transaction(db):
+        unlock(db, accounts.user_by_id(db, user_id))
+        audit.record(db, "account_unlocked", username, "command line", actor=(None, "cli"))
+    click.echo(f"Unlocked {username}: they can sign in again.")
 
 
 def init_app(app):

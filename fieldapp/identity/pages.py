@@ -9,13 +9,14 @@ accounts.py's; the `users` commands are cli.py's.
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from . import accounts, sso
+from . import accounts, notices, second_factors, sso, step_up
 from ..audit import log as audit
 from ..clock import now
+from ..web.formatting import when
 from ..store.db import get_db, write_transaction
 from ..web.context import safe_next
 from .accounts import set_password
-from .lockout import check_login
+from .lockout import check_login, is_locked, lock_message
 from .second_factors import second_step
 from .sessions import end_session, start_session
 from .sign_in import finish_sign_in
@@ -72,33 +73,50 @@ def logout():
 
 @bp.route("/account/password", methods=["GET", "POST"])
 @login_required
+@step_up.required(back="auth.change_password")
 def change_password():
-    """Change your own password; every other session of yours is signed out."""
+    """Change your own password; every other session of yours is signed out.
+
+    The answer to a lost phone or a stolen session, so the page also offers to
+    remove the passkeys and app added in the last NOTICE_DAYS, which someone
+    else may have added.
+    """
+    db = get_db()
+    since = now() - current_app.config["NOTICE_DAYS"] * 86400
+    recent = second_factors.added_since(db, current_user.id, since)
     if request.method == "GET":
-        return render_template("auth/password.html", errors=[])
+        return render_template("auth/password.html", errors=[], recent=recent)
     current = request.form.get("current_password", "")[:256]
     new = request.form.get("new_password", "")
     repeat = request.form.get("repeat_password", "")
-    db = get_db()
     errors = accounts.check_new_password(new, repeat, current_user.username)
     if current and new == current:
         errors.append("The new password must differ from the current one.")
+    remove_keys = {int(v) for v in request.form.getlist("remove_passkey") if v.isascii() and v.isdigit() and len(v) < 19}
     # Checked like a sign-in, so guesses here count towards the lock-out too.
     if not errors and not check_login(db, current_user.username, current):
         audit.record(db, "password_change_failed", current_user.username)
-        locked = accounts.user_by_id(db, current_user.id)["locked_until"]
-        minutes = current_app.config["LOGIN_LOCK_SECONDS"] // 60
-        errors.append(f"Too many wrong passwords: try again in {minutes} minutes, or ask a coordinator."
-                      if locked and locked > now() else "Your current password is not right.")
-    if errors:
-        return render_template("auth/password.html", errors=errors), 422
-    with write_transaction(db):
-        set_password(db, current_user.id, accounts.hash_password(new))
-        audit.record(db, "password_changed", current_user.username)
-        # Read inside the transaction: a change made at once on another device
-        # must not leave this one holding a version that is no longer current.
         row = accounts.user_by_id(db, current_user.id)
-    # This device stays signed in, in a new session under the new version.
+        errors.append(lock_message(row, "wrong passwords") if is_locked(row) else "Your current password is not right.")
+    if errors:
+        return render_template("auth/password.html", errors=errors, recent=recent), 422
+    try:
+        with write_transaction(db):
+            set_password(db, current_user.id, accounts.hash_password(new))
+            removed = second_factors.remove_added_since(db, current_user.row, since, remove_keys,
+                                                        request.form.get("remove_totp") == "yes")
+            audit.record(db, "password_changed", current_user.username)
+            notices.tell(db, current_user.id, f"Your password was changed on {when(now())}"
+                                              f"{', and ' + ' and '.join(removed) + ' removed' if removed else ''}."
+                                              " Not you? Ask a coordinator to reset your password at once.")
+            # Read inside the transaction: a change made at once on another device
+            # must not leave this one holding a version that is no longer current.
+            row = accounts.user_by_id(db, current_user.id)
+    except ValueError as e:
+        return render_template("auth/password.html", errors=[str(e)], recent=recent), 422
+    # This device stays signed in, in a new session under the new version; it just gave the password.
     start_session(db, row)
-    flash("Password changed. Any other device signed in as you has been signed out.")
+    step_up.mark_proved()
+    flash("Password changed. Any other device signed in as you has been signed out."
+          + (f" Removed {' and '.join(removed)}." if removed else ""))
     return redirect(url_for("home.index"), 303)

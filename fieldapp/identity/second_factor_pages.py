@@ -8,7 +8,9 @@ from flask_login import current_user, login_required
 
 from ..audit import log as audit
 from . import second_factors as factors
+from . import notices, sessions, step_up
 from .access import role_required
+from .lockout import is_locked, lock_message
 from .sign_in import finish_sign_in
 from ..store.db import get_db, one, write_transaction
 from .throttle import limiter
@@ -49,10 +51,24 @@ def security_page():
     """Your passkeys, security keys, authenticator app and recovery codes."""
     db = get_db()
     return render_template("factors/security.html", factors=factors.factors_of(db, current_user.id),
-                           required=factors.required_for(current_user.row), enrolling=False)
+                           required=factors.required_for(current_user.row), enrolling=False,
+                           notices=notices.recent(db, current_user.id), sessions=sessions.sessions_of(db, current_user.id))
+
+
+@bp.route("/account/security/sessions/end-others", methods=["POST"])
+@login_required
+def end_other_sessions():
+    """Sign out every other browser signed in as you: a phone left somewhere, or a copied cookie kept busy."""
+    db = get_db()
+    with write_transaction(db):
+        sessions.end_other_sessions(db, current_user.id)
+        audit.record(db, "signed_out_elsewhere", current_user.username)
+    flash("Every other device signed in as you is signed out.")
+    return redirect(url_for("factors.security_page"), 303)
 
 
 @bp.route("/account/security/passkeys/options", methods=["POST"])
+@step_up.required()
 def passkey_options():
     """Options for the browser to make a passkey (this device) or a security key (USB or NFC)."""
     db = get_db()
@@ -64,11 +80,12 @@ def passkey_options():
 
 
 @bp.route("/account/security/passkeys", methods=["POST"])
+@step_up.required()
 def add_passkey():
     """Keep the passkey the browser just made, under the name its owner gave it."""
     db = get_db()
     row = _me(db)
-    body = request.get_json(silent=True) or {}
+    body = _json_object()
     try:
         factors.register_passkey(db, row, body.get("credential"), body.get("name"))
     except factors.Refused as refusal:
@@ -76,6 +93,12 @@ def add_passkey():
     response = _enrolled(db, row, "passkey")
     flash("Passkey added.")  # after: signing in starts a new session, and its messages with it
     return _json_redirect(response)
+
+
+def _json_object():
+    """The posted JSON object, or an empty one for anything else (a list, a number, no JSON at all)."""
+    body = request.get_json(silent=True)
+    return body if isinstance(body, dict) else {}
 
 
 def _json_redirect(response):
@@ -99,6 +122,7 @@ def rename_passkey(passkey_id):
 
 @bp.route("/account/security/passkeys/<int:passkey_id>/remove", methods=["POST"])
 @login_required
+@step_up.required()
 def remove_passkey(passkey_id):
     """Remove a passkey: a lost key stops working at once."""
     db = get_db()
@@ -112,6 +136,7 @@ def remove_passkey(passkey_id):
 
 
 @bp.route("/account/security/app", methods=["GET", "POST"])
+@step_up.required(back="factors.totp_setup")
 def totp_setup():
     """Set up an authenticator app: scan the QR code, then type the code it shows."""
     db = get_db()
@@ -121,7 +146,7 @@ def totp_setup():
         with write_transaction(db):
             confirmed = factors.confirm_totp(db, row, request.form.get("code", "")[:20])
         if confirmed:
-            codes = factors.new_recovery_codes(db, row)
+            codes = factors.new_recovery_codes(db, row, tell=False)
             response = _enrolled(db, row, "totp")
             return render_template("factors/recovery_codes.html", codes=codes, continue_url=response.location)
         error = "That code is not right. Type the six digits your app shows now."
@@ -138,6 +163,7 @@ def totp_setup():
 
 @bp.route("/account/security/app/remove", methods=["POST"])
 @login_required
+@step_up.required()
 def remove_totp():
     """Turn off the authenticator app."""
     db = get_db()
@@ -152,6 +178,7 @@ def remove_totp():
 
 @bp.route("/account/security/recovery-codes", methods=["POST"])
 @login_required
+@step_up.required()
 def recovery_codes():
     """Ten new recovery codes, shown this once; any earlier ones stop working."""
     codes = factors.new_recovery_codes(get_db(), current_user.row)
@@ -193,8 +220,9 @@ def second_factor():
         audit.record(db, refusal.action, row["username"], refusal.detail, actor=(None, ""))
         if factors.pending_user(db, enrol=False) is None:
             session.pop("pending_sign_in", None)
-            minutes = current_app.config["LOGIN_LOCK_SECONDS"] // 60
-            flash(f"Too many wrong codes: this account is locked for {minutes} minutes. Ask your supervisor.")
+            locked = one(db, "SELECT locked_until FROM users WHERE id = ?", [row["id"]])
+            flash(lock_message(locked, "wrong codes") if is_locked(locked)
+                  else "Sign in again: it took too long, or the account was changed.")
             return redirect(url_for("auth.login"), 303)
         return render_template("factors/second_factor.html", factors=mine, error=refusal.message), 401
     next_url, first = factors.pending_next(), factors.pending_first()
@@ -221,7 +249,7 @@ def sign_in_with_passkey():
     db = get_db()
     pending = factors.pending_user(db, enrol=False)
     try:
-        row = factors.authenticate_passkey(db, (request.get_json(silent=True) or {}).get("credential"), pending)
+        row = factors.authenticate_passkey(db, _json_object().get("credential"), pending)
     except factors.Refused as refusal:
         _refused(db, refusal, pending["username"] if pending else "", status=401 if refusal.action == "passkey_cloned" else 400)
     next_url = factors.pending_next() if pending else request.args.get("next")
@@ -234,6 +262,7 @@ def sign_in_with_passkey():
 
 @bp.route("/roster/<int:user_id>/second-factors/reset", methods=["POST"])
 @role_required("coordinator")
+@step_up.required(back="program.roster")
 def reset(user_id):
     """Remove every passkey, app and recovery code of someone who lost them; they are signed out everywhere."""
     db = get_db()

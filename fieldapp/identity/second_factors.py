@@ -36,8 +36,9 @@ from ..audit import log as audit
 from .accounts import hash_password
 from ..clock import now
 from ..store.db import one, write_transaction
-from .lockout import count_failure
+from .lockout import settle
 from .sessions import end_every_session
+from .step_up import keys_changed
 
 # How long someone who gave the right password has to give their second factor.
 PENDING_SECONDS = 5 * 60
@@ -169,7 +170,8 @@ def _matching_step(db, user_id, code, confirmed):
     stored = one(db, "SELECT secret, last_step FROM totp_secrets WHERE user_id = ? AND (confirmed_at IS NOT NULL) = ?",
                  [user_id, int(confirmed)])
     code = "".join((code or "").split())
-    if stored is None or not (code.isdigit() and len(code) == 6):
+    # isdigit() alone is true of any script's digits (٠١٢...), which compare_digest refuses with a TypeError.
+    if stored is None or not (code.isascii() and code.isdigit() and len(code) == 6):
         return None
     totp = pyotp.TOTP(_fernet().decrypt(stored["secret"].encode()).decode())
     current = int(now() // TOTP_STEP)
@@ -187,19 +189,26 @@ def confirm_totp(db, row, code):
         return False
     db.execute("UPDATE totp_secrets SET confirmed_at = ?, last_step = ? WHERE user_id = ?", [now(), step, row["id"]])
     audit.record(db, "totp_enrolled", row["username"], actor=(row["id"], row["username"]))
+    keys_changed(db, row, "An authenticator app was set up for your account")
     return True
 
 
 def check_totp(db, row, code):
-    """Check a sign-in code from `row`'s app; a wrong one counts towards the lock-out. Raises Refused."""
-    with write_transaction(db):
+    """Check a sign-in code from `row`'s app; a wrong one counts towards the lock-out. Raises Refused.
+
+    The code is checked and spent in the transaction that reads the lock-out
+    (lockout.settle): a right code that arrives as wrong ones lock the account is refused.
+    """
+    def spend(fresh):
         step = _matching_step(db, row["id"], code, confirmed=True)
-        if step is not None:
-            db.execute("UPDATE totp_secrets SET last_step = ? WHERE user_id = ?", [step, row["id"]])
-            return
-    count_failure(db, row)
-    raise Refused("That code is not right. Codes change every 30 seconds: type the one your app shows now.",
-                  "second_factor_failed", "wrong authenticator-app code")
+        if step is None:
+            return False
+        db.execute("UPDATE totp_secrets SET last_step = ? WHERE user_id = ?", [step, row["id"]])
+        return True
+
+    if settle(db, row, spend) is None:
+        raise Refused("That code is not right. Codes change every 30 seconds: type the one your app shows now.",
+                      "second_factor_failed", "wrong authenticator-app code")
 
 
 def remove_totp(db, row):
@@ -209,12 +218,17 @@ def remove_totp(db, row):
         if required_for(row) and not has_second_factor(db, row["id"]):
             raise ValueError("Your role must have a second factor: add a passkey before removing the app.")
         audit.record(db, "totp_removed", row["username"])
+        keys_changed(db, row, "The authenticator app was removed from your account")
 
 
 # ---- Recovery codes ----
 
-def new_recovery_codes(db, row):
-    """Ten new single-use codes for `row`, replacing any before; returned once, stored hashed."""
+def new_recovery_codes(db, row, tell=True):
+    """Ten new single-use codes for `row`, replacing any before; returned once, stored hashed.
+
+    `tell`: the owner is told, and other sessions end, unless they come with
+    an authenticator app just set up, which said so already.
+    """
     codes = ["-".join("".join(secrets.choice(RECOVERY_ALPHABET) for _ in range(4)) for _ in range(3))
              for _ in range(RECOVERY_CODES)]
     hashes = [hash_password(code) for code in codes]  # before the write lock: each hash takes a while
@@ -223,25 +237,37 @@ def new_recovery_codes(db, row):
         for code_hash in hashes:
             db.execute("INSERT INTO recovery_codes (user_id, code_hash) VALUES (?, ?)", [row["id"], code_hash])
         audit.record(db, "recovery_codes_made", row["username"], actor=(row["id"], row["username"]))
+        if tell:
+            keys_changed(db, row, "New recovery codes were made for your account (the old ones stopped working)")
     return codes
 
 
 def use_recovery_code(db, row, code):
-    """Spend one of `row`'s recovery codes; a wrong or used one counts towards the lock-out. Raises Refused."""
+    """Spend one of `row`'s recovery codes; a wrong or used one counts towards the lock-out. Raises Refused.
+
+    The codes are hashed like passwords, so each check takes a while: they
+    are checked first, outside any lock, and the one that matches is spent in
+    the write transaction that reads the lock-out (lockout.settle). Of several
+    browsers sending one code at once, one spends it and the others are told
+    it was used before.
+    """
     code = "".join((code or "").lower().split()).replace("-", "")
     code = "-".join(code[i:i + 4] for i in range(0, len(code), 4))[:14]
-    for stored in db.query("SELECT id, code_hash, used_at FROM recovery_codes WHERE user_id = ?"
-                           " ORDER BY used_at IS NOT NULL", [row["id"]]):
-        if check_password_hash(stored["code_hash"], code):
-            if stored["used_at"] is None:
-                spent = db.execute("UPDATE recovery_codes SET used_at = ? WHERE id = ? AND used_at IS NULL",
-                                   [now(), stored["id"]])
-                if spent.rowcount:
-                    return
-            count_failure(db, row)
-            raise Refused("That recovery code was used before: each one works once. Use another.",
-                          "second_factor_failed", "recovery code used before")
-    count_failure(db, row)
+    stored = list(db.query("SELECT id, code_hash FROM recovery_codes WHERE user_id = ? ORDER BY used_at IS NOT NULL",
+                           [row["id"]]))
+    match = next((s["id"] for s in stored if check_password_hash(s["code_hash"], code)), None)
+
+    def spend(fresh):
+        if match is None:
+            return False
+        return bool(db.execute("UPDATE recovery_codes SET used_at = ? WHERE id = ? AND user_id = ? AND used_at IS NULL",
+                               [now(), match, row["id"]]).rowcount)
+
+    if settle(db, row, spend) is not None:
+        return
+    if match is not None:
+        raise Refused("That recovery code was used before: each one works once. Use another.",
+                      "second_factor_failed", "recovery code used before")
     raise Refused("That recovery code is not right.", "second_factor_failed", "wrong recovery code")
 
 
@@ -308,6 +334,8 @@ def registration_options(db, row, kind):
 
 def register_passkey(db, row, credential_json, name):
     """Keep the new credential the browser made for `row`, named `name`; returns its id. Raises Refused."""
+    if name is not None and not isinstance(name, str):
+        raise Refused("Give the passkey a name in words, such as 'Blue key'.", "passkey_refused", "name not text")
     name = " ".join((name or "").split())[:60] or "Passkey"
     credential = _parse(credential_json)
     with write_transaction(db):
@@ -333,6 +361,7 @@ def register_passkey(db, row, credential_json, name):
             raise Refused("That passkey is already registered.", "passkey_refused", "credential already registered")
         audit.record(db, "passkey_added", row["username"], f"{name} ({transports or 'transport not given'})",
                      actor=(row["id"], row["username"]))
+        keys_changed(db, row, f"A passkey or security key named “{name}” was added to your account")
     return cursor.lastrowid
 
 
@@ -430,7 +459,39 @@ def remove_passkey(db, row, passkey_id):
         if required_for(row) and not has_second_factor(db, row["id"]):
             raise ValueError("Your role must have a second factor: add another before removing your last one.")
         audit.record(db, "passkey_removed", row["username"], passkey["name"])
+        keys_changed(db, row, f"The passkey or security key named “{passkey['name']}” was removed from your account")
     return True
+
+
+def added_since(db, user_id, since):
+    """The account's second factors added after `since`, which a password change offers to remove."""
+    totp = one(db, "SELECT confirmed_at FROM totp_secrets WHERE user_id = ? AND confirmed_at >= ?", [user_id, since])
+    return {"passkeys": list(db.query("SELECT id, name, transports, created_at FROM passkeys"
+                                      " WHERE user_id = ? AND created_at >= ? ORDER BY created_at", [user_id, since])),
+            "totp": totp["confirmed_at"] if totp else None}
+
+
+def remove_added_since(db, row, since, passkey_ids, totp):
+    """Remove the chosen factors added after `since` (a password change's "remove what I did not add").
+
+    Call inside the password change's write transaction; returns what was
+    removed, as words. Raises ValueError, changing nothing, when the role
+    would be left with no second factor.
+    """
+    recent = added_since(db, row["id"], since)
+    removed = []
+    for key in recent["passkeys"]:
+        if key["id"] in passkey_ids:
+            db.execute("DELETE FROM passkeys WHERE id = ?", [key["id"]])
+            audit.record(db, "passkey_removed", row["username"], f"{key['name']} (with a password change)")
+            removed.append(f'the passkey "{key["name"]}"')
+    if totp and recent["totp"]:
+        db.execute("DELETE FROM totp_secrets WHERE user_id = ?", [row["id"]])
+        audit.record(db, "totp_removed", row["username"], "with a password change")
+        removed.append("the authenticator app")
+    if removed and required_for(row) and not has_second_factor(db, row["id"]):
+        raise ValueError("Your role must keep a second factor: keep one of yours, or ask a coordinator to reset them.")
+    return removed
 
 
 def reset_second_factors(db, user_id):

@@ -95,6 +95,22 @@ def end_session(db):
     session.clear()  # a new session and CSRF token from the next sign-in on
 
 
+def sessions_of(db, user_id):
+    """Where the account is signed in, newest first, each marked `here` when it is this browser."""
+    token = session.get("sid")
+    here = _token_hash(token) if isinstance(token, str) else ""
+    return [dict(row, here=row["token_hash"] == here) for row in db.query(
+        "SELECT token_hash, created_at, last_seen_at, user_agent, ip FROM sessions WHERE user_id = ?"
+        " ORDER BY created_at DESC", [user_id])]
+
+
+def end_other_sessions(db, user_id):
+    """Sign an account out on every browser but this one (a change to its second factors)."""
+    token = session.get("sid")
+    db.execute("DELETE FROM sessions WHERE user_id = ? AND token_hash != ?",
+               [user_id, _token_hash(token) if isinstance(token, str) else ""])
+
+
 def end_every_session(db, user_id):
     """Sign an account out on every browser (a new password, a disabled account)."""
     db.execute("DELETE FROM sessions WHERE user_id = ?", [user_id])

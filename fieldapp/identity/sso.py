@@ -2,13 +2,12 @@
 
 Off unless SSO_ISSUER is set. The authorization code flow with PKCE, the
 `state` and the `nonce` are Authlib's; this module decides who the person the
-provider vouches for is here: an existing account (by a link made at an
-earlier sign-in, else by username or e-mail), its role (from a claim, when a
-mapping is configured), and whether the provider's own MFA counts as the
-second factor. It owns the `sso_links` table. docs/DEPLOY.md shows the
-settings; docs/SECURITY.md maps each control to its test.
+provider vouches for is here: the account linked to their issuer and subject,
+or one the link rules allow (sso_links.py, which owns the links), its role
+(from a claim, when a mapping is configured), and whether the provider's own
+MFA counts as the second factor. docs/SSO.md explains the link rules and
+their settings; docs/SECURITY.md maps each control to its test.
 """
-import secrets
 from urllib.parse import urlsplit
 
 import requests
@@ -16,22 +15,26 @@ from authlib.integrations.base_client import OAuthError
 from authlib.integrations.flask_client import OAuth
 from joserfc.errors import JoseError
 from flask import Blueprint, abort, current_app, render_template, request, session, url_for
+from flask_login import current_user
 
-from . import accounts
+from . import accounts, sso_links
 from .accounts import ROLES
 from ..audit import log as audit
 from ..web.context import safe_next
 from ..web.security import CONTENT_SECURITY_POLICY
 from .second_factors import second_step
 from .sign_in import finish_sign_in
-from ..clock import now
-from ..store.db import get_db, one, write_transaction
+from ..store.db import get_db, write_transaction
 
 bp = Blueprint("sso", __name__, url_prefix="/sso")
 
 # What a refused sign-in tells the person: what happened and who can fix it, never the protocol's internals.
 REFUSED = {
-    "unknown": "Your agency account has no fieldapp account yet. Ask a coordinator to add you, then try again.",
+    "unknown": "Your agency account is not linked to a fieldapp account yet. Ask a coordinator to link it: they"
+               " can see this sign-in. Then try again.",
+    "waits_for_approval": "A first sign-in to a supervisor's or coordinator's account waits for a coordinator's"
+                          " approval. Ask a coordinator, then try again.",
+    "wrong_tenant": "That agency account belongs to another organisation. Sign in with your own agency's account.",
     "linked_elsewhere": "This fieldapp account is already linked to another agency account. Ask a coordinator.",
     "disabled": "Your fieldapp account is disabled. Ask a coordinator.",
     "no_role": "Your agency account is in no group that fieldapp gives a role to. Ask a coordinator.",
@@ -70,11 +73,22 @@ def start():
     """Send the browser to the agency's provider; `state`, `nonce` and the PKCE verifier stay in this session."""
     client = _client()
     next_url = safe_next(request.args.get("next"))
+    # Not a sign-in but a step-up, or the owner linking their account (sso_links.py): the provider must ask
+    # who it is again (prompt=login), and say when it did (max_age makes `auth_time` required).
+    purpose = session.pop(sso_links.PURPOSE, None) if request.args.get("for") == "link" else None
+    if request.args.get("for") == "step_up" and current_user.is_authenticated:
+        sso_links.start_purpose("step_up", next_url)
+        purpose = session.pop(sso_links.PURPOSE)
+    again = {"prompt": "login", "max_age": current_app.config["STEP_UP_MINUTES"] * 60} if purpose else {}
     try:
-        response = client.authorize_redirect(url_for("sso.callback", _external=True))
+        response = client.authorize_redirect(url_for("sso.callback", _external=True), **again)
     except requests.RequestException:
         abort(503, description="The agency sign-in service did not answer. Try again, or sign in with your password.")
     session["sso_next"] = next_url
+    if purpose:
+        session[sso_links.PURPOSE] = purpose
+    else:
+        session.pop(sso_links.PURPOSE, None)
     return response
 
 
@@ -96,6 +110,12 @@ def callback():
     claims = token.get("userinfo") or {}
     if not claims.get("sub"):
         return _refuse(db, "bad_token", detail="no ID token", status=400)
+    tenant = current_app.config["SSO_TENANT_ID"]
+    if tenant and claims.get("tid") != tenant:
+        return _refuse(db, "wrong_tenant", detail=f"sub {claims['sub']}, tid {str(claims.get('tid'))[:64]}")
+    purpose = session.pop(sso_links.PURPOSE, None)
+    if purpose is not None:
+        return sso_links.finish_purpose(db, claims, purpose, mfa=idp_mfa(claims))
     with write_transaction(db):
         row, refusal = account_for(db, claims)
         if refusal:
@@ -114,22 +134,40 @@ def callback():
 
 def account_for(db, claims):
     """The account the provider's person signs in to, with its role brought up to date, as (row, None);
-    or (None, (reason, subject)) when they may not sign in. Call inside a write transaction."""
-    row, refusal = match_account(db, claims)
-    if refusal:
-        return None, refusal
-    name = row["username"] if row else str(claims.get(current_app.config["SSO_USERNAME_CLAIM"]) or "")
+    or (None, (reason, subject)) when they may not sign in. Call inside a write transaction.
+
+    A first link follows sso_links.py's rules: a coordinator's mapping, or a
+    claim the agency trusts; one to a supervisor's or coordinator's account
+    waits for a coordinator's approval; anyone else is kept for a coordinator
+    to map, and refused meanwhile.
+    """
+    row, how = match_account(db, claims)
+    name = row["username"] if row else str(claims.get(current_app.config["SSO_USERNAME_CLAIM"]) or "")[:64]
+    if how == "linked elsewhere":
+        return None, ("linked_elsewhere", row["username"])
     if row and row["disabled"]:
         # Whatever the provider says: only a coordinator here enables an account again.
         return None, ("disabled", name)
     role, refusal = role_from_claims(claims)
     if refusal:
         return None, (refusal, name)
-    if row is None:
-        row = _create_account(db, claims, role)
+    if how is None:  # nobody the rules can link
+        if not current_app.config["SSO_CREATE_ACCOUNTS"]:
+            sso_links.ask_a_coordinator(db, claims, None, role, "no mapping, and no claim fieldapp may link by")
+            return None, ("unknown", name)
+        if sso_links.needs_approval(role or "officer"):
+            sso_links.ask_a_coordinator(db, claims, None, role, f"a new {role}'s account")
+            return None, ("waits_for_approval", name)
+        row = sso_links.create_account(db, claims, role)
         if row is None:
             return None, ("bad_username", name)
-    _link(db, row, claims)
+        how = "a new account made at its first sign-in"
+    if how != "linked":
+        if sso_links.needs_approval(row["role"], role):
+            sso_links.ask_a_coordinator(db, claims, row["id"], role, f"a first link to a {row['role']}'s account"
+                                        f" by {how}" + (f", whose groups make it {role}" if role else ""))
+            return None, ("waits_for_approval", row["username"])
+        sso_links.link(db, row["id"], claims["sub"], how)
     if role and role != row["role"]:
         accounts.set_role(db, row["id"], role)
         audit.record(db, "role_changed", row["username"], f"{row['role']} -> {role} (from the identity provider)",
@@ -139,31 +177,22 @@ def account_for(db, claims):
 
 
 def match_account(db, claims):
-    """The local account the provider's person is, as (row, None); (None, None) when none; or (None, refusal).
+    """Who the provider's person is here, as (row, how): how is "linked", the claim that names them, or
+    "linked elsewhere" (the named account is linked to someone else); (None, None) when no rule names anyone.
 
-    A link made at an earlier sign-in wins: once linked, a later change of name
-    or e-mail at the provider cannot move the person to another account. An
-    account already linked to someone else at this provider is never taken over.
+    A link made earlier wins: once linked, a later change of name or e-mail at
+    the provider cannot move the person to another account, and an account
+    linked to someone else is never taken over.
     """
-    issuer = current_app.config["SSO_ISSUER"]
-    linked = one(db, "SELECT users.* FROM sso_links JOIN users ON users.id = sso_links.user_id"
-                     " WHERE sso_links.issuer = ? AND sso_links.subject = ?", [issuer, claims["sub"]])
+    linked = sso_links.linked_account(db, claims["sub"])
     if linked:
-        return linked, None
-    username = str(claims.get(current_app.config["SSO_USERNAME_CLAIM"]) or "").strip()
-    email = str(claims.get("email") or "").strip() if claims.get("email_verified", True) else ""
-    row = None
-    if username:
-        row = accounts.user_by_username(db, username)
-    if row is None and email:
-        row = one(db, "SELECT * FROM users WHERE email = ? COLLATE NOCASE", [email])
+        return linked, "linked"
+    row, how = sso_links.account_named_by_claims(db, claims)
     if row is None:
-        if current_app.config["SSO_CREATE_ACCOUNTS"]:
-            return None, None
-        return None, ("unknown", username or email)
-    if one(db, "SELECT 1 FROM sso_links WHERE issuer = ? AND user_id = ?", [issuer, row["id"]]):
-        return None, ("linked_elsewhere", row["username"])
-    return row, None
+        return None, None
+    if sso_links.link_of(db, row["id"]):
+        return row, "linked elsewhere"
+    return row, how
 
 
 def role_from_claims(claims):
@@ -196,33 +225,6 @@ def idp_mfa(claims):
     if isinstance(amr, str):
         amr = [amr]
     return bool(set(amr) & set(config["SSO_MFA_AMR"])) or str(claims.get("acr", "")) in config["SSO_MFA_ACR"]
-
-
-def _create_account(db, claims, role):
-    """A new account for the provider's person (only when SSO_CREATE_ACCOUNTS), or None if their name will not do."""
-    try:
-        username = accounts.check_username(claims.get(current_app.config["SSO_USERNAME_CLAIM"]))
-    except ValueError:
-        return None
-    if accounts.user_by_username(db, username):
-        return None
-    # No password anyone knows: this account signs in through the provider.
-    user_id = accounts.create_user(db, username, None, role or "officer", claims.get("name") or username,
-                                   password_hash=accounts.hash_password(secrets.token_urlsafe(32)))
-    email = claims.get("email") if claims.get("email_verified", True) else None
-    if email:
-        accounts.set_email(db, user_id, email)
-    audit.record(db, "user_created", username, f"role {role or 'officer'} (from the identity provider)",
-                 actor=(None, "sso"))
-    return accounts.user_by_id(db, user_id)
-
-
-def _link(db, row, claims):
-    """Remember which person at the provider this account is, the first time they sign in."""
-    cursor = db.execute("INSERT OR IGNORE INTO sso_links (issuer, subject, user_id, created_at) VALUES (?, ?, ?, ?)",
-                        [current_app.config["SSO_ISSUER"], claims["sub"], row["id"], now()])
-    if cursor.rowcount:
-        audit.record(db, "sso_linked", row["username"], f"sub {claims['sub']}", actor=(row["id"], row["username"]))
 
 
 def logout_url():

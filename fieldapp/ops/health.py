@@ -157,7 +157,8 @@ def _token_ok():
     """True when METRICS_TOKEN is set and the request carries it as a bearer token."""
     token = current_app.config.get("METRICS_TOKEN") or ""
     given = request.headers.get("Authorization", "")
-    return bool(token) and given.startswith("Bearer ") and hmac.compare_digest(given[7:].encode(), token.encode())
+    # The scheme is case-insensitive (RFC 6750).
+    return bool(token) and given[:7].lower() == "bearer " and hmac.compare_digest(given[7:].encode(), token.encode())
 
 
 class DatabaseCollector:

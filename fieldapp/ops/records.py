@@ -6,7 +6,7 @@ the typed location, the checklist marks, the referral text, and coordinates
 beyond about 1 km (rounded to two decimals, enough for district reports).
 Specialists' positions go too: their exact distances to old scenes (rounded
 to the kilometre), the push messages that carried them, and any position
-older than alerting uses. SQLite's `secure_delete` overwrites what is removed,
+older than alerting uses; so do the exact coordinates webhook deliveries carried. SQLite's `secure_delete` overwrites what is removed,
 whatever the SQLite build's default, and the WAL is checkpointed so no copy
 of an old page stays behind in it.
 """
@@ -21,6 +21,7 @@ from ..clock import now
 from ..store.db import connect, write_transaction
 from ..duty.positions import forget_positions_before
 from ..delivery.outbox import forget_messages_of_closed_requests
+from ..delivery.webhooks import forget_payloads_of_closed_requests
 from ..requests.domain import strip_closed_requests
 from ..requests.selection import round_distances_of_closed_requests
 from ..audit import log as audit
@@ -45,6 +46,7 @@ def purge_closed_requests(db, older_than_s):
         count = strip_closed_requests(db, cutoff)
         round_distances_of_closed_requests(db, cutoff)
         forget_messages_of_closed_requests(db, cutoff)
+        forget_payloads_of_closed_requests(db, cutoff)
         forget_positions_before(db, now() - current_app.config["POSITION_MAX_AGE_S"])
         audit.record(db, "purge", f"{count} request(s)", f"closed before {cutoff:.0f}", actor=(None, "cli"))
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -20,6 +20,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from ..audit import log as audit
+from ..web.downloads import safe_cell
 from ..store.db import connect
 from ..requests.encounter import COMPUTED_SQL, FIRST_ACCEPT_SQL, FIRST_ON_SCENE_SQL, NOT_RECORDED
 from .data_dictionary import load_dictionary
@@ -165,13 +166,14 @@ def gap_report(profile):
 def write_profile_export(db, profile, start, end, out):
     """Write the form's CSV to the open file `out`, streaming; returns how many rows it wrote."""
     writer = csv.writer(out)
-    writer.writerow([f["name"] for f in profile["fields"]])
+    # Every cell as text a spreadsheet will not run, like every other CSV (security review 2026-12-07, I2).
+    writer.writerow([safe_cell(f["name"]) for f in profile["fields"]])
     count = 0
     states = profile.get("states")
     for row in encounter_rows(db, start, end):
         if states and row["state"] not in states:
             continue
-        writer.writerow(profile_row(profile, row))
+        writer.writerow([safe_cell(v) for v in profile_row(profile, row)])
         count += 1
     return count
 

@@ -11,7 +11,7 @@ from flask import abort, current_app, flash, make_response, redirect, render_tem
 from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from ..identity import accounts, admin
+from ..identity import accounts, admin, step_up
 from ..identity.accounts import ROLES
 from ..delivery import backup_channel
 from ..identity.access import role_required
@@ -210,6 +210,7 @@ def _someone_else(db, user_id, doing):
 
 @bp.route("/roster/<int:user_id>/password", methods=["POST"])
 @role_required("coordinator")
+@step_up.required(back="program.roster")
 def reset_password(user_id):
     """Give an account a new generated password, shown once, and sign it out everywhere."""
     db = get_db()

@@ -825,3 +825,72 @@ M024_SCHEMA = """
         );
         CREATE INDEX card_versions_hash ON card_versions(slug, content_hash);
         """
+
+
+@migrations()
+def m025_sign_in_attempts_and_notices(db):
+    db.executescript(
+        """
+        -- Each sign-in attempt from an address, written before its password is checked
+        -- (throttle.py), so a burst sent at once counts in full; one that succeeds is taken off.
+        CREATE TABLE sign_in_attempts (
+            id INTEGER PRIMARY KEY,
+            address TEXT NOT NULL,
+            account TEXT NOT NULL,
+            at REAL NOT NULL
+        );
+        CREATE INDEX sign_in_attempts_address ON sign_in_attempts(address, at);
+        CREATE INDEX sign_in_attempts_account ON sign_in_attempts(address, account, at);
+        -- What an account's owner (or a coordinator) is told at their next page on every device:
+        -- a factor added or removed, an account locked for a coordinator (identity/notices.py).
+        CREATE TABLE account_notices (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            at REAL NOT NULL,
+            text TEXT NOT NULL
+        );
+        CREATE INDEX account_notices_user ON account_notices(user_id, id);
+        -- The newest notice's id, read with the account on every page, so a page
+        -- with nothing new to tell costs no query.
+        ALTER TABLE users ADD COLUMN notice_id INTEGER NOT NULL DEFAULT 0;
+        """
+    )
+
+
+@migrations()
+def m026_sso_link_rules(db):
+    db.executescript(
+        """
+        -- How each link to the identity provider was made: a coordinator's mapping, a
+        -- claim the agency names as stable and verified, the owner, an approval
+        -- (identity/sso_links.py). Links made before these rules say so.
+        ALTER TABLE sso_links ADD COLUMN how TEXT NOT NULL DEFAULT 'a first sign-in, before the link rules';
+        -- A person at the provider fieldapp could not link on its own: no mapping and no
+        -- claim it may trust, or a first link to a supervisor or coordinator, which waits
+        -- for a coordinator's approval. One row per person; `claims` is what the
+        -- provider said, shown to the coordinator as unverified.
+        CREATE TABLE sso_link_requests (
+            id INTEGER PRIMARY KEY,
+            issuer TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            user_id INTEGER REFERENCES users(id) ON DELETE CASCADE,
+            role TEXT,
+            why TEXT NOT NULL,
+            claims TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            UNIQUE (issuer, subject)
+        );
+        """
+    )
+
+
+@migrations()
+def m027_webhook_secret_rotation(db):
+    db.executescript(
+        """
+        -- A rotated signing secret keeps signing beside the new one until the overlap ends,
+        -- so the receiving system can change over without losing a delivery (webhook_secrets.py).
+        ALTER TABLE webhook_endpoints ADD COLUMN previous_secret TEXT;
+        ALTER TABLE webhook_endpoints ADD COLUMN previous_secret_until REAL;
+        """
+    )

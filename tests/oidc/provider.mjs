@@ -43,7 +43,8 @@ const provider = new Provider(issuer, {
   claims: {
     openid: ['sub', 'acr', 'amr'],  // how the person signed in, in every ID token
     email: ['email', 'email_verified'],
-    profile: ['name', 'preferred_username'],
+    // Entra ID's stable object id and tenant, and the claims an agency might name as stable (docs/SSO.md).
+    profile: ['name', 'preferred_username', 'oid', 'tid', 'upn', 'employee_id'],
     groups: ['groups'],
   },
   features: { devInteractions: { enabled: false }, rpInitiatedLogout: { enabled: true } },

@@ -49,6 +49,8 @@
       body: JSON.stringify(body || {}),
     }).then(function (response) {
       return response.json().catch(function () { return {}; }).then(function (data) {
+        // A change to how you sign in that needs a fresh proof first: the server says where to give it.
+        if (!response.ok && data.redirect) window.location.assign(data.redirect);
         if (!response.ok) throw new Error(data.error || "That did not work. Check your signal and try again.");
         return data;
       });
