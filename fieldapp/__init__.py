@@ -27,9 +27,11 @@ def _listen():
     from .duty import status as duty
     from .program import roster
     from .requests.dispatch import dispatch_status
+    from .safety import timer as check_in_timer
 
     events.request_moved.connect(audit_log.on_request_moved)
     events.request_moved.connect(webhooks.on_request_moved)
+    events.request_moved.connect(check_in_timer.on_request_moved)
     webhooks.describe_requests_with(dispatch_status)
     events.account_disabled.connect(duty.stand_down_everywhere)
     events.district_names_in_use.connect(duty.districts_chosen)
@@ -71,6 +73,7 @@ def create_app(test_config=None):
     from .program import audit_pages, data_dictionary
     from .reference import content_review, offline, pages as reference
     from .requests import dispatch_pages, home
+    from . import safety
     from .store import db
     from .web import assets, context, errors, formatting, htmx, security
 
@@ -78,10 +81,10 @@ def create_app(test_config=None):
     Compress(app)
     # Order matters where one part uses what another set up; the worker starts last, after every table is known.
     for part in (security, db, htmx, throttle, access, users_cli, sso, content, errors, assets, context, push, duty,
-                 demo, records, formatting, restore, data_dictionary):
+                 demo, records, formatting, restore, data_dictionary, safety.pages):
         part.init_app(app)
     for area in (auth, home, reference, offline, duty, requests, board, audit_pages, program, content_review, sso,
-                 second_factor_pages, readiness, webhook_pages, dispatch_pages):
+                 second_factor_pages, readiness, webhook_pages, dispatch_pages, safety):
         app.register_blueprint(area.bp)
     # Signing out must work from a page whose token has died (see auth.logout for why that is safe).
     security.csrf.exempt(auth.logout)

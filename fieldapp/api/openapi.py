@@ -5,7 +5,7 @@ with it: every response must match what is written here.
 """
 from ..requests.domain import CANCEL_REASONS, DISPOSITIONS, STATE_LABELS
 from ..requests.forms import MAX_LOCATION_TEXT, MAX_NOTE
-from ..delivery.webhook_endpoints import EVENT_NAMES
+from ..delivery.webhook_endpoints import EVENT_NAMES, event_type
 
 _TIME = {"type": ["number", "null"], "description": "Unix time in seconds, or null until it happens."}
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
@@ -61,7 +61,7 @@ WEBHOOK_EVENT = {
     "type": "object",
     "required": ["type", "timestamp", "data"],
     "properties": {
-        "type": {"type": "string", "enum": [f"request.{e}" for e in EVENT_NAMES]},
+        "type": {"type": "string", "enum": [event_type(e) for e in EVENT_NAMES]},
         "timestamp": {"type": "string", "format": "date-time"},
         "data": {
             "allOf": [{"$ref": "#/components/schemas/RequestStatus"}],
