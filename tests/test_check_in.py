@@ -219,3 +219,40 @@ def test_two_workers_raise_one_alarm(app, db, on_scene, clock):
     Worker(app, name="a").run_once()
     Worker(app, name="b").run_once()
     assert events(db, request_id).count("check_in_missed") == 1
+
+
+def test_a_worker_killed_with_sigkill_still_raises_the_alarm_after_restart(app_config, db, on_scene):
+    """The real thing: a `flask worker` process killed with SIGKILL between the start and the deadline."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    request_id, _ = on_scene
+    # The worker processes keep real time: a deadline 3 s from now, as a short interval leaves it.
+    db.execute("UPDATE check_in_timers SET deadline_at = ?, warn_at = NULL WHERE request_id = ?", [time.time() + 3, request_id])
+    db.conn.commit()
+    env = {"PATH": os.environ["PATH"], "FIELDAPP_INSTANCE_PATH": app_config["INSTANCE_PATH"],
+           "FIELDAPP_DATABASE": app_config["DATABASE"], "FIELDAPP_PUSH_INSECURE_HOSTS": '["127.0.0.1"]',
+           **({"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {})}
+
+    def start_worker():
+        return subprocess.Popen([str(Path(sys.executable).parent / "flask"), "--app", "fieldapp", "worker"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+    first = start_worker()
+    time.sleep(1)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    assert "check_in_missed" not in events(db, request_id)
+    restarted = start_worker()
+    try:
+        deadline = time.monotonic() + 20
+        while "check_in_missed" not in events(db, request_id):
+            assert time.monotonic() < deadline, events(db, request_id)
+            time.sleep(0.2)
+    finally:
+        os.killpg(restarted.pid, signal.SIGKILL)
+        restarted.wait()
