@@ -69,15 +69,14 @@ def start(db, request_id, specialist_id):
 
 # ---- What people do: the officer's "I'm OK" and interval, a supervisor's "Contact made" ----
 
-def _running_timer(db, request_id):
-    """The request and its running timer, or the 409 that says why there is none."""
-    req = get_request(db, request_id)
+def _running_timer(db, request_id, req):
+    """The request's running timer, or the 409 that says why there is none."""
     timer = timer_of(db, request_id)
     if req["state"] not in OPEN_STATES:
         raise Conflict(f"This request is already {req['state']}; there is nothing to check in to.")
     if timer is None or timer["stopped_at"] is not None:
-        raise Conflict("The check-in timer is not running: it starts when the CIT officer is on scene.")
-    return req, timer
+        raise Conflict("The check-in timer is not running: it runs while the CIT officer is on scene.")
+    return timer
 
 
 def check_in(db, request_id, user, minutes=None):
@@ -91,9 +90,11 @@ def check_in(db, request_id, user, minutes=None):
         if interval_s is None or float(minutes) not in CHOICES:
             raise BadRequest(f"Pick {', '.join(map(str, CHOICES[:-1]))} or {CHOICES[-1]} minutes.")
     with write_transaction(db):
-        req, timer = _running_timer(db, request_id)
+        # Who first: a stranger learns nothing of the timer, and changes nothing.
+        req = get_request(db, request_id)
         if req["assigned_id"] != user.id:
             raise Forbidden("Only the CIT officer on this request can check in.")
+        timer = _running_timer(db, request_id, req)
         t = now()
         late = timer["missed_at"] is not None
         _set_deadline(db, request_id, interval_s or timer["interval_s"], t)
@@ -115,15 +116,15 @@ def contact_made(db, request_id, user, note):
     The note stays with the timer, never in the timeline: the timeline is
     append-only, and what people type must be removable.
     """
+    if user.role != "supervisor":
+        raise Forbidden("Only a supervisor can record contact.")
     note = (note or "").strip()
     if not note:
         raise BadRequest("Say how contact was made (for example: radio, officer answered).")
     if len(note) > 500:
         raise BadRequest("Keep the note under 500 characters.")
-    if user.role != "supervisor":
-        raise Forbidden("Only a supervisor can record contact.")
     with write_transaction(db):
-        _, timer = _running_timer(db, request_id)
+        timer = _running_timer(db, request_id, get_request(db, request_id))
         if timer["missed_at"] is None:
             raise Conflict("No check-in is missed on this request.")
         _set_deadline(db, request_id, timer["interval_s"], now())
