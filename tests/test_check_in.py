@@ -153,6 +153,22 @@ def test_the_alarm_repeats_until_a_supervisor_makes_contact(db, on_scene, clock,
     assert "contact_made" in events(db, request_id)
 
 
+def test_purge_forgets_the_contact_note(app, db, on_scene, clock, worker, supervisor_device, login):
+    from fieldapp.ops.records import purge_closed_requests
+
+    request_id, _ = on_scene
+    clock.advance(601)
+    worker.run_once()
+    sgt = login("sgt.diaz")
+    sgt.post(f"/requests/{request_id}/contact-made", data={"note": "Radio: answered"})
+    sgt.post(f"/requests/{request_id}/resolve", data={"disposition": "resolved_on_scene"})
+    assert timer_of(db, request_id)["contact_note"] == "Radio: answered"
+    clock.advance(2 * 86400)
+    with app.app_context():
+        purge_closed_requests(db, 86400)
+    assert timer_of(db, request_id)["contact_note"] is None
+
+
 def test_a_late_check_in_ends_the_alarm(db, on_scene, clock, worker):
     request_id, cit = on_scene
     clock.advance(620)

@@ -20,7 +20,7 @@ def _answer(request_id, do):
     except (BadRequest, Conflict, Forbidden) as refused:
         message, status = refused.description, refused.code
     if status == 403 and not flow.can_view(db, flow.get_request(db, request_id), current_user):
-        return {"error": message}, 403
+        raise Forbidden("This request is not yours to see.")
     view = flow.request_view(db, request_id, current_user, message)
     if is_htmx():
         return htmx_response(render_block("requests/page.html", "live", **view), status, trigger="request-changed")

@@ -83,12 +83,10 @@ def check_in(db, request_id, user, minutes=None):
     """The assignee's "I'm OK": the countdown starts again (at `minutes`, when given). Late, it ends the alarm."""
     interval_s = None
     if minutes is not None:
-        try:
-            interval_s = float(minutes) * 60
-        except (TypeError, ValueError):
-            interval_s = None
-        if interval_s is None or float(minutes) not in CHOICES:
+        # Exactly one of the choices, as the page's menu sends it: no 7, no 0.5, no 1e9.
+        if str(minutes).strip() not in {str(m) for m in CHOICES}:
             raise BadRequest(f"Pick {', '.join(map(str, CHOICES[:-1]))} or {CHOICES[-1]} minutes.")
+        interval_s = int(minutes) * 60.0
     with write_transaction(db):
         # Who first: a stranger learns nothing of the timer, and changes nothing.
         req = get_request(db, request_id)
@@ -132,6 +130,13 @@ def contact_made(db, request_id, user, note):
         add_event(db, request_id, "contact_made", user.id, "A supervisor made contact with the CIT officer")
         tell_boards(db)
     wake_worker()
+
+
+def forget_contact_notes_of_closed_requests(db, cutoff):
+    """Take the supervisors' contact notes out of requests closed before `cutoff` (`purge`); inside a write transaction."""
+    return db.execute(
+        "UPDATE check_in_timers SET contact_note = NULL WHERE contact_note IS NOT NULL AND request_id IN"
+        " (SELECT id FROM cit_requests WHERE state IN ('resolved', 'cancelled') AND closed_at < ?)", [cutoff]).rowcount
 
 
 # ---- The worker's part: heads-ups and alarms when due ----
