@@ -272,3 +272,12 @@ def test_a_worker_killed_with_sigkill_still_raises_the_alarm_after_restart(app_c
     finally:
         os.killpg(restarted.pid, signal.SIGKILL)
         restarted.wait()
+
+
+def test_the_api_document_describes_the_check_in_webhook(client):
+    doc = client.get("/api/v1/openapi.json").json
+    hook = doc["webhooks"]["responderCheckInMissed"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    schema = doc["components"]["schemas"][hook["$ref"].rsplit("/", 1)[1]]
+    assert schema["properties"]["type"]["enum"] == ["responder.check_in_missed"]
+    assert set(schema["properties"]["data"]["properties"]) == {"id", "cad_incident"}
+    assert "responder.check_in_missed" not in doc["components"]["schemas"]["WebhookEvent"]["properties"]["type"]["enum"]
