@@ -15,6 +15,7 @@ from ..clock import now
 from ..delivery import backup_channel
 from ..delivery.outbox import queue_to_devices, wake_worker
 from ..requests.domain import OPEN_STATES, get_request
+from ..requests.selection import supervisors_to_alert
 from ..requests.timeline import add_event
 from ..requests.updates import tell_boards
 from ..store.db import one, write_transaction
@@ -180,7 +181,9 @@ def _take_due_step(db, request_id):
     if timer is None or timer["stopped_at"] is not None:
         return None
     req = get_request(db, request_id)
-    if (timer["missed_at"] is None and timer["deadline_at"] <= t) or (timer["next_alarm_at"] or t + 1) <= t:
+    first_miss = timer["missed_at"] is None and timer["deadline_at"] <= t
+    repeat = timer["next_alarm_at"] is not None and timer["next_alarm_at"] <= t
+    if first_miss or repeat:
         repeat_s = float(current_app.config["CHECK_IN_REPEAT_MINUTES"]) * 60
         db.execute(
             "UPDATE check_in_timers SET missed_at = COALESCE(missed_at, ?), warn_at = NULL, next_alarm_at = ?,"
@@ -190,7 +193,7 @@ def _take_due_step(db, request_id):
         add_event(db, request_id, "check_in_missed", detail=detail)
         audit(db, "check_in_missed", f"request {request_id}", detail)
         payload = _payload(request_id, "missed")
-        for user_id in {*_supervisors_on_duty(db), req["requester_id"]}:
+        for user_id in {*supervisors_to_alert(db), req["requester_id"]}:
             queue_to_devices(db, request_id, user_id, payload, _topic(request_id))
         return "missed"
     if timer["warn_at"] is not None and timer["warn_at"] <= t:
@@ -200,14 +203,6 @@ def _take_due_step(db, request_id):
                   detail=f"Check-in due in {_ago(timer['deadline_at'] - t)}: the CIT officer's phones were told")
         return "warned"
     return None
-
-
-def _supervisors_on_duty(db):
-    """Supervisors on duty (every supervisor when none is), as the requests area alerts them."""
-    ids = [r[0] for r in db.execute(
-        "SELECT u.id FROM users u JOIN duty ON duty.user_id = u.id"
-        " WHERE u.role = 'supervisor' AND u.disabled = 0 AND duty.on_duty = 1").fetchall()]
-    return ids or [r[0] for r in db.execute("SELECT id FROM users WHERE role = 'supervisor' AND disabled = 0").fetchall()]
 
 
 def _topic(request_id):
