@@ -238,7 +238,8 @@ def check_in_view(db, request_id, roles):
     if timer is None or timer["stopped_at"] is not None or not roles & {"assigned", "supervisor", "requester"}:
         return None
     return {"deadline_at": timer["deadline_at"], "left": _ago(timer["deadline_at"] - now()),
-            "missed_for": _ago(now() - timer["deadline_at"]), "minutes": timer["interval_s"] / 60, "missed": timer["missed_at"] is not None,
+            "missed_for": _ago(now() - timer["deadline_at"]), "minutes": timer["interval_s"] / 60,
+            "every": f"{timer['interval_s'] / 60:g}", "missed": timer["missed_at"] is not None,
             "choices": CHOICES, "can_check_in": "assigned" in roles,
             "can_record_contact": "supervisor" in roles and timer["missed_at"] is not None}
 
