@@ -281,3 +281,21 @@ def test_the_api_document_describes_the_check_in_webhook(client):
     assert schema["properties"]["type"]["enum"] == ["responder.check_in_missed"]
     assert set(schema["properties"]["data"]["properties"]) == {"id", "cad_incident"}
     assert "responder.check_in_missed" not in doc["components"]["schemas"]["WebhookEvent"]["properties"]["type"]["enum"]
+
+
+def test_the_open_board_and_request_page_change_when_a_check_in_is_missed(on_scene, clock, worker, supervisor_device,
+                                                                           login):
+    request_id, cit = on_scene
+    sgt = login("sgt.diaz")
+    poll = {"HX-Request": "true"}
+    board = sgt.get("/board/live", headers=poll).headers["ETag"]
+    page = cit.get(f"/requests/{request_id}/live", headers=poll).headers["ETag"]
+    clock.advance(601)
+    worker.run_once()
+    changed = sgt.get("/board/live", headers=dict(poll, **{"If-None-Match": board}))
+    assert changed.status_code == 200 and "Check-in missed" in changed.get_data(as_text=True)
+    mine = cit.get(f"/requests/{request_id}/live", headers=dict(poll, **{"If-None-Match": page}))
+    assert mine.status_code == 200 and "Check-in missed" in mine.get_data(as_text=True)
+    assert "I'm OK" in mine.get_data(as_text=True)  # the officer can still check in, late
+    supervisors = sgt.get(f"/requests/{request_id}").get_data(as_text=True)
+    assert "Contact made" in supervisors
