@@ -27,9 +27,11 @@ def _listen():
     from .duty import status as duty
     from .program import roster
     from .requests.dispatch import dispatch_status
+    from .safety import timer as check_in_timer
 
     events.request_moved.connect(audit_log.on_request_moved)
     events.request_moved.connect(webhooks.on_request_moved)
+    events.request_moved.connect(check_in_timer.on_request_moved)
     webhooks.describe_requests_with(dispatch_status)
     events.account_disabled.connect(duty.stand_down_everywhere)
     events.district_names_in_use.connect(duty.districts_chosen)
@@ -72,6 +74,7 @@ def create_app(test_config=None):
     from .program import audit_pages, data_dictionary
     from .reference import content_review, offline, pages as reference
     from .requests import dispatch_pages, home
+    from . import safety
     from .store import db
     from .web import assets, context, errors, formatting, htmx, security
 
@@ -79,11 +82,12 @@ def create_app(test_config=None):
     Compress(app)
     # Order matters where one part uses what another set up; the worker starts last, after every table is known.
     for part in (security, db, htmx, throttle, access, notices, lockout, users_cli, sso, sso_links, content,
-                 errors, assets, context, push, duty, demo, records, formatting, restore, data_dictionary):
+                 errors, assets, context, push, duty, demo, records, formatting, restore, data_dictionary,
+                 safety.pages):
         part.init_app(app)
     for area in (auth, home, reference, offline, duty, requests, board, audit_pages, program, content_review, sso,
                  second_factor_pages, step_up_pages, sso_links, readiness, webhook_pages, webhook_secrets,
-                 dispatch_pages, unlock):
+                 dispatch_pages, unlock, safety):
         app.register_blueprint(area.bp)
     # Signing out must work from a page whose token has died (see auth.logout for why that is safe).
     security.csrf.exempt(auth.logout)

@@ -8,7 +8,7 @@ function again is a no-op, so several apps in one process never double up).
 
 | event | sent by | with | heard by |
 |---|---|---|---|
-| `request_moved` | requests/timeline.py, for every line a request's timeline gains | `request_id`, `event`, `actor_id`, `actor_name`, `detail` | the audit log (a person's actions), webhooks (state changes) |
+| `request_moved` | requests/timeline.py, for every line a request's timeline gains | `request_id`, `event`, `actor_id`, `actor_name`, `detail` | the audit log (a person's actions), webhooks (state changes), safety's check-in timer (starts on scene, stops at stabilised, resolved, cancelled) |
 | `account_disabled` | identity/accounts.py | `user_id` | duty (off duty, devices forgotten) |
 | `district_names_in_use` | districts.py, before removing districts | — | duty (districts chosen), the roster (districts named); each answers names |
 """

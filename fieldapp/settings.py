@@ -159,6 +159,8 @@ SETTINGS = (
     Setting("ESCALATE_AFTER_S", 60, NUMBER, "no accept by then: next K and the supervisors"),
     Setting("ALL_HANDS_AFTER_S", 180, NUMBER, "no accept by then: every on-duty specialist; flagged unanswered"),
     Setting("POSITION_MAX_AGE_S", 15 * 60, NUMBER, "older positions give way to the district's centre"),
+    Setting("CHECK_IN_MINUTES", 10, NUMBER, "on scene, a CIT officer checks in this often (fractions allowed); they may pick 5, 10, 20 or 30"),
+    Setting("CHECK_IN_REPEAT_MINUTES", 5, NUMBER, "a missed check-in alarms again this often until contact is made"),
     # Per officer: more CIT requests than this in the window are refused, and supervisors told.
     Setting("REQUEST_RATE_MAX", 5, int,
             "CIT requests one officer may make per `REQUEST_RATE_WINDOW_S`; past it they are refused and the"

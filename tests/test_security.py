@@ -60,6 +60,9 @@ ACCESS = {
     "requests.page": ("officer", "dispatcher", "cit", "supervisor"),
     "requests.live": ("officer", "dispatcher", "cit", "supervisor"),
     "requests.act": ("supervisor", "dispatcher"),  # acted on as "realert", which supervisors and dispatchers may do
+    # Only the CIT officer assigned checks in; the world's request has none yet, so everyone is refused.
+    "safety.check_in": (),
+    "safety.contact_made": ("supervisor",),
     "board.index": ("supervisor", "dispatcher"),
     "board.live": ("supervisor", "dispatcher"),
     "dispatch.index": ("dispatcher",),

@@ -5,7 +5,7 @@ with it: every response must match what is written here.
 """
 from ..requests.domain import CANCEL_REASONS, DISPOSITIONS, STATE_LABELS
 from ..requests.forms import MAX_LOCATION_TEXT, MAX_NOTE
-from ..delivery.webhook_endpoints import EVENT_NAMES
+from ..delivery.webhook_endpoints import EVENT_NAMES, RESPONDER_EVENTS, event_type
 
 _TIME = {"type": ["number", "null"], "description": "Unix time in seconds, or null until it happens."}
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
@@ -62,7 +62,7 @@ WEBHOOK_EVENT = {
     "type": "object",
     "required": ["type", "timestamp", "data"],
     "properties": {
-        "type": {"type": "string", "enum": [f"request.{e}" for e in EVENT_NAMES]},
+        "type": {"type": "string", "enum": [event_type(e) for e in EVENT_NAMES if e not in RESPONDER_EVENTS]},
         "timestamp": {"type": "string", "format": "date-time"},
         "data": {
             "allOf": [{"$ref": "#/components/schemas/RequestStatus"}],
@@ -73,6 +73,18 @@ WEBHOOK_EVENT = {
                                  "description": "Checklist observations; only to endpoints configured to receive notes."},
             },
         },
+    },
+}
+
+# About the CIT officer on a request, not its state: which request, and nothing personal (safety/timer.py).
+RESPONDER_EVENT = {
+    "type": "object",
+    "required": ["type", "timestamp", "data"],
+    "properties": {
+        "type": {"type": "string", "enum": [event_type(e) for e in RESPONDER_EVENTS]},
+        "timestamp": {"type": "string", "format": "date-time"},
+        "data": {"type": "object", "required": ["id", "cad_incident"], "additionalProperties": False, "properties": {
+            "id": {"type": "integer"}, "cad_incident": {"type": ["string", "null"]}}},
     },
 }
 
@@ -138,11 +150,15 @@ def document(districts=()):
                 ),
             },
         },
-        "webhooks": {"requestChanged": webhook},
+        "webhooks": {"requestChanged": webhook, "responderCheckInMissed": {"post": {
+            **webhook["post"], "requestBody": {"content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/ResponderEvent"}}}},
+            "summary": "The CIT officer on scene missed a check-in; repeats until contact is made (Standard Webhooks)."}}},
         "components": {
             "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer",
                                            "description": "Scopes: requests:read, requests:write."}},
             "schemas": {"RequestStatus": REQUEST_STATUS, "RequestCreate": request_create(districts), "WebhookEvent": WEBHOOK_EVENT,
+                        "ResponderEvent": RESPONDER_EVENT,
                         "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
                             "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
                             "detail": {"type": "string"}}}},

@@ -9,6 +9,7 @@ from ..duty.status import coverage
 from ..web.htmx import page_or_block, poll_response
 from ..program.coverage import roster_coverage
 from ..requests.domain import STATE_LABELS
+from ..safety.timer import missed_check_ins
 from .rows import open_requests, overdue_alerts
 
 bp = Blueprint("board", __name__, url_prefix="/board")
@@ -46,7 +47,8 @@ def _board():
     db = get_db()
     # Coverage is the same on every supervisor's poll until something is written: computed once per change.
     context = {"rows": open_requests(db), "coverage": cached(db, "coverage", "on duty", coverage),
-               "shift_coverage": cached(db, "coverage", "by shift", roster_coverage), "labels": STATE_LABELS}
+               "shift_coverage": cached(db, "coverage", "by shift", roster_coverage), "labels": STATE_LABELS,
+               "missed_check_ins": missed_check_ins(db)}
     return _rendered_with_kept_rows(lambda rows_html: page_or_block("board/index.html", "live", rows_html=rows_html, **context))
 
 

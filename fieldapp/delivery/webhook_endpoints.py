@@ -22,7 +22,14 @@ from ..store.db import one, write_transaction
 from .url_safety import is_public
 
 # The state changes an endpoint may subscribe to (webhooks.EVENTS maps the timeline's events onto them).
-EVENT_NAMES = ("requested", "accepted", "on_scene", "stabilised", "resolved", "cancelled")
+EVENT_NAMES = ("requested", "accepted", "on_scene", "stabilised", "resolved", "cancelled", "check_in_missed")
+# Events about the responder rather than the request's state: `responder.<name>`, the rest `request.<name>`.
+RESPONDER_EVENTS = ("check_in_missed",)
+
+
+def event_type(name):
+    """The webhook's `type` for an event name: request.on_scene, responder.check_in_missed."""
+    return f"{'responder' if name in RESPONDER_EVENTS else 'request'}.{name}"
 MAX_URL = 2048
 
 

@@ -20,12 +20,13 @@ import requests as http
 
 from ..clock import now
 from ..store.db import one, write_transaction
-from .webhook_endpoints import url_refusal
+from .webhook_endpoints import RESPONDER_EVENTS, event_type, url_refusal
 from .webhook_secrets import signatures
 
 # The timeline's events that are state changes, and the webhook event each one sends.
 EVENTS = {"requested": "requested", "accepted": "accepted", "assigned": "accepted", "on_scene": "on_scene",
-          "stabilised": "stabilised", "resolved": "resolved", "cancelled": "cancelled"}
+          "stabilised": "stabilised", "resolved": "resolved", "cancelled": "cancelled",
+          "check_in_missed": "check_in_missed"}
 MAX_ATTEMPTS = 8
 BACKOFF_BASE_S = 2.0
 BACKOFF_MAX_S = 300.0
@@ -59,10 +60,11 @@ def queue_event(db, request_id, timeline_event):
     if not targets:
         return 0
     t = now()
-    data = _describe_request(db, request_id)
+    # A responder's event says which request and when, and nothing about anyone (safety/timer.py).
+    data = _describe_request(db, request_id) if event not in RESPONDER_EVENTS else _request_reference(db, request_id)
     # Never the notes here: a stored payload would outlive `purge`. They are added at each send (`_with_notes`).
     payload = json.dumps({
-        "type": f"request.{event}",
+        "type": event_type(event),
         "timestamp": datetime.datetime.fromtimestamp(t, datetime.UTC).isoformat().replace("+00:00", "Z"),
         "data": data,
     })
@@ -125,9 +127,17 @@ def deliver_due(db, config, owner, limit=20):
     return len(rows)
 
 
+def _request_reference(db, request_id):
+    """Which request, for CAD: its id and CAD incident number, and nothing personal."""
+    req = one(db, "SELECT id, cad_incident FROM cit_requests WHERE id = ?", [request_id])
+    return {"id": req["id"], "cad_incident": req["cad_incident"]}
+
+
 def _with_notes(db, row):
     """The payload with the call note, typed address and observations as they stand now (none once purged)."""
     body = json.loads(row["payload"])
+    if body["type"].startswith("responder."):  # about the responder, never the scene's notes
+        return row["payload"]
     req = one(db, "SELECT note, location_text, observations FROM cit_requests WHERE id = ?", [row["request_id"]])
     if req:
         body["data"].update(note=req["note"], location_text=req["location_text"],

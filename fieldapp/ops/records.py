@@ -23,6 +23,7 @@ from ..duty.positions import forget_positions_before
 from ..delivery.outbox import forget_messages_of_closed_requests
 from ..delivery.webhooks import forget_payloads_of_closed_requests
 from ..requests.domain import strip_closed_requests
+from ..safety.timer import forget_contact_notes_of_closed_requests
 from ..requests.selection import round_distances_of_closed_requests
 from ..audit import log as audit
 from . import at_rest
@@ -47,6 +48,7 @@ def purge_closed_requests(db, older_than_s):
         round_distances_of_closed_requests(db, cutoff)
         forget_messages_of_closed_requests(db, cutoff)
         forget_payloads_of_closed_requests(db, cutoff)
+        forget_contact_notes_of_closed_requests(db, cutoff)
         forget_positions_before(db, now() - current_app.config["POSITION_MAX_AGE_S"])
         audit.record(db, "purge", f"{count} request(s)", f"closed before {cutoff:.0f}", actor=(None, "cli"))
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")

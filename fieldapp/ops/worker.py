@@ -29,6 +29,7 @@ from ..delivery.push import Outcome, get_sender
 from ..requests import domain, escalation, selection
 from ..requests.backup_channel import queue_due as queue_backup_channels
 from ..requests.timeline import add_event
+from ..safety import timer as check_in_timer
 
 
 class Worker:
@@ -55,6 +56,8 @@ class Worker:
                         f"CIT request #{request_id} not accepted",
                         f"No CIT officer has accepted request #{request_id} after about {after:g} s. Open fieldapp.",
                     )
+            # On-scene check-ins: heads-ups and missed alarms whose time has come.
+            done += check_in_timer.run_due(self.db)
             # A specialist whose phones confirmed nothing in time gets their own backup channel.
             done += queue_backup_channels(self.db)
             rows = self.lease(self.app.config["WORKER_BATCH"])

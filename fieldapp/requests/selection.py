@@ -245,15 +245,20 @@ def round_distances_of_closed_requests(db, cutoff):
     )
 
 
-def alert_supervisors(db, req, kind):
-    """Push to on-duty supervisors (to every supervisor when none is on duty)."""
-    ids = [
+def supervisors_to_alert(db):
+    """Ids of the supervisors on duty, or of every supervisor when none is: whom an alarm goes to."""
+    return [
         r[0]
         for r in db.execute(
             "SELECT u.id FROM users u JOIN duty ON duty.user_id = u.id"
             " WHERE u.role = 'supervisor' AND u.disabled = 0 AND duty.on_duty = 1"
         ).fetchall()
     ] or [r[0] for r in db.execute("SELECT id FROM users WHERE role = 'supervisor' AND disabled = 0").fetchall()]
+
+
+def alert_supervisors(db, req, kind):
+    """Push to on-duty supervisors (to every supervisor when none is on duty)."""
+    ids = supervisors_to_alert(db)
     for user_id in ids:
         _queue_push(db, req, user_id, None, kind)
     add_event(db, req["id"], "supervisors_alerted", detail=f"{len(ids)} supervisor(s): {kind.replace('_', ' ')}")

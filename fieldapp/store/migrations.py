@@ -894,3 +894,35 @@ def m027_webhook_secret_rotation(db):
         ALTER TABLE webhook_endpoints ADD COLUMN previous_secret_until REAL;
         """
     )
+
+
+# The check-in timer's table (safety/timer.py), watched by the live polls' counter and the
+# board's touch log like the tables m017 and m023 froze; tests/test_live.py reads this list.
+M028_COUNTED_TABLES = ("check_in_timers",)
+
+
+@migrations()
+def m028_check_in_timers(db):
+    # One row per request whose CIT officer went on scene: the next check-in deadline, the
+    # heads-up push, the missed alarm and its repeats. Stored, so a restarted worker loses none.
+    db.executescript(
+        """
+        CREATE TABLE check_in_timers (
+            request_id INTEGER PRIMARY KEY REFERENCES cit_requests(id) ON DELETE CASCADE,
+            specialist_id INTEGER NOT NULL REFERENCES users(id),
+            interval_s REAL NOT NULL,
+            started_at REAL NOT NULL,
+            checked_in_at REAL NOT NULL,
+            deadline_at REAL NOT NULL,
+            warn_at REAL,
+            missed_at REAL,
+            next_alarm_at REAL,
+            alarms INTEGER NOT NULL DEFAULT 0,
+            contact_note TEXT,
+            stopped_at REAL
+        );
+        CREATE INDEX check_in_timers_running ON check_in_timers(stopped_at, deadline_at);
+        """
+        + _counter_triggers(M028_COUNTED_TABLES) + "\n"
+        + _touch_triggers({"check_in_timers": ("request_id", None)})
+    )

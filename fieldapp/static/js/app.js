@@ -317,6 +317,11 @@
       var m = Math.floor(s / 60);
       el.textContent = (m ? m + " min " + (s % 60) + " s" : s + " s") + " ago";
     });
+    // The check-in countdown (time left) and a missed check-in (time since the deadline), as m:ss.
+    document.querySelectorAll("time[data-until], time[data-overdue]").forEach(function (el) {
+      var s = Math.max(0, Math.floor(el.dataset.until ? parseFloat(el.dataset.until) - now : now - parseFloat(el.dataset.overdue)));
+      el.textContent = Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
+    });
   }
 
   // Duty: report position while on duty, throttled to about once a minute or 200 m.
