@@ -59,12 +59,14 @@ run: seed
 # (load average 6 to 11, 2026-12-08): 5 min 23 s, i.e. 3 min 31 s and then 1 min 42 s in Chromium;
 # a fresh clone first spends about a minute on .venv, pip and npm ci.
 test: install-test
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -n 2 -m "not browser" $(PYTEST_ARGS) || [ $$? -eq 5 ]
 	$(BIN)/python -m pytest -m browser $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 # The inner loop: everything but the Chromium tests, on both cores (3 min 54 s of pytest on that machine;
 # 4 min 58 s on a fresh clone, installing included).
 test-quick: install-test
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -n 2 -m "not browser" $(PYTEST_ARGS)
 
 # A disaster-recovery rehearsal (docs/DEPLOY.md): not part of `make test`. drill-quick is the

@@ -17,6 +17,7 @@ import copy
 import json
 import os
 import re
+import sys
 import time
 from pathlib import Path
 from collections.abc import Callable
@@ -296,6 +297,23 @@ SETTINGS = (
 )
 
 BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+def in_cli():
+    """True while the `flask` command line is loading the app or running a command."""
+    return click.get_current_context(silent=True) is not None
+
+
+def refuse(message):
+    """Stop with one line: a click error under the CLI, else a line on stderr and exit status 4.
+
+    4 is gunicorn's "App failed to load": its arbiter then halts instead of
+    restarting the worker forever.
+    """
+    if in_cli():
+        raise click.ClickException(message)
+    print(f"fieldapp: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(4)
 
 
 def defaults(app):

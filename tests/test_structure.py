@@ -10,8 +10,11 @@ import inspect
 import re
 import sys
 from functools import cache
+from pathlib import Path
 
 import pytest
+
+import fieldapp
 
 from fieldapp.audit import log as audit_log
 
@@ -142,3 +145,47 @@ def test_the_check_knows_sql(text):
 @pytest.mark.parametrize("text", ["Select a district from the list.", "Update your settings", "Delete from here?"])
 def test_the_check_leaves_sentences_alone(text):
     assert not SQL.search(text)
+
+
+PACKAGE = Path(fieldapp.__file__).parent
+README = PACKAGE.parent / "README.md"
+
+
+def _modules_on_disk():
+    return {path.relative_to(PACKAGE).as_posix() for path in PACKAGE.rglob("*.py")
+            if "__pycache__" not in path.parts and path.name != "__init__.py"}
+
+
+def _modules_in_the_readme_map():
+    """The modules README.md's map of the code names, as paths under fieldapp/."""
+    text = README.read_text()
+    block = text[text.index("## How it fits together"):]
+    block = block[block.index("```\nfieldapp/") + 4:]
+    block = block[:block.index("```")]
+    named, package = set(), None
+    for line in block.splitlines():
+        if not line.startswith("  ") or line.startswith("  --"):
+            continue
+        word = line.split()[0]
+        if line.startswith("    ") and not line.startswith("     ") and word.endswith(".py"):
+            named.add(f"{package}/{word}")
+        elif not line.startswith("    ") and word.endswith("/"):
+            package = word.rstrip("/")
+        elif not line.startswith("    ") and word.endswith(".py") and word != "__init__.py":
+            named.add(word)
+    return named
+
+
+def test_the_readme_map_names_every_module_and_no_other():
+    assert _modules_in_the_readme_map() == _modules_on_disk()
+
+
+def test_at_most_twelve_modules_stand_at_the_top():
+    top = sorted(path.name for path in PACKAGE.glob("*.py"))
+    assert len(top) <= 12, top
+
+
+def test_every_area_says_what_it_holds():
+    for init in sorted(PACKAGE.glob("*/__init__.py")):
+        doc = ast.get_docstring(ast.parse(init.read_text())) or ""
+        assert len(doc.split()) >= 20, f"{init.parent.name}/__init__.py should say what the area holds and owns"

@@ -12,6 +12,7 @@ from ..web.security import csrf
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 from . import routes  # noqa: E402,F401  (registers the routes on bp)
+from . import limits  # noqa: E402
 from .keys import api_keys_cli  # noqa: E402
 
 
@@ -28,8 +29,6 @@ def _never_stored(response):
 
 def init_app(app):
     """The blueprint, CSRF exemption, the answers' caching, the limits and the `api-keys` command."""
-    from . import limits
-
     app.register_blueprint(bp)
     csrf.exempt(bp)
     limits.init_app(app)

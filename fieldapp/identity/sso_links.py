@@ -34,6 +34,8 @@ from ..audit import log as audit
 from ..clock import now
 from ..store.db import get_db, one, write_transaction
 from .accounts import ROLES
+from . import second_factors
+from .step_up_pages import FIRST_AT_PROVIDER
 from ..web.context import safe_next
 from .access import role_required
 
@@ -205,9 +207,6 @@ def _just_signed_in_at_provider(claims):
 
 
 def _step_up(db, claims, purpose, mfa):
-    from . import second_factors
-    from .step_up_pages import FIRST_AT_PROVIDER
-
     linked = linked_account(db, claims["sub"])
     if linked is None or linked["id"] != current_user.id:
         audit.record(db, "step_up_failed", current_user.username, f"sub {claims['sub']} is not linked to this account")

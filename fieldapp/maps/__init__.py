@@ -17,7 +17,7 @@ from flask import Blueprint
 
 bp = Blueprint("maps", __name__, url_prefix="/map")
 
-from . import views  # noqa: E402  (the routes register on bp)
+from . import cli, views  # noqa: E402  (views: the routes register on bp)
 from .navigation import eta_estimate, navigate_link  # noqa: E402
 from .places import LocationNotFound, describe_place, nearest_address, resolve_location, search_addresses  # noqa: E402
 from .scene import scene_view  # noqa: E402
@@ -29,7 +29,5 @@ __all__ = ["bp", "init_app", "nearest_address", "describe_place", "search_addres
 
 def init_app(app):
     """The `map` and `addresses` commands (the maps' settings are in fieldapp/settings.py)."""
-    from . import cli
-
     app.cli.add_command(cli.map_group)
     app.cli.add_command(cli.addresses_group)

@@ -9,7 +9,6 @@ folders) and the places that create files also chmod them.
 """
 import functools
 import os
-import sys
 from pathlib import Path
 
 import click
@@ -18,7 +17,7 @@ from flask.cli import with_appcontext
 from werkzeug.exceptions import ServiceUnavailable
 
 from ..audit.log import os_user
-from ..settings import SETTINGS
+from ..settings import SETTINGS, in_cli, refuse
 from ..store.db import connect, migrate
 from ..store.migrations import migrations
 from . import upgrade
@@ -30,23 +29,6 @@ from .upgrade import stamp_release
 UNGUARDED_COMMANDS = ("migrate", "content", "settings", "version", "decrypt-backup")
 # Answered even while the database is missing or behind: the orchestrator must be able to ask.
 OPEN_ENDPOINTS = ("health.healthz", "health.readyz", "health.metrics", "static")
-
-
-def in_cli():
-    """True while the `flask` command line is loading the app or running a command."""
-    return click.get_current_context(silent=True) is not None
-
-
-def refuse(message):
-    """Stop with one line: a click error under the CLI, else a line on stderr and exit status 4.
-
-    4 is gunicorn's "App failed to load": its arbiter then halts instead of
-    restarting the worker forever.
-    """
-    if in_cli():
-        raise click.ClickException(message)
-    print(f"fieldapp: {message}", file=sys.stderr, flush=True)
-    raise SystemExit(4)
 
 
 def problems(app):

@@ -34,9 +34,7 @@ bp.add_app_template_global(human_distance)
 
 @bp.record_once
 def _check_encounter_settings(state):
-    from .encounter import init_app
-
-    init_app(state.app)
+    encounter.init_app(state.app)
 
 
-from . import pages  # noqa: E402,F401  (registers the routes on bp)
+from . import encounter, pages  # noqa: E402,F401  (pages registers the routes on bp)

@@ -14,6 +14,8 @@ machine in `domain` calls `encounter_columns()` when a request is resolved.
 from flask import current_app
 from werkzeug.exceptions import Conflict
 
+from ..settings import refuse
+
 NOT_RECORDED = "not_recorded"
 YES_NO = {"yes": "Yes", "no": "No"}
 
@@ -26,8 +28,6 @@ def init_app(app):
     """Refuse to start on encounter settings that cannot work (their defaults are in fieldapp/settings.py)."""
     trouble = config_problem(app.config)
     if trouble:
-        from ..ops.startup import refuse
-
         refuse(trouble)
 
 
