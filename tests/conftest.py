@@ -432,3 +432,13 @@ def town_map(built_town_map, app_config):
 def helsinki_map(built_helsinki_map, app_config):
     """The demo's central Helsinki (real OpenStreetMap data) as the app's live map; returns its folder."""
     return _install_map(built_helsinki_map, app_config)
+
+
+@pytest.fixture
+def agency_dir(tmp_path, app_config):
+    """An agency content folder holding its own version of `calm-voice` (a test may rewrite it), set before the app starts."""
+    folder = tmp_path / "agency"
+    folder.mkdir()
+    (folder / "calm-voice.md").write_text((Path(__file__).parent / "content_fixtures" / "good" / "calm-voice.md").read_text())
+    app_config["CONTENT_DIRS"] = str(folder)
+    return folder

@@ -24,16 +24,6 @@ SAVED = (
 
 
 @pytest.fixture
-def agency_dir(tmp_path, app_config):
-    """An agency content folder holding its own `calm-voice`, set before the server starts."""
-    folder = tmp_path / "agency"
-    folder.mkdir()
-    (folder / "calm-voice.md").write_text((FIXTURES / "good" / "calm-voice.md").read_text())
-    app_config["CONTENT_DIRS"] = str(folder)
-    return folder
-
-
-@pytest.fixture
 def people(live_server):
     """An officer, the CIT coordinator and the clinical partner, each with their own account."""
     db = connect(live_server.config["DATABASE"])

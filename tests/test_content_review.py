@@ -18,16 +18,6 @@ REVIEWED = "Reviewed 2026-05-28 by Sgt. B. Okafor (CIT coordinator) and Dr. A. R
 
 
 @pytest.fixture
-def agency_dir(tmp_path, app_config):
-    """An agency content folder holding its own version of `calm-voice`, which the test may rewrite."""
-    folder = tmp_path / "agency"
-    folder.mkdir()
-    (folder / "calm-voice.md").write_text((FIXTURES / "good" / "calm-voice.md").read_text())
-    app_config["CONTENT_DIRS"] = str(folder)
-    return folder
-
-
-@pytest.fixture
 def coordinator(make_user, login):
     make_user("coord.ruiz", "coordinator", display_name="Sgt. B. Okafor")
     return login("coord.ruiz")

@@ -99,12 +99,23 @@ def live(request_id):
 @login_required
 def act(request_id, action):
     """Accept, decline, arrive, stabilise, resolve, cancel, assign or re-alert: one call to the state machine."""
+    return answer_an_action(request_id, lambda db, user: flow.move(db, request_id, action, user, request.form))
+
+
+def answer_an_action(request_id, do, refusals=(Conflict, Forbidden)):
+    """Do `do(db, user)`, then answer as every action on a request does: its live part (htmx), or the page.
+
+    A refusal (one of `refusals`) is shown on the page with its status; someone who may not see the
+    request at all gets a plain 403.
+    """
     db = get_db()
     try:
-        flow.move(db, request_id, action, current_user._get_current_object(), request.form)
+        do(db, current_user._get_current_object())
         message, status = None, 200
-    except (Conflict, Forbidden) as refused:
+    except refusals as refused:
         message, status = refused.description, refused.code
+    if status == 403 and not flow.can_view(db, flow.get_request(db, request_id), current_user):
+        raise Forbidden("This request is not yours to see.")
     view = with_scene(flow.request_view(db, request_id, current_user, message))
     if is_htmx():
         # The board listens for this to refresh at once rather than at its next poll.
