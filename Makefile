@@ -55,16 +55,14 @@ run: seed
 
 # Two runs: the unit and view tests on both cores (pytest-xdist), then the Chromium tests one at a
 # time (their offline and timing checks want the CPU to themselves). Exit 5 is "no test matched":
-# PYTEST_ARGS may pick tests of one kind only. Measured on a 2-core machine shared with other jobs
-# (load average 6 to 11, 2026-12-08): 5 min 23 s, i.e. 3 min 31 s and then 1 min 42 s in Chromium;
-# a fresh clone first spends about a minute on .venv, pip and npm ci.
+# PYTEST_ARGS may pick tests of one kind only. On a 2-core machine (2026-12-08) alone: about
+# 1 min 45 s, then 2 min in Chromium; a fresh clone first spends about 2 minutes on .venv, pip and npm ci.
 test: install-test
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -n 2 -m "not browser" $(PYTEST_ARGS) || [ $$? -eq 5 ]
 	$(BIN)/python -m pytest -m browser $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
-# The inner loop: everything but the Chromium tests, on both cores (3 min 54 s of pytest on that machine;
-# 4 min 58 s on a fresh clone, installing included).
+# The inner loop: the import rules and everything but the Chromium tests, on both cores (about 2 minutes).
 test-quick: install-test
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -n 2 -m "not browser" $(PYTEST_ARGS)
