@@ -16,9 +16,9 @@ from ..web.formatting import when
 from ..store.db import get_db, write_transaction
 from ..web.context import safe_next
 from .accounts import set_password
-from .lockout import check_login, is_locked, lock_message
+from .lockout import check_login, is_locked, lock_message, record_failed_sign_in
 from .second_factors import second_step
-from .sessions import end_session, start_session
+from .sessions import sign_out, start_session
 from .sign_in import finish_sign_in
 from .throttle import failed_sign_ins_limited
 
@@ -42,7 +42,7 @@ def login():
         if row:
             # The password is one factor: someone with (or who must have) a second goes on to it.
             return second_step(db, row, next_url) or finish_sign_in(row, "password", next_url)
-        audit.record(db, "login_failed", username, actor=(None, ""))
+        record_failed_sign_in(db, username)
         error = "Sign-in failed. Check your username and password, or ask your supervisor."
         status = 401
     return render_template("auth/login.html", error=error, next_url=next_url), status
@@ -58,11 +58,8 @@ def logout():
     only sign someone out, and cannot even do that from another site: the
     cookie is SameSite=Lax, so a cross-site POST arrives without it.
     """
-    db = get_db()
-    if current_user.is_authenticated:
-        audit.record(db, "logout", current_user.username)
     provider_logout = sso.logout_url()  # before the session, which holds the ID token, is cleared
-    end_session(db)
+    sign_out(get_db())
     flash("You are signed out.")
     response = redirect(provider_logout or url_for("auth.login", signed_out=1))
     # Shared car computers: the browser's HTTP cache goes with the officer. Not "storage":

@@ -11,8 +11,9 @@ import re
 import secrets
 
 from flask import current_app, request, session
-from flask_login import UserMixin, login_user, logout_user
+from flask_login import UserMixin, current_user, login_user, logout_user
 
+from ..audit import log as audit
 from ..clock import now
 from ..store.db import get_db, one
 
@@ -93,6 +94,13 @@ def end_session(db):
         db.execute("DELETE FROM sessions WHERE token_hash = ?", [_token_hash(token)])
     logout_user()
     session.clear()  # a new session and CSRF token from the next sign-in on
+
+
+def sign_out(db):
+    """The person signs out of this browser: audited when someone was signed in, then the session ends."""
+    if current_user.is_authenticated:
+        audit.record(db, "logout", current_user.username)
+    end_session(db)
 
 
 def sessions_of(db, user_id):
