@@ -35,11 +35,6 @@ NOT_THIN_YET = {
     "fieldapp.identity.sso.callback",  # write_transaction, and audit.record in _refuse()
     # Issue 26's pages (step-up, sign-in links, unlock, other sessions): services to come, like the ones above.
     "fieldapp.identity.second_factor_pages.end_other_sessions",
-    "fieldapp.identity.sso_links.approve",
-    "fieldapp.identity.sso_links.map_person",
-    "fieldapp.identity.sso_links.refuse",
-    "fieldapp.identity.sso_links.remove",
-    "fieldapp.identity.sso_links.remove_own_link",
     "fieldapp.identity.step_up_pages.confirm",
     "fieldapp.identity.step_up_pages.with_passkey",
 }
