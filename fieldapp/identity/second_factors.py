@@ -142,13 +142,17 @@ def _fernet():
 
 
 def start_totp(db, row):
-    """A new, unconfirmed authenticator-app secret for `row`; returns its otpauth:// URI."""
+    """A new, unconfirmed authenticator-app secret for `row`, in its own write transaction; its otpauth:// URI.
+
+    None when an app is set up already: a new secret never replaces a confirmed one.
+    """
     secret = pyotp.random_base32()
-    db.execute("INSERT INTO totp_secrets (user_id, secret, confirmed_at) VALUES (?, ?, NULL)"
-               " ON CONFLICT(user_id) DO UPDATE SET secret = excluded.secret, confirmed_at = NULL, last_step = 0"
-               " WHERE totp_secrets.confirmed_at IS NULL",
-               [row["id"], _fernet().encrypt(secret.encode()).decode()])
-    return totp_uri(db, row)
+    with write_transaction(db):
+        db.execute("INSERT INTO totp_secrets (user_id, secret, confirmed_at) VALUES (?, ?, NULL)"
+                   " ON CONFLICT(user_id) DO UPDATE SET secret = excluded.secret, confirmed_at = NULL, last_step = 0"
+                   " WHERE totp_secrets.confirmed_at IS NULL",
+                   [row["id"], _fernet().encrypt(secret.encode()).decode()])
+        return totp_uri(db, row)
 
 
 def totp_uri(db, row):
@@ -183,14 +187,15 @@ def _matching_step(db, user_id, code, confirmed):
 
 
 def confirm_totp(db, row, code):
-    """Turn on `row`'s new authenticator app once it shows a right code; True if it did."""
-    step = _matching_step(db, row["id"], code, confirmed=False)
-    if step is None:
-        return False
-    db.execute("UPDATE totp_secrets SET confirmed_at = ?, last_step = ? WHERE user_id = ?", [now(), step, row["id"]])
-    audit.record(db, "totp_enrolled", row["username"], actor=(row["id"], row["username"]))
-    keys_changed(db, row, "An authenticator app was set up for your account")
-    return True
+    """Turn on `row`'s new authenticator app once it shows a right code, in one write transaction; True if it did."""
+    with write_transaction(db):
+        step = _matching_step(db, row["id"], code, confirmed=False)
+        if step is None:
+            return False
+        db.execute("UPDATE totp_secrets SET confirmed_at = ?, last_step = ? WHERE user_id = ?", [now(), step, row["id"]])
+        audit.record(db, "totp_enrolled", row["username"], actor=(row["id"], row["username"]))
+        keys_changed(db, row, "An authenticator app was set up for your account")
+        return True
 
 
 def check_totp(db, row, code):
@@ -504,3 +509,15 @@ def reset_second_factors(db, user_id):
     db.execute("DELETE FROM recovery_codes WHERE user_id = ?", [user_id])
     accounts.raise_session_version(db, user_id)
     end_every_session(db, user_id)
+
+
+def reset_factors(db, target):
+    """A coordinator resets the second factors of the account `target` (a row of `users`), audited, in one transaction."""
+    with write_transaction(db):
+        reset_second_factors(db, target["id"])
+        audit.record(db, "second_factors_reset", target["username"])
+
+
+def record_refusal(db, refusal, subject="", actor=None):
+    """Audit a refused second factor (`Refused`), under the account it was for; nobody is signed in yet unless `actor`."""
+    audit.record(db, refusal.action, subject, refusal.detail, actor=actor or (None, ""))

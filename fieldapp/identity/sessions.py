@@ -15,7 +15,7 @@ from flask_login import UserMixin, current_user, login_user, logout_user
 
 from ..audit import log as audit
 from ..clock import now
-from ..store.db import get_db, one
+from ..store.db import get_db, one, write_transaction
 
 
 class User(UserMixin):
@@ -117,6 +117,13 @@ def end_other_sessions(db, user_id):
     token = session.get("sid")
     db.execute("DELETE FROM sessions WHERE user_id = ? AND token_hash != ?",
                [user_id, _token_hash(token) if isinstance(token, str) else ""])
+
+
+def sign_out_elsewhere(db, user):
+    """The signed-in `user` signs out every other browser signed in as them, audited."""
+    with write_transaction(db):
+        end_other_sessions(db, user.id)
+        audit.record(db, "signed_out_elsewhere", user.username)
 
 
 def end_every_session(db, user_id):
