@@ -29,8 +29,6 @@ NOT_THIN_YET = {
     "fieldapp.identity.pages.change_password",  # write_transaction and audit.record in the view
     "fieldapp.identity.sso.callback",  # write_transaction, and audit.record in _refuse()
     # Issue 26's pages (step-up, sign-in links, unlock, other sessions): services to come, like the ones above.
-    "fieldapp.identity.step_up_pages.confirm",
-    "fieldapp.identity.step_up_pages.with_passkey",
 }
 
 
