@@ -91,6 +91,11 @@ def record_failed_sign_in(db, username):
     audit.record(db, "login_failed", username, actor=(None, ""))
 
 
+def record_failed_password_change(db, username):
+    """Audit a password change refused for a wrong current password (it counted towards the lock-out)."""
+    audit.record(db, "password_change_failed", username)
+
+
 def lock_length(failures):
     """How long the lock reached at `failures` in a row lasts, in seconds; None until a coordinator lets it in."""
     config = current_app.config

@@ -31,10 +31,11 @@ from webauthn.helpers.structs import (
 )
 from werkzeug.security import check_password_hash
 
-from . import accounts
+from . import accounts, notices
 from ..audit import log as audit
 from .accounts import hash_password
 from ..clock import now
+from ..web.formatting import when
 from ..store.db import one, write_transaction
 from .lockout import settle
 from .sessions import end_every_session
@@ -474,6 +475,26 @@ def added_since(db, user_id, since):
     return {"passkeys": list(db.query("SELECT id, name, transports, created_at FROM passkeys"
                                       " WHERE user_id = ? AND created_at >= ? ORDER BY created_at", [user_id, since])),
             "totp": totp["confirmed_at"] if totp else None}
+
+
+def change_own_password(db, row, new, since, passkey_ids, totp):
+    """The signed-in person of `row` changes their password, and may remove the factors added after `since`.
+
+    One write transaction: the new password (every session of the account
+    ends), the removals, the audit and the notice. Returns the account's row
+    as it now is, read inside it, and what was removed, as words. Raises
+    ValueError, changing nothing, as remove_added_since() does.
+    """
+    with write_transaction(db):
+        accounts.set_password(db, row["id"], accounts.hash_password(new))
+        removed = remove_added_since(db, row, since, passkey_ids, totp)
+        audit.record(db, "password_changed", row["username"])
+        notices.tell(db, row["id"], f"Your password was changed on {when(now())}"
+                                    f"{', and ' + ' and '.join(removed) + ' removed' if removed else ''}."
+                                    " Not you? Ask a coordinator to reset your password at once.")
+        # Read inside the transaction: a change made at once on another device
+        # must not leave this one holding a version that is no longer current.
+        return accounts.user_by_id(db, row["id"]), removed
 
 
 def remove_added_since(db, row, since, passkey_ids, totp):
