@@ -25,27 +25,7 @@ SQL = re.compile(r"\bSELECT\b[\s\S]*\bFROM\b|\bINSERT\s+(OR\s+[A-Z]+\s+)?INTO\b|
 # Views not thin yet, all in identity/: its rework moves their SQL, transactions and audit writes into
 # the area; empty this list as it does. Only identity/ and web/ may be here, and a view that passes the
 # check may not stay here, so the list only ever shrinks.
-NOT_THIN_YET = {
-    "fieldapp.identity.pages.change_password",  # write_transaction and audit.record in the view
-    "fieldapp.identity.pages.login",  # audit.record of a failed sign-in
-    "fieldapp.identity.pages.logout",  # audit.record
-    "fieldapp.identity.second_factor_pages.add_passkey",  # audit.record in _refused()
-    "fieldapp.identity.second_factor_pages.reset",  # SQL on users, write_transaction and audit.record
-    "fieldapp.identity.second_factor_pages.second_factor",  # audit.record
-    "fieldapp.identity.second_factor_pages.sign_in_with_passkey",  # audit.record in _refused()
-    "fieldapp.identity.second_factor_pages.totp_setup",  # write_transaction
-    "fieldapp.identity.sso.callback",  # write_transaction, and audit.record in _refuse()
-    # Issue 26's pages (step-up, sign-in links, unlock, other sessions): services to come, like the ones above.
-    "fieldapp.identity.second_factor_pages.end_other_sessions",
-    "fieldapp.identity.sso_links.approve",
-    "fieldapp.identity.sso_links.map_person",
-    "fieldapp.identity.sso_links.refuse",
-    "fieldapp.identity.sso_links.remove",
-    "fieldapp.identity.sso_links.remove_own_link",
-    "fieldapp.identity.step_up_pages.confirm",
-    "fieldapp.identity.step_up_pages.with_passkey",
-    "fieldapp.identity.unlock.unlock_account",
-}
+NOT_THIN_YET = set()
 
 
 @cache

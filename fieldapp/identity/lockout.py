@@ -86,6 +86,16 @@ def settle(db, row, answer_is_right):
     return None
 
 
+def record_failed_sign_in(db, username):
+    """Audit a refused sign-in at the form, under the name typed (the page never says which half was wrong)."""
+    audit.record(db, "login_failed", username, actor=(None, ""))
+
+
+def record_failed_password_change(db, username):
+    """Audit a password change refused for a wrong current password (it counted towards the lock-out)."""
+    audit.record(db, "password_change_failed", username)
+
+
 def lock_length(failures):
     """How long the lock reached at `failures` in a row lasts, in seconds; None until a coordinator lets it in."""
     config = current_app.config
@@ -122,6 +132,13 @@ def _count_failure(db, row):
 def unlock(db, row):
     """Let a locked account sign in again and forget its failures (a coordinator's act); call inside a write transaction."""
     accounts.clear_failed_sign_ins(db, row["id"])
+
+
+def let_in(db, row):
+    """A coordinator lets the locked account `row` in: unlocked, its failures forgotten, and audited."""
+    with write_transaction(db):
+        unlock(db, row)
+        audit.record(db, "account_unlocked", row["username"], f"after {row['failed_logins']} failures in a row")
 
 
 _DUMMY_HASHES = {}

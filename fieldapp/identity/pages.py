@@ -9,16 +9,13 @@ accounts.py's; the `users` commands are cli.py's.
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from . import accounts, notices, second_factors, sso, step_up
-from ..audit import log as audit
+from . import accounts, second_factors, sso, step_up
 from ..clock import now
-from ..web.formatting import when
-from ..store.db import get_db, write_transaction
+from ..store.db import get_db
 from ..web.context import safe_next
-from .accounts import set_password
-from .lockout import check_login, is_locked, lock_message
+from .lockout import check_login, is_locked, lock_message, record_failed_password_change, record_failed_sign_in
 from .second_factors import second_step
-from .sessions import end_session, start_session
+from .sessions import sign_out, start_session
 from .sign_in import finish_sign_in
 from .throttle import failed_sign_ins_limited
 
@@ -42,7 +39,7 @@ def login():
         if row:
             # The password is one factor: someone with (or who must have) a second goes on to it.
             return second_step(db, row, next_url) or finish_sign_in(row, "password", next_url)
-        audit.record(db, "login_failed", username, actor=(None, ""))
+        record_failed_sign_in(db, username)
         error = "Sign-in failed. Check your username and password, or ask your supervisor."
         status = 401
     return render_template("auth/login.html", error=error, next_url=next_url), status
@@ -58,11 +55,8 @@ def logout():
     only sign someone out, and cannot even do that from another site: the
     cookie is SameSite=Lax, so a cross-site POST arrives without it.
     """
-    db = get_db()
-    if current_user.is_authenticated:
-        audit.record(db, "logout", current_user.username)
     provider_logout = sso.logout_url()  # before the session, which holds the ID token, is cleared
-    end_session(db)
+    sign_out(get_db())
     flash("You are signed out.")
     response = redirect(provider_logout or url_for("auth.login", signed_out=1))
     # Shared car computers: the browser's HTTP cache goes with the officer. Not "storage":
@@ -95,23 +89,14 @@ def change_password():
     remove_keys = {int(v) for v in request.form.getlist("remove_passkey") if v.isascii() and v.isdigit() and len(v) < 19}
     # Checked like a sign-in, so guesses here count towards the lock-out too.
     if not errors and not check_login(db, current_user.username, current):
-        audit.record(db, "password_change_failed", current_user.username)
+        record_failed_password_change(db, current_user.username)
         row = accounts.user_by_id(db, current_user.id)
         errors.append(lock_message(row, "wrong passwords") if is_locked(row) else "Your current password is not right.")
     if errors:
         return render_template("auth/password.html", errors=errors, recent=recent), 422
     try:
-        with write_transaction(db):
-            set_password(db, current_user.id, accounts.hash_password(new))
-            removed = second_factors.remove_added_since(db, current_user.row, since, remove_keys,
-                                                        request.form.get("remove_totp") == "yes")
-            audit.record(db, "password_changed", current_user.username)
-            notices.tell(db, current_user.id, f"Your password was changed on {when(now())}"
-                                              f"{', and ' + ' and '.join(removed) + ' removed' if removed else ''}."
-                                              " Not you? Ask a coordinator to reset your password at once.")
-            # Read inside the transaction: a change made at once on another device
-            # must not leave this one holding a version that is no longer current.
-            row = accounts.user_by_id(db, current_user.id)
+        row, removed = second_factors.change_own_password(db, current_user.row, new, since, remove_keys,
+                                                          request.form.get("remove_totp") == "yes")
     except ValueError as e:
         return render_template("auth/password.html", errors=[str(e)], recent=recent), 422
     # This device stays signed in, in a new session under the new version; it just gave the password.

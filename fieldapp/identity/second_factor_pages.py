@@ -6,13 +6,12 @@ ends in sign_in.finish_sign_in().
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
 
-from ..audit import log as audit
 from . import second_factors as factors
-from . import notices, sessions, step_up
+from . import accounts, notices, sessions, step_up
 from .access import role_required
 from .lockout import is_locked, lock_message
 from .sign_in import finish_sign_in
-from ..store.db import get_db, one, write_transaction
+from ..store.db import get_db
 from .throttle import limiter
 
 bp = Blueprint("factors", __name__)
@@ -20,7 +19,7 @@ bp = Blueprint("factors", __name__)
 
 def _refused(db, refusal, subject="", status=400, actor=None):
     """Audit a refusal and abort with its message (JSON for the passkey calls, a page otherwise)."""
-    audit.record(db, refusal.action, subject, refusal.detail, actor=actor or (None, ""))
+    factors.record_refusal(db, refusal, subject, actor)
     abort(status, description=refusal.message)
 
 
@@ -59,10 +58,7 @@ def security_page():
 @login_required
 def end_other_sessions():
     """Sign out every other browser signed in as you: a phone left somewhere, or a copied cookie kept busy."""
-    db = get_db()
-    with write_transaction(db):
-        sessions.end_other_sessions(db, current_user.id)
-        audit.record(db, "signed_out_elsewhere", current_user.username)
+    sessions.sign_out_elsewhere(get_db(), current_user)
     flash("Every other device signed in as you is signed out.")
     return redirect(url_for("factors.security_page"), 303)
 
@@ -143,17 +139,14 @@ def totp_setup():
     row = _me(db)
     error = None
     if request.method == "POST":
-        with write_transaction(db):
-            confirmed = factors.confirm_totp(db, row, request.form.get("code", "")[:20])
-        if confirmed:
+        if factors.confirm_totp(db, row, request.form.get("code", "")[:20]):
             codes = factors.new_recovery_codes(db, row, tell=False)
             response = _enrolled(db, row, "totp")
             return render_template("factors/recovery_codes.html", codes=codes, continue_url=response.location)
         error = "That code is not right. Type the six digits your app shows now."
     uri = factors.totp_uri(db, row) if error else None
     if uri is None:
-        with write_transaction(db):
-            uri = factors.start_totp(db, row)
+        uri = factors.start_totp(db, row)
     if uri is None:  # one is set up already; a second would silently replace the phone that holds it
         flash("An authenticator app is already set up. Remove it first to move it to another phone.")
         return redirect(url_for("factors.security_page"), 303)
@@ -217,10 +210,10 @@ def second_factor():
         else:
             factors.check_totp(db, row, code)
     except factors.Refused as refusal:
-        audit.record(db, refusal.action, row["username"], refusal.detail, actor=(None, ""))
+        factors.record_refusal(db, refusal, row["username"])
         if factors.pending_user(db, enrol=False) is None:
             session.pop("pending_sign_in", None)
-            locked = one(db, "SELECT locked_until FROM users WHERE id = ?", [row["id"]])
+            locked = accounts.user_by_id(db, row["id"])
             flash(lock_message(locked, "wrong codes") if is_locked(locked)
                   else "Sign in again: it took too long, or the account was changed.")
             return redirect(url_for("auth.login"), 303)
@@ -266,16 +259,14 @@ def sign_in_with_passkey():
 def reset(user_id):
     """Remove every passkey, app and recovery code of someone who lost them; they are signed out everywhere."""
     db = get_db()
-    target = one(db, "SELECT username, display_name FROM users WHERE id = ?", [user_id])
+    target = accounts.user_by_id(db, user_id)
     if target is None:
         abort(404, description="No such account.")
     if user_id == current_user.id:
         abort(400, description="Manage your own second factors on your Security page.")
     if request.form.get("confirm") != "yes":
         abort(400, description="Tick the box to confirm: this signs them out everywhere.")
-    with write_transaction(db):
-        factors.reset_second_factors(db, user_id)
-        audit.record(db, "second_factors_reset", target["username"])
+    factors.reset_factors(db, target)
     flash(f"{target['display_name']}'s passkeys, authenticator app and recovery codes are removed, and they are"
           " signed out everywhere. They set up a new second factor at their next sign-in.")
     return redirect(url_for("program.officer", user_id=user_id), 303)

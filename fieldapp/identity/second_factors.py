@@ -31,10 +31,11 @@ from webauthn.helpers.structs import (
 )
 from werkzeug.security import check_password_hash
 
-from . import accounts
+from . import accounts, notices
 from ..audit import log as audit
 from .accounts import hash_password
 from ..clock import now
+from ..web.formatting import when
 from ..store.db import one, write_transaction
 from .lockout import settle
 from .sessions import end_every_session
@@ -142,13 +143,17 @@ def _fernet():
 
 
 def start_totp(db, row):
-    """A new, unconfirmed authenticator-app secret for `row`; returns its otpauth:// URI."""
+    """A new, unconfirmed authenticator-app secret for `row`, in its own write transaction; its otpauth:// URI.
+
+    None when an app is set up already: a new secret never replaces a confirmed one.
+    """
     secret = pyotp.random_base32()
-    db.execute("INSERT INTO totp_secrets (user_id, secret, confirmed_at) VALUES (?, ?, NULL)"
-               " ON CONFLICT(user_id) DO UPDATE SET secret = excluded.secret, confirmed_at = NULL, last_step = 0"
-               " WHERE totp_secrets.confirmed_at IS NULL",
-               [row["id"], _fernet().encrypt(secret.encode()).decode()])
-    return totp_uri(db, row)
+    with write_transaction(db):
+        db.execute("INSERT INTO totp_secrets (user_id, secret, confirmed_at) VALUES (?, ?, NULL)"
+                   " ON CONFLICT(user_id) DO UPDATE SET secret = excluded.secret, confirmed_at = NULL, last_step = 0"
+                   " WHERE totp_secrets.confirmed_at IS NULL",
+                   [row["id"], _fernet().encrypt(secret.encode()).decode()])
+        return totp_uri(db, row)
 
 
 def totp_uri(db, row):
@@ -183,14 +188,15 @@ def _matching_step(db, user_id, code, confirmed):
 
 
 def confirm_totp(db, row, code):
-    """Turn on `row`'s new authenticator app once it shows a right code; True if it did."""
-    step = _matching_step(db, row["id"], code, confirmed=False)
-    if step is None:
-        return False
-    db.execute("UPDATE totp_secrets SET confirmed_at = ?, last_step = ? WHERE user_id = ?", [now(), step, row["id"]])
-    audit.record(db, "totp_enrolled", row["username"], actor=(row["id"], row["username"]))
-    keys_changed(db, row, "An authenticator app was set up for your account")
-    return True
+    """Turn on `row`'s new authenticator app once it shows a right code, in one write transaction; True if it did."""
+    with write_transaction(db):
+        step = _matching_step(db, row["id"], code, confirmed=False)
+        if step is None:
+            return False
+        db.execute("UPDATE totp_secrets SET confirmed_at = ?, last_step = ? WHERE user_id = ?", [now(), step, row["id"]])
+        audit.record(db, "totp_enrolled", row["username"], actor=(row["id"], row["username"]))
+        keys_changed(db, row, "An authenticator app was set up for your account")
+        return True
 
 
 def check_totp(db, row, code):
@@ -471,6 +477,26 @@ def added_since(db, user_id, since):
             "totp": totp["confirmed_at"] if totp else None}
 
 
+def change_own_password(db, row, new, since, passkey_ids, totp):
+    """The signed-in person of `row` changes their password, and may remove the factors added after `since`.
+
+    One write transaction: the new password (every session of the account
+    ends), the removals, the audit and the notice. Returns the account's row
+    as it now is, read inside it, and what was removed, as words. Raises
+    ValueError, changing nothing, as remove_added_since() does.
+    """
+    with write_transaction(db):
+        accounts.set_password(db, row["id"], accounts.hash_password(new))
+        removed = remove_added_since(db, row, since, passkey_ids, totp)
+        audit.record(db, "password_changed", row["username"])
+        notices.tell(db, row["id"], f"Your password was changed on {when(now())}"
+                                    f"{', and ' + ' and '.join(removed) + ' removed' if removed else ''}."
+                                    " Not you? Ask a coordinator to reset your password at once.")
+        # Read inside the transaction: a change made at once on another device
+        # must not leave this one holding a version that is no longer current.
+        return accounts.user_by_id(db, row["id"]), removed
+
+
 def remove_added_since(db, row, since, passkey_ids, totp):
     """Remove the chosen factors added after `since` (a password change's "remove what I did not add").
 
@@ -504,3 +530,15 @@ def reset_second_factors(db, user_id):
     db.execute("DELETE FROM recovery_codes WHERE user_id = ?", [user_id])
     accounts.raise_session_version(db, user_id)
     end_every_session(db, user_id)
+
+
+def reset_factors(db, target):
+    """A coordinator resets the second factors of the account `target` (a row of `users`), audited, in one transaction."""
+    with write_transaction(db):
+        reset_second_factors(db, target["id"])
+        audit.record(db, "second_factors_reset", target["username"])
+
+
+def record_refusal(db, refusal, subject="", actor=None):
+    """Audit a refused second factor (`Refused`), under the account it was for; nobody is signed in yet unless `actor`."""
+    audit.record(db, refusal.action, subject, refusal.detail, actor=actor or (None, ""))

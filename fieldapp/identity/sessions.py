@@ -11,10 +11,11 @@ import re
 import secrets
 
 from flask import current_app, request, session
-from flask_login import UserMixin, login_user, logout_user
+from flask_login import UserMixin, current_user, login_user, logout_user
 
+from ..audit import log as audit
 from ..clock import now
-from ..store.db import get_db, one
+from ..store.db import get_db, one, write_transaction
 
 
 class User(UserMixin):
@@ -95,6 +96,13 @@ def end_session(db):
     session.clear()  # a new session and CSRF token from the next sign-in on
 
 
+def sign_out(db):
+    """The person signs out of this browser: audited when someone was signed in, then the session ends."""
+    if current_user.is_authenticated:
+        audit.record(db, "logout", current_user.username)
+    end_session(db)
+
+
 def sessions_of(db, user_id):
     """Where the account is signed in, newest first, each marked `here` when it is this browser."""
     token = session.get("sid")
@@ -109,6 +117,13 @@ def end_other_sessions(db, user_id):
     token = session.get("sid")
     db.execute("DELETE FROM sessions WHERE user_id = ? AND token_hash != ?",
                [user_id, _token_hash(token) if isinstance(token, str) else ""])
+
+
+def sign_out_elsewhere(db, user):
+    """The signed-in `user` signs out every other browser signed in as them, audited."""
+    with write_transaction(db):
+        end_other_sessions(db, user.id)
+        audit.record(db, "signed_out_elsewhere", user.username)
 
 
 def end_every_session(db, user_id):

@@ -62,9 +62,19 @@ def _client():
     return current_app.extensions["sso"].agency
 
 
+def record_refusal(db, reason, subject="", detail=""):
+    """Audit an agency sign-in refused for `reason` (a key of REFUSED), under the account it was for."""
+    audit.record(db, "sso_refused", subject, f"{reason}: {detail}"[:500], actor=(None, ""))
+
+
 def _refuse(db, reason, subject="", detail="", status=403):
     """Audit a refused sign-in and answer with the sign-in page saying why; nothing else changes."""
-    audit.record(db, "sso_refused", subject, f"{reason}: {detail}"[:500], actor=(None, ""))
+    record_refusal(db, reason, subject, detail)
+    return _refused_page(reason, status)
+
+
+def _refused_page(reason, status=403):
+    """The sign-in page, saying why the agency sign-in was refused."""
     return render_template("auth/login.html", error=REFUSED[reason], next_url=None), status
 
 
@@ -116,11 +126,9 @@ def callback():
     purpose = session.pop(sso_links.PURPOSE, None)
     if purpose is not None:
         return sso_links.finish_purpose(db, claims, purpose, mfa=idp_mfa(claims))
-    with write_transaction(db):
-        row, refusal = account_for(db, claims)
-        if refusal:
-            reason, subject = refusal
-            return _refuse(db, reason, subject, f"sub {claims['sub']}")
+    row, refusal = account_signing_in(db, claims)
+    if refusal:
+        return _refused_page(refusal[0])
     next_url = session.get("sso_next")
     mfa = idp_mfa(claims)
     # Without the provider's MFA counted, the provider is one factor, like a password:
@@ -130,6 +138,16 @@ def callback():
     if len(token.get("id_token", "")) <= MAX_ID_TOKEN_IN_COOKIE:
         session[ID_TOKEN_KEY] = token["id_token"]
     return response
+
+
+def account_signing_in(db, claims):
+    """account_for() in its own write transaction, a refusal audited in it: (row, None) or (None, (reason, subject))."""
+    with write_transaction(db):
+        row, refusal = account_for(db, claims)
+        if refusal:
+            reason, subject = refusal
+            record_refusal(db, reason, subject, f"sub {claims['sub']}")
+    return row, refusal
 
 
 def account_for(db, claims):

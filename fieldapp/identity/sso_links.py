@@ -147,6 +147,78 @@ def ask_a_coordinator(db, claims, user_id, role, why):
                                       f" ({target['role']}). It waits for a coordinator: see Agency sign-in links.")
 
 
+def _account_named(db, username):
+    row = accounts.user_by_username(db, (username or "").strip()[:64])
+    if row is None:
+        raise ValueError(f"There is no fieldapp account called {username!r}.")
+    return row
+
+
+def remove_link(db, user_id, by):
+    """Remove the account's link in its own write transaction (its owner's or a coordinator's act). True if there was one."""
+    with write_transaction(db):
+        return unlink(db, user_id, by)
+
+
+def map_subject(db, username, subject, coordinator):
+    """A coordinator links the account called `username` to the provider's `subject`; the account's row.
+
+    ValueError when there is no such account, or either is already linked.
+    """
+    with write_transaction(db):
+        row = _account_named(db, username)
+        link(db, row["id"], subject, f"a coordinator's mapping ({coordinator})")
+    return row
+
+
+def waiting_request(db, request_id):
+    """The sign-in waiting for a coordinator with this number at the configured provider, or None."""
+    return one(db, "SELECT * FROM sso_link_requests WHERE id = ? AND issuer = ?", [request_id, _issuer()])
+
+
+def approve_request(db, request_id, username, coordinator):
+    """A coordinator links a waiting sign-in to the account named (`username`), the one it asked for, or a new one.
+
+    The account's row, or None when no sign-in waits with that number;
+    ValueError when no account will do or either is already linked. The role
+    the provider's groups gave it is the account's from now on.
+    """
+    with write_transaction(db):
+        waiting = waiting_request(db, request_id)
+        if waiting is None:
+            return None
+        claims = {"sub": waiting["subject"], **json.loads(waiting["claims"])}
+        if (username or "").strip():
+            row = _account_named(db, username)
+        elif waiting["user_id"]:
+            row = accounts.user_by_id(db, waiting["user_id"])
+        elif current_app.config["SSO_CREATE_ACCOUNTS"]:
+            row = create_account(db, claims, waiting["role"])
+            if row is None:
+                raise ValueError("Their agency user name cannot be a fieldapp username: name an account instead.")
+        else:
+            raise ValueError("Name the fieldapp account this person is.")
+        audit.record(db, "sso_link_approved", row["username"], f"sub {waiting['subject']}")
+        link(db, row["id"], waiting["subject"], f"a coordinator's approval ({coordinator})")
+        if waiting["role"] in ROLES and waiting["role"] != row["role"]:
+            accounts.set_role(db, row["id"], waiting["role"])
+            audit.record(db, "role_changed", row["username"], f"{row['role']} -> {waiting['role']}"
+                                                              " (from the identity provider, approved)")
+    return row
+
+
+def refuse_request(db, request_id):
+    """A coordinator refuses a waiting sign-in: it goes, nothing is linked, and it is audited. False if none waits."""
+    with write_transaction(db):
+        waiting = waiting_request(db, request_id)
+        if waiting is None:
+            return False
+        db.execute("DELETE FROM sso_link_requests WHERE id = ?", [request_id])
+        target = accounts.user_by_id(db, waiting["user_id"]) if waiting["user_id"] else None
+        audit.record(db, "sso_link_refused", target["username"] if target else "", f"sub {waiting['subject']}")
+    return True
+
+
 def requests_waiting(db):
     """Every sign-in waiting for a coordinator, newest first, with the account it would link to."""
     return [dict(r, claims=json.loads(r["claims"])) for r in db.query(
@@ -273,9 +345,7 @@ def start_link():
 def remove_own_link():
     """Remove the link between your account and your agency account."""
     _configured_or_404()
-    db = get_db()
-    with write_transaction(db):
-        removed = unlink(db, current_user.id, "its owner")
+    removed = remove_link(get_db(), current_user.id, "its owner")
     flash("The link to your agency account is removed." if removed else "Your account was not linked.")
     return redirect(url_for("factors.security_page"), 303)
 
@@ -296,13 +366,6 @@ def _page(error=None, status=200):
                            issuer=_issuer(), approval_roles=current_app.config["SSO_APPROVAL_ROLES"]), status
 
 
-def _account_named(db, username):
-    row = accounts.user_by_username(db, (username or "").strip()[:64])
-    if row is None:
-        raise ValueError(f"There is no fieldapp account called {username!r}.")
-    return row
-
-
 @bp.route("/sso/links", methods=["POST"])
 @role_required("coordinator")
 @step_up.required(back="sso_links.index")
@@ -310,24 +373,18 @@ def map_person():
     """Link an account to a person at the provider by their subject (`sub`), as the provider's console shows it."""
     _configured_or_404()
     subject = " ".join((request.form.get("subject") or "").split())
-    db = get_db()
+    if not subject or len(subject) > 255:
+        return _page("Give the person's subject (sub) at the provider: 1 to 255 characters.", 400)
     try:
-        if not subject or len(subject) > 255:
-            raise ValueError("Give the person's subject (sub) at the provider: 1 to 255 characters.")
-        with write_transaction(db):
-            row = _account_named(db, request.form.get("username"))
-            link(db, row["id"], subject, f"a coordinator's mapping ({current_user.username})")
+        row = map_subject(get_db(), request.form.get("username"), subject, current_user.username)
     except ValueError as e:
         return _page(str(e), 409 if "already linked" in str(e) else 400)
     flash(f"{row['display_name']} is linked to the subject {subject}.")
     return redirect(url_for("sso_links.index"), 303)
 
 
-def _waiting(db, request_id):
-    row = one(db, "SELECT * FROM sso_link_requests WHERE id = ? AND issuer = ?", [request_id, _issuer()])
-    if row is None:
-        abort(404, description="No sign-in waits with that number; another coordinator may have answered it.")
-    return row
+def _no_such_request():
+    abort(404, description="No sign-in waits with that number; another coordinator may have answered it.")
 
 
 @bp.route("/sso/links/requests/<int:request_id>/approve", methods=["POST"])
@@ -336,29 +393,12 @@ def _waiting(db, request_id):
 def approve(request_id):
     """Link a waiting sign-in to the account it asked for, or to the account named here."""
     _configured_or_404()
-    db = get_db()
     try:
-        with write_transaction(db):
-            waiting = _waiting(db, request_id)
-            claims = {"sub": waiting["subject"], **json.loads(waiting["claims"])}
-            if (request.form.get("username") or "").strip():
-                row = _account_named(db, request.form.get("username"))
-            elif waiting["user_id"]:
-                row = accounts.user_by_id(db, waiting["user_id"])
-            elif current_app.config["SSO_CREATE_ACCOUNTS"]:
-                row = create_account(db, claims, waiting["role"])
-                if row is None:
-                    raise ValueError("Their agency user name cannot be a fieldapp username: name an account instead.")
-            else:
-                raise ValueError("Name the fieldapp account this person is.")
-            audit.record(db, "sso_link_approved", row["username"], f"sub {waiting['subject']}")
-            link(db, row["id"], waiting["subject"], f"a coordinator's approval ({current_user.username})")
-            if waiting["role"] in ROLES and waiting["role"] != row["role"]:
-                accounts.set_role(db, row["id"], waiting["role"])
-                audit.record(db, "role_changed", row["username"], f"{row['role']} -> {waiting['role']}"
-                                                                  " (from the identity provider, approved)")
+        row = approve_request(get_db(), request_id, request.form.get("username"), current_user.username)
     except ValueError as e:
         return _page(str(e), 409 if "already linked" in str(e) else 400)
+    if row is None:
+        _no_such_request()
     flash(f"{row['display_name']} can now sign in with the agency account.")
     return redirect(url_for("sso_links.index"), 303)
 
@@ -368,12 +408,8 @@ def approve(request_id):
 def refuse(request_id):
     """Refuse a waiting sign-in: nothing is linked; the person stays refused until a coordinator maps them."""
     _configured_or_404()
-    db = get_db()
-    with write_transaction(db):
-        waiting = _waiting(db, request_id)
-        db.execute("DELETE FROM sso_link_requests WHERE id = ?", [request_id])
-        target = accounts.user_by_id(db, waiting["user_id"]) if waiting["user_id"] else None
-        audit.record(db, "sso_link_refused", target["username"] if target else "", f"sub {waiting['subject']}")
+    if not refuse_request(get_db(), request_id):
+        _no_such_request()
     flash("Refused: nothing was linked.")
     return redirect(url_for("sso_links.index"), 303)
 
@@ -384,10 +420,7 @@ def refuse(request_id):
 def remove(user_id):
     """Remove an account's link: its next agency sign-in is refused until it is linked again."""
     _configured_or_404()
-    db = get_db()
-    with write_transaction(db):
-        removed = unlink(db, user_id, f"a coordinator ({current_user.username})")
-    if not removed:
+    if not remove_link(get_db(), user_id, f"a coordinator ({current_user.username})"):
         abort(404, description="That account has no link to remove.")
     flash("The link is removed.")
     return redirect(url_for("sso_links.index"), 303)

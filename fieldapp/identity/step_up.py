@@ -18,6 +18,7 @@ import functools
 from flask import abort, current_app, flash, jsonify, redirect, request, session, url_for
 from flask_login import current_user
 
+from ..audit import log as audit
 from ..clock import now
 from ..web.formatting import when
 from . import notices
@@ -30,6 +31,17 @@ MESSAGE = "Confirm it is you first: a change to how you sign in needs your passw
 def mark_proved():
     """Everything this account signs in with was just given on this browser."""
     session[PROVED_AT] = now()
+
+
+def proved(db, username, how):
+    """The Confirm page took a fresh proof (`how`, e.g. "passkey"): mark this browser and audit it."""
+    mark_proved()
+    audit.record(db, "step_up", username, f"with {how}")
+
+
+def record_failure(db, username, detail):
+    """Audit a proof the Confirm page refused (a wrong password or code), and why."""
+    audit.record(db, "step_up_failed", username, detail)
 
 
 def is_fresh_since(at):

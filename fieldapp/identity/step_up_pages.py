@@ -9,7 +9,6 @@ Wrong answers count towards the lock-out like any sign-in.
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
 
-from ..audit import log as audit
 from ..store.db import get_db
 from ..web.context import safe_next
 from . import accounts, second_factors as factors, step_up
@@ -51,7 +50,7 @@ def confirm():
     if not _first_factor_at_provider():
         password = request.form.get("password", "")[:256]
         if not (password and check_login(db, row["username"], password)):
-            audit.record(db, "step_up_failed", row["username"], "wrong password")
+            step_up.record_failure(db, row["username"], "wrong password")
             row = accounts.user_by_id(db, row["id"])
             return _page(lock_message(row, "wrong passwords") if is_locked(row) else "Your password is not right.", 401)
     if mine["totp"] or mine["passkeys"] or recovery:
@@ -63,7 +62,7 @@ def confirm():
             else:
                 factors.check_totp(db, row, code)
         except factors.Refused as refusal:
-            audit.record(db, "step_up_failed", row["username"], refusal.detail)
+            step_up.record_failure(db, row["username"], refusal.detail)
             row = accounts.user_by_id(db, row["id"])
             return _page(lock_message(row, "wrong codes") if is_locked(row) else refusal.message, 401)
     first = "the identity provider" if _first_factor_at_provider() else "password"
@@ -73,8 +72,7 @@ def confirm():
 
 def _confirmed(db, row, how):
     session.pop(FIRST_AT_PROVIDER, None)
-    step_up.mark_proved()
-    audit.record(db, "step_up", row["username"], f"with {how}")
+    step_up.proved(db, row["username"], how)
     return redirect(_next(), 303)
 
 
@@ -97,6 +95,6 @@ def with_passkey():
     try:
         factors.authenticate_passkey(db, body.get("credential") if isinstance(body, dict) else None, current_user.row)
     except factors.Refused as refusal:
-        audit.record(db, refusal.action, current_user.username, refusal.detail)
+        factors.record_refusal(db, refusal, current_user.username, actor=(current_user.id, current_user.username))
         abort(401 if refusal.action == "passkey_cloned" else 400, description=refusal.message)
     return {"redirect": _confirmed(db, current_user.row, "passkey").location}

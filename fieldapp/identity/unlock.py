@@ -7,10 +7,9 @@ from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 
 from . import accounts
-from ..audit import log as audit
-from ..store.db import get_db, write_transaction
+from ..store.db import get_db
 from .access import role_required
-from .lockout import is_locked, unlock, waits_for_a_coordinator
+from .lockout import is_locked, let_in, waits_for_a_coordinator
 
 bp = Blueprint("unlock", __name__)
 
@@ -40,8 +39,6 @@ def unlock_account(user_id):
         abort(400, description="Ask another coordinator to unlock your own account.")
     if request.form.get("confirm") != "yes":
         abort(400, description="Tick the box to confirm you have checked with them. Nothing was changed.")
-    with write_transaction(db):
-        unlock(db, target)
-        audit.record(db, "account_unlocked", target["username"], f"after {target['failed_logins']} failures in a row")
+    let_in(db, target)
     flash(f"{target['display_name']} can sign in again.")
     return redirect(url_for("program.officer", user_id=user_id), 303)
