@@ -22,12 +22,6 @@ from fieldapp.audit import log as audit_log
 # so a sentence such as "Select a district from the list" is not taken for one).
 SQL = re.compile(r"\bSELECT\b[\s\S]*\bFROM\b|\bINSERT\s+(OR\s+[A-Z]+\s+)?INTO\b|\bUPDATE\s+\w+\s+SET\b|\bDELETE\s+FROM\b")
 
-# Views not thin yet, all in identity/: its rework moves their SQL, transactions and audit writes into
-# the area; empty this list as it does. Only identity/ and web/ may be here, and a view that passes the
-# check may not stay here, so the list only ever shrinks.
-NOT_THIN_YET = set()
-
-
 @cache
 def _module_tree(module_name):
     """The parsed module and its top-level functions by name."""
@@ -105,13 +99,7 @@ def test_every_area_has_routes_to_check(app):
 
 def test_views_hold_no_sql_transactions_or_audit_writes(app):
     fat = {name: faults for name, view in sorted(_views(app).items()) if (faults := _view_faults(view))}
-    assert {name: faults for name, faults in fat.items() if name not in NOT_THIN_YET} == {}
-
-
-def test_the_list_of_views_not_thin_yet_only_shrinks(app):
-    views = _views(app)
-    assert [name for name in NOT_THIN_YET if name not in views or not _view_faults(views[name])] == []
-    assert [name for name in NOT_THIN_YET if not name.startswith(("fieldapp.identity.", "fieldapp.web."))] == []
+    assert fat == {}
 
 
 @pytest.mark.parametrize("text", [

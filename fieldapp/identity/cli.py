@@ -9,7 +9,6 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from . import accounts
-from .accounts import ROLES
 from ..audit import log as audit
 from .accounts import ROLES, set_disabled, set_password
 from .lockout import unlock
