@@ -122,10 +122,10 @@ WEB_PUSH = Path(__file__).parent / "webpush"
 def web_push_reference():
     """npm web-push's request for a push: web_push_reference(subscription, payload, vapid, subject, **options).
 
-    tests/webpush is installed by `npm ci` (.ci/run, `make install-test`), never by a test.
+    tests/webpush is installed by `make install-test` (and .ci/run), never by a test.
     """
     if not (WEB_PUSH / "node_modules" / "web-push").exists():
-        pytest.fail("npm web-push is not installed: run `make install-test` (npm ci --prefix tests/webpush)")
+        pytest.fail("npm web-push is not installed in tests/webpush: run `make install-test`")
 
     def request(subscription, payload, vapid, subject, **options):
         private = vapid.private_key.private_numbers().private_value.to_bytes(32, "big")

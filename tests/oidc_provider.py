@@ -31,10 +31,10 @@ class LoopbackOpenIDProvider:
     """oidc-provider in a child process on a free loopback port."""
 
     def __init__(self):
-        # Installed by `make install-test`, never here: parallel test workers would each run npm ci.
+        # Installed by `make install-test`, never here: parallel test workers would race each other.
         if not (HERE / "node_modules" / "oidc-provider").exists():
             raise RuntimeError(f"the test OpenID provider is not installed in {HERE / 'node_modules'}:"
-                               " run `make install-test` (npm ci in tests/oidc) first")
+                               " run `make install-test` first (it installs tests/oidc)")
         port = _free_port()
         self.issuer = f"http://127.0.0.1:{port}"
         self.process = subprocess.Popen(

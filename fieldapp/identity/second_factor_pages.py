@@ -205,10 +205,7 @@ def second_factor():
         return render_template("factors/second_factor.html", factors=mine, error=None)
     code, recovery = request.form.get("code", "")[:20], request.form.get("recovery_code", "")[:40]
     try:
-        if recovery:
-            factors.use_recovery_code(db, row, recovery)
-        else:
-            factors.check_totp(db, row, code)
+        factors.check_code(db, row, code, recovery)
     except factors.Refused as refusal:
         factors.record_refusal(db, refusal, row["username"])
         if factors.pending_user(db, enrol=False) is None:

@@ -248,6 +248,13 @@ def new_recovery_codes(db, row, tell=True):
     return codes
 
 
+def check_code(db, user, code, recovery_code=""):
+    """Check an authenticator code, or spend a recovery code when one is given; Refused when it is wrong."""
+    if recovery_code:
+        return use_recovery_code(db, user, recovery_code)
+    return check_totp(db, user, code)
+
+
 def use_recovery_code(db, row, code):
     """Spend one of `row`'s recovery codes; a wrong or used one counts towards the lock-out. Raises Refused.
 

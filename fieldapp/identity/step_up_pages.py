@@ -57,10 +57,7 @@ def confirm():
         if not (recovery or (code and mine["totp"])):
             return _page("Give the code your authenticator app shows now, or use your passkey.", 401)
         try:
-            if recovery:
-                factors.use_recovery_code(db, row, recovery)
-            else:
-                factors.check_totp(db, row, code)
+            factors.check_code(db, row, code, recovery)
         except factors.Refused as refusal:
             step_up.record_failure(db, row["username"], refusal.detail)
             row = accounts.user_by_id(db, row["id"])
